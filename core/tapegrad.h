@@ -1,0 +1,14 @@
+/* tapegrad.h — the whole public API: include this one header.
+ *
+ *   core   tg_core.h   tensors, the context (arena, errors, RNG, threads)
+ *   graph  tg_graph.h  the op interface, recording, backward, graph export
+ *   ops    tg_ops.h    the built-in ops and their registry
+ */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include "tg_core.h"
+#include "tg_graph.h"
+#include "tg_ops.h"
+
+#endif

@@ -1,0 +1,344 @@
+/* tape.c — tg_apply (run an op, record it), the tape, and the reverse sweep.
+ * Recording order is topological, so backward is a mark pass plus one
+ * reverse loop: no sort, no recursion, no hash map. Knows no particular op. */
+#include "tg_graph.h"
+#include "../core/tg_core_impl.h"
+
+#include <string.h>
+
+typedef struct tape {
+    tg_node **nodes;
+    size_t    n, cap;
+    uint8_t  *mark;     /* one byte per node, grown with nodes */
+} tape;
+
+static void tape_reset(void *state)
+{
+    tape *t = state;
+    t->n = 0;
+}
+
+static void tape_destroy(void *state)
+{
+    tape *t = state;
+    tg_free(t->nodes);
+    tg_free(t->mark);
+    tg_free(t);
+}
+
+static tape *get_tape(tg_ctx *ctx)
+{
+    if (ctx->tape.state)
+        return ctx->tape.state;
+    tape *t = tg_calloc(sizeof *t);
+    if (!t) {
+        tg_ctx_fail(ctx, TG_ERR_NOMEM, "tape: out of memory");
+        return NULL;
+    }
+    ctx->tape.state = t;
+    ctx->tape.reset = tape_reset;
+    ctx->tape.destroy = tape_destroy;
+    return t;
+}
+
+static tg_status tape_push(tg_ctx *ctx, tg_node *n)
+{
+    tape *t = get_tape(ctx);
+    if (!t)
+        return TG_ERR_NOMEM;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 256;
+        tg_node **nodes = tg_realloc(t->nodes, cap * sizeof *nodes);
+        if (!nodes)
+            return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory growing the tape", n->def->name);
+        t->nodes = nodes;
+        uint8_t *mark = tg_realloc(t->mark, cap);
+        if (!mark)
+            return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory growing the tape", n->def->name);
+        t->mark = mark;
+        t->cap = cap;
+    }
+    if (t->n >= INT32_MAX)
+        return tg_ctx_fail(ctx, TG_ERR_STATE, "%s: tape holds too many nodes", n->def->name);
+    n->out->node = (int32_t)t->n;
+    t->nodes[t->n++] = n;
+    return TG_OK;
+}
+
+size_t tg_tape_size(const tg_ctx *ctx)
+{
+    const tape *t = ctx->tape.state;
+    return t ? t->n : 0;
+}
+
+tg_node *tg_tape_node(const tg_ctx *ctx, size_t i)
+{
+    const tape *t = ctx->tape.state;
+    return t && i < t->n ? t->nodes[i] : NULL;
+}
+
+tg_status tg_op_fail(const tg_node *n, tg_status s, const char *fmt, ...)
+{
+    char buf[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return tg_ctx_fail(n->ctx, s, "%s: %s", n->def && n->def->name ? n->def->name : "op", buf);
+}
+
+void *tg_node_scratch(tg_node *n, size_t bytes)
+{
+    return tg_ctx_alloc(n->ctx, bytes, n->def ? n->def->name : "op");
+}
+
+tg_status tg_node_run(tg_node *n)
+{
+    tg_ctx *ctx = n->ctx;
+    if (!ctx)
+        return TG_ERR_ARG;
+    if (ctx->status != TG_OK)
+        return ctx->status;
+    const tg_op_def *def = n->def;
+    if (!def || !def->name || !def->shape || !def->forward)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "apply: incomplete op definition (%s)",
+                           def && def->name ? def->name : "unnamed");
+    if (n->n_in < 0 || n->n_in > TG_MAX_IN ||
+        (def->n_in != TG_VARIADIC && n->n_in != def->n_in) ||
+        (def->n_in == TG_VARIADIC && n->n_in < 1))
+        return tg_op_fail(n, TG_ERR_ARG, "takes %d inputs, got %d",
+                          def->n_in == TG_VARIADIC ? TG_MAX_IN : def->n_in, n->n_in);
+    for (int i = 0; i < n->n_in; i++) {
+        if (!n->in[i])
+            return tg_op_fail(n, TG_ERR_ARG, "input %d is NULL", i);
+        if (!n->in[i]->data && n->in[i]->numel)
+            return tg_op_fail(n, TG_ERR_ARG, "input %d has no data", i);
+    }
+    tg_dtype dt = TG_F32;
+    int ndim = 0;
+    int64_t shape[TG_MAX_DIMS] = {0};
+    tg_status s = def->shape(n, &dt, &ndim, shape);
+    if (s != TG_OK)
+        return ctx->status != TG_OK ? ctx->status : tg_op_fail(n, s, "rejected its inputs");
+    n->out = tg_tensor_new(ctx, dt, ndim, shape);
+    if (!n->out)
+        return ctx->status;
+    n->out->name = NULL;
+    s = def->forward(n);
+    if (s != TG_OK)
+        return ctx->status != TG_OK ? ctx->status : tg_op_fail(n, s, "forward failed");
+    return ctx->status;
+}
+
+tg_tensor *tg_apply_at(tg_ctx *ctx, const tg_op_def *def, tg_tensor *const *in, int n_in,
+                       const tg_op_params *p, void *user, const char *file, int line)
+{
+    if (!ctx || ctx->status != TG_OK)
+        return NULL;
+    if (!def)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "apply: NULL op definition"), NULL;
+    if (n_in < 0 || n_in > TG_MAX_IN || (n_in > 0 && !in))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: bad input count %d", def->name, n_in), NULL;
+    tg_node *n = tg_ctx_alloc(ctx, sizeof *n, def->name);
+    if (!n)
+        return NULL;
+    memset(n, 0, sizeof *n);
+    n->def = def;
+    n->ctx = ctx;
+    n->n_in = n_in;
+    for (int i = 0; i < n_in; i++)
+        n->in[i] = in[i];
+    if (p)
+        n->p = *p;
+    n->user = user;
+    n->file = file;
+    n->line = line;
+    for (int i = 0; i < n_in; i++)
+        if (!in[i])
+            return tg_op_fail(n, TG_ERR_ARG, "input %d is NULL", i), NULL;
+    if (tg_node_run(n) != TG_OK)
+        return NULL;
+    int needs = 0;
+    if (ctx->grad_enabled && def->backward)
+        for (int i = 0; i < n_in; i++)
+            if ((in[i]->flags & TG_TENSOR_REQUIRES_GRAD) && !(def->nondiff & (1u << i)))
+                needs = 1;
+    if (needs) {
+        if (!tg_dtype_is_float(n->out->dtype))
+            return tg_op_fail(n, TG_ERR_STATE, "integer output cannot carry a gradient"), NULL;
+        n->out->flags |= TG_TENSOR_REQUIRES_GRAD;
+        if (tape_push(ctx, n) != TG_OK)
+            return NULL;
+    }
+    return n->out;
+}
+
+tg_tensor *tg_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *const *in, int n_in,
+                    const tg_op_params *p, void *user)
+{
+    return tg_apply_at(ctx, def, in, n_in, p, user, NULL, 0);
+}
+
+int tg_set_grad_enabled(tg_ctx *ctx, int on)
+{
+    int prev = ctx->grad_enabled;
+    ctx->grad_enabled = on != 0;
+    return prev;
+}
+
+int tg_grad_enabled(const tg_ctx *ctx) { return ctx->grad_enabled; }
+
+tg_tensor *tg_detach(tg_ctx *ctx, tg_tensor *t)
+{
+    if (!ctx || ctx->status != TG_OK)
+        return NULL;
+    if (!t)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "detach: NULL tensor"), NULL;
+    tg_tensor *d = tg_ctx_alloc(ctx, sizeof *d, "detach");
+    if (!d)
+        return NULL;
+    *d = *t;
+    d->grad = NULL;
+    d->flags = TG_TENSOR_VIEW;
+    d->node = -1;
+    d->ctx = ctx;
+    return d;
+}
+
+void tg_retain_grad(tg_tensor *t)
+{
+    if (t)
+        t->flags |= TG_TENSOR_RETAIN_GRAD;
+}
+
+/* ---- backward ------------------------------------------------------------ */
+
+static int grad_alloc(tg_ctx *ctx, tg_tensor *t)
+{
+    size_t bytes = (size_t)(t->numel ? t->numel : 1) * tg_dtype_size(t->dtype);
+    t->grad = tg_ctx_alloc(ctx, bytes, "backward");
+    if (!t->grad)
+        return 0;
+    memset(t->grad, 0, bytes);
+    return 1;
+}
+
+static void add_seed(tg_tensor *out, const tg_tensor *seed)
+{
+    for (int64_t i = 0; i < out->numel; i++) {
+        double s = seed ? tg_tensor_get(seed, i) : 1.0;
+        if (out->dtype == TG_F32)
+            ((float *)out->grad)[i] += (float)s;
+        else
+            ((double *)out->grad)[i] += s;
+    }
+}
+
+static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const char *who)
+{
+    if (ctx->status != TG_OK)
+        return ctx->status;
+    if (!out)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: NULL loss", who);
+    if (!(out->flags & TG_TENSOR_REQUIRES_GRAD))
+        return tg_ctx_fail(ctx, TG_ERR_STATE,
+                           "%s: the loss does not require a gradient (nothing it depends on requires one)", who);
+    if (!tg_dtype_is_float(out->dtype))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: %s loss", who, tg_dtype_name(out->dtype));
+
+    tape *tp = ctx->tape.state;
+    if (out->node < 0 || !tp || (size_t)out->node >= tp->n || tp->nodes[out->node]->out != out) {
+        /* A leaf: its gradient with respect to itself is the seed. */
+        if (out->node >= 0)
+            return tg_ctx_fail(ctx, TG_ERR_STATE, "%s: the loss belongs to a tape that was reset", who);
+        if (!out->grad && tg_tensor_requires_grad(out) != TG_OK)
+            return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who);
+        add_seed(out, seed);
+        return TG_OK;
+    }
+
+    /* 1. Mark every node the output depends on through gradient-carrying edges. */
+    size_t last = (size_t)out->node;
+    memset(tp->mark, 0, last + 1);
+    tp->mark[last] = 1;
+    for (size_t k = last + 1; k-- > 0;) {
+        if (!tp->mark[k])
+            continue;
+        tg_node *n = tp->nodes[k];
+        for (int i = 0; i < n->n_in; i++) {
+            const tg_tensor *x = n->in[i];
+            if (x->node >= 0 && (x->flags & TG_TENSOR_REQUIRES_GRAD) && !(n->def->nondiff & (1u << i)))
+                tp->mark[x->node] = 1;
+        }
+    }
+
+    /* 2. Zeroed gradients for marked outputs: retained ones first, then the
+     *    rest above an arena mark, released once the sweep is done. */
+    for (size_t k = 0; k <= last; k++)
+        if (tp->mark[k] && (tp->nodes[k]->out->flags & TG_TENSOR_RETAIN_GRAD))
+            if (!grad_alloc(ctx, tp->nodes[k]->out))
+                return ctx->status;
+    size_t arena_mark = tg_ctx_arena_mark(ctx);
+    for (size_t k = 0; k <= last; k++)
+        if (tp->mark[k] && !(tp->nodes[k]->out->flags & TG_TENSOR_RETAIN_GRAD))
+            if (!grad_alloc(ctx, tp->nodes[k]->out))
+                return ctx->status;
+    /* Unmarked outputs take no gradient in this sweep. */
+    for (size_t k = 0; k <= last; k++)
+        if (!tp->mark[k])
+            tp->nodes[k]->out->grad = NULL;
+
+    add_seed(out, seed);
+
+    /* 3. The reverse sweep. */
+    tg_status st = TG_OK;
+    for (size_t k = last + 1; k-- > 0;) {
+        if (!tp->mark[k])
+            continue;
+        tg_node *n = tp->nodes[k];
+        n->def->backward(n);
+        if (ctx->status != TG_OK) {
+            st = ctx->status;
+            break;
+        }
+    }
+
+    /* 4. Release intermediate gradients nobody asked to keep. */
+    for (size_t k = 0; k <= last; k++) {
+        tg_tensor *o = tp->nodes[k]->out;
+        if (!(o->flags & TG_TENSOR_RETAIN_GRAD))
+            o->grad = NULL;
+    }
+    tg_ctx_arena_rewind(ctx, arena_mark);
+    return st;
+}
+
+tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss)
+{
+    if (!ctx)
+        return TG_ERR_ARG;
+    if (ctx->status == TG_OK && loss && loss->numel != 1) {
+        char b[TG_SHAPE_STR_MAX];
+        return tg_ctx_fail(ctx, TG_ERR_STATE,
+                           "backward: the loss must be a scalar, got shape %s (use tg_backward_seed for a VJP)",
+                           tg_shape_str(loss->ndim, loss->shape, b, sizeof b));
+    }
+    return sweep(ctx, loss, NULL, "backward");
+}
+
+tg_status tg_backward_seed(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed)
+{
+    if (!ctx)
+        return TG_ERR_ARG;
+    if (ctx->status == TG_OK && out) {
+        if (!seed)
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "backward_seed: NULL seed");
+        if (!tg_shape_equal(out->ndim, out->shape, seed->ndim, seed->shape)) {
+            char a[TG_SHAPE_STR_MAX], b[TG_SHAPE_STR_MAX];
+            return tg_ctx_fail(ctx, TG_ERR_SHAPE, "backward_seed: seed shape %s differs from output %s",
+                               tg_shape_str(seed->ndim, seed->shape, a, sizeof a),
+                               tg_shape_str(out->ndim, out->shape, b, sizeof b));
+        }
+    }
+    return sweep(ctx, out, seed, "backward_seed");
+}

@@ -1,0 +1,2 @@
+/* ops/unary.c */
+TG_OP(EXP, exp)
