@@ -1,0 +1,40 @@
+#!/bin/sh
+# Build tapegrad twice (release, and ASan+UBSan with halt_on_error) and run
+# the whole test suite on both. Ends with one line "N passed, N failed"
+# counting every test of both runs; exits non-zero if any failed.
+set -u
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+
+status=0
+run_suite() {   # $1 = build dir, rest = meson setup options
+    dir=$1; shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; status=1; return; }
+    fi
+    ninja -C "$dir" >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; status=1; return; }
+    meson test -C "$dir" --print-errorlogs --num-processes "$jobs" || status=1
+}
+
+run_suite build
+run_suite build-san -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+python3 - build build-san <<'PY'
+import json, sys, os
+passed = failed = 0
+for d in sys.argv[1:]:
+    log = os.path.join(d, "meson-logs", "testlog.json")
+    if not os.path.exists(log):
+        print(f"{d}: no test log (build failed)"); failed += 1; continue
+    for line in open(log):
+        r = json.loads(line)
+        if r.get("result") in ("OK", "EXPECTEDFAIL", "SKIP"):
+            passed += 1
+        else:
+            failed += 1
+            print(f"FAILED: {d}: {r.get('name')} ({r.get('result')})")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY
+rc=$?
+[ $status -eq 0 ] && [ $rc -eq 0 ]
