@@ -1,0 +1,582 @@
+/* loss.c — the loss family as fused ops: mse, l1, huber (two same-shape
+ * inputs), cross_entropy (softmax + negative log-likelihood on i32 class
+ * labels) and bce_with_logits. Each op is one forward kernel and one VJP,
+ * never a composition of other ops. Params: n->p.i[0] = reduction
+ * (tg_reduction), n->p.f[0] = huber's delta. Deliberately absent: broadcasting
+ * of targets, class weights, ignore_index, label smoothing. */
+#include "ops_common.h"
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+static tg_status chk_reduction(const tg_node *n)
+{
+    int64_t r = n->p.i[0];
+    if (r != TG_REDUCE_MEAN && r != TG_REDUCE_SUM && r != TG_REDUCE_NONE)
+        return tg_op_fail(n, TG_ERR_ARG, "reduction %lld is not MEAN (0), SUM (1) or NONE (2)",
+                          (long long)r);
+    return TG_OK;
+}
+
+/* Two float inputs of one dtype and identical shape; `a` and `b` name them in
+ * errors. The output is a scalar, or the inputs' shape for NONE. */
+static tg_status pair_shape(const tg_node *n, const char *a, const char *b,
+                            tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s;
+    if ((s = chk_reduction(n)) != TG_OK || (s = tg_chk_same_dtype(n, 0, 1)) != TG_OK)
+        return s;
+    const tg_tensor *x = n->in[0], *y = n->in[1];
+    if (!tg_shape_equal(x->ndim, x->shape, y->ndim, y->shape)) {
+        char sx[TG_SHAPE_STR_MAX], sy[TG_SHAPE_STR_MAX];
+        return tg_op_fail(n, TG_ERR_SHAPE, "%s shape %s differs from %s shape %s (no broadcasting)",
+                          a, TG_SHAPE_OF(x, sx), b, TG_SHAPE_OF(y, sy));
+    }
+    *dt = x->dtype;
+    *ndim = n->p.i[0] == TG_REDUCE_NONE ? x->ndim : 0;
+    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)*ndim);
+    return TG_OK;
+}
+
+/* The reduced value of a sum `acc` over `count` losses. */
+static double reduce_finish(int64_t r, double acc, size_t count)
+{
+    if (r == TG_REDUCE_SUM)
+        return acc;
+    return count ? acc / (double)count : NAN;
+}
+
+/* Upstream gradient shared by every loss of a reduced output: dy for SUM,
+ * dy / count for MEAN. (NONE reads dy_i per loss instead.) */
+static double reduce_grad(int64_t r, double dy, size_t count)
+{
+    return r == TG_REDUCE_SUM || count == 0 ? dy : dy / (double)count;
+}
+
+/* Samples for the two-input regression losses: pred uniform in [-2, 2), and
+ * target = pred - d where |d| is drawn from [lo0, hi0) for even elements and
+ * [lo1, hi1) for odd ones, with a random sign. */
+static tg_status sample_pair(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape,
+                             double lo0, double hi0, double lo1, double hi1)
+{
+    tg_rng *rng = tg_ctx_rng(n->ctx);
+    n->n_in = 2;
+    n->in[0] = tg_sample_uniform(n, dt, ndim, shape, -2, 2);
+    n->in[1] = tg_tensor_new(n->ctx, dt, ndim, shape);
+    if (!n->in[0] || !n->in[1])
+        return tg_ctx_status(n->ctx);
+    for (int64_t i = 0; i < n->in[0]->numel; i++) {
+        double u = tg_rng_uniform(rng);
+        double d = (i & 1) ? lo1 + (hi1 - lo1) * u : lo0 + (hi0 - lo0) * u;
+        if (tg_rng_uniform(rng) < 0.5)
+            d = -d;
+        tg_tensor_set(n->in[1], i, tg_tensor_get(n->in[0], i) - d);
+    }
+    return TG_OK;
+}
+
+/* Variants shared by the regression losses and bce: shape and reduction. */
+static const int64_t pair_shapes[3][3] = { {3, 4}, {1}, {2, 1, 3} };
+static const int pair_ndims[3] = { 2, 1, 3 };
+static const int64_t pair_reds[3] = { TG_REDUCE_MEAN, TG_REDUCE_SUM, TG_REDUCE_NONE };
+
+/* Cost of an elementwise loss: `f` flops per element forward, `b` per
+ * element and differentiable input backward. */
+static void pair_cost(const tg_node *n, tg_op_cost *c, double f, double b)
+{
+    double e = (double)n->in[0]->numel, w = (double)tg_dtype_size(n->in[0]->dtype);
+    double out = (double)n->out->numel;
+    c->fwd_flops = f * e;
+    c->fwd_bytes = (2 * e + out) * w;
+    c->bwd_flops = 2 * b * e;
+    c->bwd_bytes = (2 * e + out + 4 * e) * w;   /* read pred, target, dy; r/w dpred, dtarget */
+}
+
+static tg_tensor *apply_loss(tg_ctx *ctx, const tg_op_def *def, tg_tensor *a, tg_tensor *b,
+                             tg_reduction r, double f0)
+{
+    tg_tensor *in[2] = { a, b };
+    tg_op_params p;
+    memset(&p, 0, sizeof p);
+    p.i[0] = (int)r;       /* via int: the enum may be unsigned */
+    p.f[0] = f0;
+    return tg_apply(ctx, def, in, 2, &p, NULL);
+}
+
+/* ---- mse ------------------------------------------------------------------
+ * l_i = (p_i - t_i)^2;  y = mean(l), sum(l), or l (NONE)
+ * p, t: same shape, same dtype.   y: scalar, or p's shape for NONE.
+ * VJP: with g_i = dy/numel (MEAN), dy (SUM), dy_i (NONE):
+ *      dp_i += 2 (p_i - t_i) g_i;   dt_i -= 2 (p_i - t_i) g_i
+ */
+static tg_status mse_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    return pair_shape(n, "pred", "target", dt, ndim, shape);
+}
+
+static tg_status mse_forward(tg_node *n)
+{
+    size_t len = TG_NUMEL(n->in[0]);
+    int64_t r = n->p.i[0];
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *p = n->in[0]->data, *t = n->in[1]->data;
+        T *y = n->out->data;
+        if (r == TG_REDUCE_NONE) {
+            for (size_t i = 0; i < len; i++) {
+                T d = p[i] - t[i];
+                y[i] = d * d;
+            }
+        } else {
+            double acc = 0;
+            for (size_t i = 0; i < len; i++) {
+                double d = (double)p[i] - (double)t[i];
+                acc += d * d;
+            }
+            y[0] = (T)reduce_finish(r, acc, len);
+        }
+    });
+    return TG_OK;
+}
+
+static void mse_backward(tg_node *n)
+{
+    size_t len = TG_NUMEL(n->in[0]);
+    int64_t r = n->p.i[0];
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *p = n->in[0]->data, *t = n->in[1]->data, *dy = n->out->grad;
+        T *dp = n->in[0]->grad, *dt = n->in[1]->grad;
+        int none = r == TG_REDUCE_NONE;
+        T g0 = none ? 0 : (T)(2 * reduce_grad(r, dy[0], len));
+        for (size_t i = 0; i < len; i++) {
+            T v = (p[i] - t[i]) * (none ? 2 * dy[i] : g0);
+            if (dp)
+                dp[i] += v;
+            if (dt)
+                dt[i] -= v;
+        }
+    });
+}
+
+static tg_status mse_sample(tg_node *n, tg_dtype dt, int v)
+{
+    if (v < 0 || v > 2)
+        return TG_ERR_ARG;
+    n->p.i[0] = pair_reds[v];
+    n->n_in = 2;
+    n->in[0] = tg_sample_uniform(n, dt, pair_ndims[v], pair_shapes[v], -2, 2);
+    n->in[1] = tg_sample_uniform(n, dt, pair_ndims[v], pair_shapes[v], -2, 2);
+    return n->in[0] && n->in[1] ? TG_OK : tg_ctx_status(n->ctx);
+}
+
+static void mse_cost(const tg_node *n, tg_op_cost *c) { pair_cost(n, c, 3, 3); }
+
+const tg_op_def tg_op_mse_def = {
+    .name = "mse", .n_in = 2,
+    .shape = mse_shape, .forward = mse_forward, .backward = mse_backward,
+    .sample = mse_sample, .n_samples = 3, .cost = mse_cost,
+};
+
+tg_tensor *tg_mse_loss(tg_ctx *ctx, tg_tensor *pred, tg_tensor *target, tg_reduction r)
+{
+    return apply_loss(ctx, &tg_op_mse_def, pred, target, r, 0);
+}
+
+/* ---- l1 -------------------------------------------------------------------
+ * l_i = |p_i - t_i|;  y = mean(l), sum(l), or l (NONE)
+ * p, t: same shape, same dtype.   y: scalar, or p's shape for NONE.
+ * VJP: dp_i += sign(p_i - t_i) g_i;  dt_i -= sign(p_i - t_i) g_i
+ * NOTE: sign(0) = 0: the gradient at p_i == t_i is 0, as PyTorch's.
+ */
+static tg_status l1_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    return pair_shape(n, "pred", "target", dt, ndim, shape);
+}
+
+static tg_status l1_forward(tg_node *n)
+{
+    size_t len = TG_NUMEL(n->in[0]);
+    int64_t r = n->p.i[0];
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *p = n->in[0]->data, *t = n->in[1]->data;
+        T *y = n->out->data;
+        if (r == TG_REDUCE_NONE) {
+            for (size_t i = 0; i < len; i++)
+                y[i] = (T)fabs((double)(p[i] - t[i]));
+        } else {
+            double acc = 0;
+            for (size_t i = 0; i < len; i++)
+                acc += fabs((double)p[i] - (double)t[i]);
+            y[0] = (T)reduce_finish(r, acc, len);
+        }
+    });
+    return TG_OK;
+}
+
+static void l1_backward(tg_node *n)
+{
+    size_t len = TG_NUMEL(n->in[0]);
+    int64_t r = n->p.i[0];
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *p = n->in[0]->data, *t = n->in[1]->data, *dy = n->out->grad;
+        T *dp = n->in[0]->grad, *dt = n->in[1]->grad;
+        int none = r == TG_REDUCE_NONE;
+        T g0 = none ? 0 : (T)reduce_grad(r, dy[0], len);
+        for (size_t i = 0; i < len; i++) {
+            T g = none ? dy[i] : g0;
+            T v = p[i] > t[i] ? g : p[i] < t[i] ? -g : 0;
+            if (dp)
+                dp[i] += v;
+            if (dt)
+                dt[i] -= v;
+        }
+    });
+}
+
+static tg_status l1_sample(tg_node *n, tg_dtype dt, int v)
+{
+    if (v < 0 || v > 2)
+        return TG_ERR_ARG;
+    n->p.i[0] = pair_reds[v];
+    /* |p - t| in [0.1, 2): off the kink at 0. */
+    return sample_pair(n, dt, pair_ndims[v], pair_shapes[v], 0.1, 2, 0.1, 2);
+}
+
+static void l1_cost(const tg_node *n, tg_op_cost *c) { pair_cost(n, c, 3, 2); }
+
+const tg_op_def tg_op_l1_def = {
+    .name = "l1", .n_in = 2,
+    .shape = l1_shape, .forward = l1_forward, .backward = l1_backward,
+    .sample = l1_sample, .n_samples = 3, .cost = l1_cost,
+};
+
+tg_tensor *tg_l1_loss(tg_ctx *ctx, tg_tensor *pred, tg_tensor *target, tg_reduction r)
+{
+    return apply_loss(ctx, &tg_op_l1_def, pred, target, r, 0);
+}
+
+/* ---- huber ----------------------------------------------------------------
+ * d_i = p_i - t_i;  l_i = 0.5 d_i^2 if |d_i| < delta, else delta (|d_i| - 0.5 delta)
+ * y = mean(l), sum(l), or l (NONE).   delta = n->p.f[0] > 0.
+ * p, t: same shape, same dtype.   y: scalar, or p's shape for NONE.
+ * VJP: dp_i += clamp(d_i, -delta, delta) g_i;  dt_i -= the same
+ */
+static tg_status huber_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    double delta = n->p.f[0];
+    if (!(delta > 0) || isinf(delta))
+        return tg_op_fail(n, TG_ERR_ARG, "delta must be finite and > 0, got %g", delta);
+    return pair_shape(n, "pred", "target", dt, ndim, shape);
+}
+
+static tg_status huber_forward(tg_node *n)
+{
+    size_t len = TG_NUMEL(n->in[0]);
+    int64_t r = n->p.i[0];
+    double delta = n->p.f[0];
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *p = n->in[0]->data, *t = n->in[1]->data;
+        T *y = n->out->data;
+        T dl = (T)delta, half_dl = (T)(0.5 * delta);
+        if (r == TG_REDUCE_NONE) {
+            for (size_t i = 0; i < len; i++) {
+                T a = (T)fabs((double)(p[i] - t[i]));
+                y[i] = a < dl ? (T)0.5 * a * a : dl * (a - half_dl);
+            }
+        } else {
+            double acc = 0;
+            for (size_t i = 0; i < len; i++) {
+                double a = fabs((double)p[i] - (double)t[i]);
+                acc += a < delta ? 0.5 * a * a : delta * (a - 0.5 * delta);
+            }
+            y[0] = (T)reduce_finish(r, acc, len);
+        }
+    });
+    return TG_OK;
+}
+
+static void huber_backward(tg_node *n)
+{
+    size_t len = TG_NUMEL(n->in[0]);
+    int64_t r = n->p.i[0];
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *p = n->in[0]->data, *t = n->in[1]->data, *dy = n->out->grad;
+        T *dp = n->in[0]->grad, *dt = n->in[1]->grad;
+        T dl = (T)n->p.f[0];
+        int none = r == TG_REDUCE_NONE;
+        T g0 = none ? 0 : (T)reduce_grad(r, dy[0], len);
+        for (size_t i = 0; i < len; i++) {
+            T d = p[i] - t[i];
+            T c = d < -dl ? -dl : d > dl ? dl : d;
+            T v = c * (none ? dy[i] : g0);
+            if (dp)
+                dp[i] += v;
+            if (dt)
+                dt[i] -= v;
+        }
+    });
+}
+
+static tg_status huber_sample(tg_node *n, tg_dtype dt, int v)
+{
+    static const double deltas[3] = { 1.0, 0.5, 2.0 };
+    if (v < 0 || v > 2)
+        return TG_ERR_ARG;
+    double dl = deltas[v];
+    n->p.i[0] = pair_reds[v];
+    n->p.f[0] = dl;
+    /* Even elements on the quadratic branch, odd ones on the linear branch,
+     * each at least 0.15 from the switch at |d| = delta. */
+    return sample_pair(n, dt, pair_ndims[v], pair_shapes[v], 0.05, dl - 0.15, dl + 0.15, dl + 1.5);
+}
+
+static void huber_cost(const tg_node *n, tg_op_cost *c) { pair_cost(n, c, 5, 4); }
+
+const tg_op_def tg_op_huber_def = {
+    .name = "huber", .n_in = 2,
+    .shape = huber_shape, .forward = huber_forward, .backward = huber_backward,
+    .sample = huber_sample, .n_samples = 3, .cost = huber_cost,
+};
+
+tg_tensor *tg_huber_loss(tg_ctx *ctx, tg_tensor *pred, tg_tensor *target, double delta, tg_reduction r)
+{
+    return apply_loss(ctx, &tg_op_huber_def, pred, target, r, delta);
+}
+
+/* ---- cross_entropy --------------------------------------------------------
+ * l_i = logsumexp_j(x_ij) - x_i,c_i     x: (N, C) logits; c: (N) i32 labels
+ * (or x: (C) with a 0-d or 1-element label: N = 1, NONE gives a 0-d loss)
+ * y = mean(l), sum(l) (scalars), or l (N) for NONE.
+ * The forward subtracts each row's max before exp and saves s = softmax(x)
+ * (N*C values) in n->saved.
+ * VJP: dx_ij += (s_ij - [j == c_i]) g_i, g_i = dy/N (MEAN), dy (SUM), dy_i (NONE)
+ * Labels are checked in shape(), before anything is computed.
+ */
+static void ce_dims(const tg_tensor *x, int64_t *rows, int64_t *cols)
+{
+    *rows = x->ndim == 2 ? x->shape[0] : 1;
+    *cols = x->shape[x->ndim - 1];
+}
+
+static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    const tg_tensor *x = n->in[0], *lab = n->in[1];
+    char sx[TG_SHAPE_STR_MAX], sl[TG_SHAPE_STR_MAX];
+    tg_status s;
+    if ((s = chk_reduction(n)) != TG_OK || (s = tg_chk_float(n, 0)) != TG_OK)
+        return s;
+    if (lab->dtype != TG_I32)
+        return tg_op_fail(n, TG_ERR_ARG, "labels are %s, expected i32 class indices",
+                          tg_dtype_name(lab->dtype));
+    if (x->ndim != 1 && x->ndim != 2)
+        return tg_op_fail(n, TG_ERR_SHAPE, "logits must be (N, C) or (C), got %s", TG_SHAPE_OF(x, sx));
+    int64_t rows, cols;
+    ce_dims(x, &rows, &cols);
+    int ok = x->ndim == 2 ? lab->ndim == 1 && lab->shape[0] == rows
+                          : lab->ndim <= 1 && lab->numel == 1;
+    if (!ok)
+        return tg_op_fail(n, TG_ERR_SHAPE, "labels shape %s does not fit logits %s (expected %s)",
+                          TG_SHAPE_OF(lab, sl), TG_SHAPE_OF(x, sx),
+                          x->ndim == 2 ? "one label per row" : "a single label");
+    const int32_t *c = lab->data;
+    for (int64_t i = 0; i < rows; i++)
+        if (c[i] < 0 || c[i] >= cols)
+            return tg_op_fail(n, TG_ERR_ARG, "label %d at row %lld outside [0, %lld)",
+                              (int)c[i], (long long)i, (long long)cols);
+    *dt = x->dtype;
+    *ndim = n->p.i[0] == TG_REDUCE_NONE && x->ndim == 2 ? 1 : 0;
+    shape[0] = rows;
+    return TG_OK;
+}
+
+static tg_status ce_forward(tg_node *n)
+{
+    int64_t rows, cols, r = n->p.i[0];
+    ce_dims(n->in[0], &rows, &cols);
+    size_t esz = tg_dtype_size(n->out->dtype);
+    n->saved = tg_node_scratch(n, (size_t)(rows * cols) * esz + esz);
+    if (!n->saved)
+        return tg_ctx_status(n->ctx);
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data;
+        const int32_t *c = n->in[1]->data;
+        T *s = n->saved, *y = n->out->data;
+        double acc = 0;
+        for (int64_t i = 0; i < rows; i++) {
+            const T *xr = x + i * cols;
+            T *sr = s + i * cols;
+            T m = xr[0];
+            for (int64_t j = 1; j < cols; j++)
+                m = xr[j] > m ? xr[j] : m;
+            double z = 0;
+            for (int64_t j = 0; j < cols; j++) {
+                sr[j] = (T)exp((double)(xr[j] - m));
+                z += sr[j];
+            }
+            T inv = (T)(1.0 / z);
+            for (int64_t j = 0; j < cols; j++)
+                sr[j] *= inv;
+            /* NOTE: lse - x_c, not -log(s_c): s_c underflows to 0 for a
+             * logit far below the row max, its log would be -inf. */
+            double l = (double)m + log(z) - (double)xr[c[i]];
+            if (r == TG_REDUCE_NONE)
+                y[i] = (T)l;
+            else
+                acc += l;
+        }
+        if (r != TG_REDUCE_NONE)
+            y[0] = (T)reduce_finish(r, acc, (size_t)rows);
+    });
+    return TG_OK;
+}
+
+static void ce_backward(tg_node *n)
+{
+    int64_t rows, cols, r = n->p.i[0];
+    if (!n->in[0]->grad)
+        return;
+    ce_dims(n->in[0], &rows, &cols);
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *s = n->saved, *dy = n->out->grad;
+        const int32_t *c = n->in[1]->data;
+        T *dx = n->in[0]->grad;
+        int none = r == TG_REDUCE_NONE;
+        T g0 = none ? 0 : (T)reduce_grad(r, dy[0], (size_t)rows);
+        for (int64_t i = 0; i < rows; i++) {
+            T g = none ? dy[i] : g0;
+            const T *sr = s + i * cols;
+            T *dr = dx + i * cols;
+            for (int64_t j = 0; j < cols; j++)
+                dr[j] += sr[j] * g;
+            dr[c[i]] -= g;
+        }
+    });
+}
+
+static tg_status ce_sample(tg_node *n, tg_dtype dt, int v)
+{
+    /* logits (4, 5) MEAN; a single sample (6) with a 0-d label, SUM; (3, 4) NONE */
+    static const int64_t shapes[3][2] = { {4, 5}, {6}, {3, 4} };
+    static const int ndims[3] = { 2, 1, 2 };
+    if (v < 0 || v > 2)
+        return TG_ERR_ARG;
+    n->p.i[0] = pair_reds[v];
+    n->n_in = 2;
+    n->in[0] = tg_sample_uniform(n, dt, ndims[v], shapes[v], -3, 3);
+    int64_t rows = ndims[v] == 2 ? shapes[v][0] : 1, cols = shapes[v][ndims[v] - 1];
+    n->in[1] = tg_tensor_new(n->ctx, TG_I32, ndims[v] - 1, shapes[v]);
+    if (!n->in[0] || !n->in[1])
+        return tg_ctx_status(n->ctx);
+    for (int64_t i = 0; i < rows; i++)
+        tg_tensor_set(n->in[1], i, (double)tg_rng_below(tg_ctx_rng(n->ctx), (uint64_t)cols));
+    return TG_OK;
+}
+
+static void ce_cost(const tg_node *n, tg_op_cost *c)
+{
+    int64_t rows, cols;
+    ce_dims(n->in[0], &rows, &cols);
+    double e = (double)(rows * cols), w = (double)tg_dtype_size(n->in[0]->dtype);
+    c->fwd_flops = 14 * e + 22 * (double)rows;       /* max, sub, exp (~10), sum, scale; log per row */
+    c->fwd_bytes = 2 * e * w + 4 * (double)rows + (double)n->out->numel * w;  /* read x, write softmax */
+    c->bwd_flops = 2 * e + (double)rows;
+    c->bwd_bytes = 3 * e * w + 4 * (double)rows + (double)n->out->numel * w;  /* read s, r/w dx */
+}
+
+const tg_op_def tg_op_cross_entropy_def = {
+    .name = "cross_entropy", .n_in = 2, .nondiff = 1u << 1,
+    .shape = ce_shape, .forward = ce_forward, .backward = ce_backward,
+    .sample = ce_sample, .n_samples = 3, .cost = ce_cost,
+};
+
+tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, tg_tensor *labels, tg_reduction r)
+{
+    return apply_loss(ctx, &tg_op_cross_entropy_def, logits, labels, r, 0);
+}
+
+/* ---- bce_with_logits ------------------------------------------------------
+ * l_i = max(x_i, 0) - x_i t_i + log1p(exp(-|x_i|))     (stable for any x)
+ * x (logits), t (targets): same shape, same dtype.  y: scalar, or x's shape (NONE)
+ * VJP: dx_i += (sigmoid(x_i) - t_i) g_i;   dt_i += -x_i g_i
+ * (targets are differentiable, as in PyTorch; they are not range-checked)
+ */
+static tg_status bce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    return pair_shape(n, "logits", "targets", dt, ndim, shape);
+}
+
+static inline double bce_term(double x, double t)
+{
+    return (x > 0 ? x : 0) - x * t + log1p(exp(-fabs(x)));
+}
+
+static inline double sigmoid_stable(double x)
+{
+    if (x >= 0)
+        return 1 / (1 + exp(-x));
+    double e = exp(x);
+    return e / (1 + e);
+}
+
+static tg_status bce_forward(tg_node *n)
+{
+    size_t len = TG_NUMEL(n->in[0]);
+    int64_t r = n->p.i[0];
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data, *t = n->in[1]->data;
+        T *y = n->out->data;
+        if (r == TG_REDUCE_NONE) {
+            for (size_t i = 0; i < len; i++)
+                y[i] = (T)bce_term(x[i], t[i]);
+        } else {
+            double acc = 0;
+            for (size_t i = 0; i < len; i++)
+                acc += bce_term(x[i], t[i]);
+            y[0] = (T)reduce_finish(r, acc, len);
+        }
+    });
+    return TG_OK;
+}
+
+static void bce_backward(tg_node *n)
+{
+    size_t len = TG_NUMEL(n->in[0]);
+    int64_t r = n->p.i[0];
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data, *t = n->in[1]->data, *dy = n->out->grad;
+        T *dx = n->in[0]->grad, *dt = n->in[1]->grad;
+        int none = r == TG_REDUCE_NONE;
+        T g0 = none ? 0 : (T)reduce_grad(r, dy[0], len);
+        for (size_t i = 0; i < len; i++) {
+            T g = none ? dy[i] : g0;
+            /* both contributions from the inputs' data, so bce(x, x) is right */
+            T vx = ((T)sigmoid_stable(x[i]) - t[i]) * g, vt = -x[i] * g;
+            if (dx)
+                dx[i] += vx;
+            if (dt)
+                dt[i] += vt;
+        }
+    });
+}
+
+static tg_status bce_sample(tg_node *n, tg_dtype dt, int v)
+{
+    if (v < 0 || v > 2)
+        return TG_ERR_ARG;
+    n->p.i[0] = pair_reds[v];
+    n->n_in = 2;
+    n->in[0] = tg_sample_away0(n, dt, pair_ndims[v], pair_shapes[v], 3, 0.05);
+    n->in[1] = tg_sample_uniform(n, dt, pair_ndims[v], pair_shapes[v], 0, 1);
+    return n->in[0] && n->in[1] ? TG_OK : tg_ctx_status(n->ctx);
+}
+
+static void bce_cost(const tg_node *n, tg_op_cost *c) { pair_cost(n, c, 26, 14); }
+
+const tg_op_def tg_op_bce_with_logits_def = {
+    .name = "bce_with_logits", .n_in = 2,
+    .shape = bce_shape, .forward = bce_forward, .backward = bce_backward,
+    .sample = bce_sample, .n_samples = 3, .cost = bce_cost,
+};
+
+tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets, tg_reduction r)
+{
+    return apply_loss(ctx, &tg_op_bce_with_logits_def, logits, targets, r, 0);
+}
