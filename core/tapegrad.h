@@ -10,5 +10,6 @@
 #include "tg_core.h"
 #include "tg_graph.h"
 #include "tg_ops.h"
+#include "tg_optim.h"
 
 #endif
