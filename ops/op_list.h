@@ -12,3 +12,4 @@
 #include "list_shape.h"
 #include "list_softmax.h"
 #include "list_loss.h"
+#include "list_norm.h"

@@ -35,5 +35,6 @@ const tg_op_def *tg_op_find(const char *name);       /* NULL when unknown      *
 #include "tg_shape.h"
 #include "tg_softmax.h"
 #include "tg_loss.h"
+#include "tg_norm.h"
 
 #endif

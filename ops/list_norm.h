@@ -1,0 +1,4 @@
+/* ops/norm.c */
+TG_OP(BATCH_NORM, batch_norm)
+TG_OP(LAYER_NORM, layer_norm)
+TG_OP(DROPOUT, dropout)

@@ -1,0 +1,552 @@
+/* norm.c — normalisation and dropout as fused ops: batch_norm (training
+ * mode, per channel over every axis but 1), layer_norm (over the last axis)
+ * and inverted dropout (mask from a counter-based hash, recomputed in the
+ * VJP, never stored). Each op is one forward kernel and one VJP. Statistics
+ * are accumulated in double for f32 and f64 alike. Deliberately absent:
+ * eval-mode batch norm with running statistics (the nn layer owns those),
+ * normalisation over several trailing axes, group/instance norm. */
+#include "ops_common.h"
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+/* p.f[0] = eps must be finite and > 0. */
+static tg_status chk_eps(const tg_node *n)
+{
+    double eps = n->p.f[0];
+    if (!(eps > 0) || !isfinite(eps))
+        return tg_op_fail(n, TG_ERR_ARG, "eps must be finite and > 0, got %g", eps);
+    return TG_OK;
+}
+
+/* Input i (gamma or beta, named `what`) must be 1-D of size `d`, the size of
+ * x's axis `axis`, and of x's dtype. */
+static tg_status chk_affine(const tg_node *n, int i, const char *what, int64_t d, int axis)
+{
+    tg_status s = tg_chk_same_dtype(n, 0, i);
+    if (s != TG_OK)
+        return s;
+    const tg_tensor *x = n->in[0], *g = n->in[i];
+    if (g->ndim != 1 || g->shape[0] != d) {
+        char sg[TG_SHAPE_STR_MAX], sx[TG_SHAPE_STR_MAX];
+        return tg_op_fail(n, TG_ERR_SHAPE, "%s shape %s does not match axis %d of x (%s): expected %lld",
+                          what, TG_SHAPE_OF(g, sg), axis, TG_SHAPE_OF(x, sx), (long long)d);
+    }
+    return TG_OK;
+}
+
+/* Output = x's dtype and shape. */
+static void same_as_x(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    *dt = n->in[0]->dtype;
+    *ndim = n->in[0]->ndim;
+    memcpy(shape, n->in[0]->shape, sizeof(int64_t) * (size_t)*ndim);
+}
+
+/* Redraw x's groups until each has population std >= `min_std`, so the
+ * samples are well conditioned (no near-constant channel or row). Element k
+ * (0 <= k < count) of group g sits at g*gstride + (k / inner)*ostride + k % inner. */
+static void spread_groups(tg_node *n, tg_tensor *x, int64_t groups, int64_t count, int64_t gstride,
+                          int64_t inner, int64_t ostride, double min_std)
+{
+    tg_rng *r = tg_ctx_rng(n->ctx);
+    for (int64_t g = 0; g < groups; g++) {
+        for (int tries = 0; tries < 1000; tries++) {
+            double s = 0, ss = 0;
+            for (int64_t k = 0; k < count; k++) {
+                double v = -2 + 4 * tg_rng_uniform(r);
+                tg_tensor_set(x, g * gstride + (k / inner) * ostride + k % inner, v);
+                s += v;
+                ss += v * v;
+            }
+            double m = s / (double)count;
+            if (ss / (double)count - m * m >= min_std * min_std)
+                break;
+        }
+    }
+}
+
+/* x of the given shape, plus gamma and beta of size d (gamma in +-[0.5, 1.5),
+ * beta in [-1, 1)). Fills n->in[0..2]. */
+static tg_status sample_affine(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape, int64_t d)
+{
+    n->n_in = 3;
+    n->in[0] = tg_tensor_new(n->ctx, dt, ndim, shape);
+    n->in[1] = tg_sample_away0(n, dt, 1, &d, 1.5, 0.5);
+    n->in[2] = tg_sample_uniform(n, dt, 1, &d, -1, 1);
+    return n->in[0] && n->in[1] && n->in[2] ? TG_OK : tg_ctx_status(n->ctx);
+}
+
+/* Cost shared by the two norms over e elements and `groups` statistics:
+ * forward = mean, variance, normalise (three reads of x, one write of y);
+ * backward = the two sums, then dx (two reads of x and dy, r/w dx). */
+static void norm_cost(const tg_node *n, tg_op_cost *c, double groups)
+{
+    double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
+    double d = (double)n->in[1]->numel;
+    c->fwd_flops = 9 * e + 3 * groups;
+    c->fwd_bytes = 4 * e * w + 2 * d * w;
+    c->bwd_flops = 14 * e + 4 * groups;
+    c->bwd_bytes = 6 * e * w + 3 * d * w;
+}
+
+/* A (d) tensor of value v in x's dtype standing in for a missing gamma (1)
+ * or beta (0). Returns `given` when it is not NULL, and NULL (handled by
+ * tg_apply's checks) when x is NULL or ctx already failed. */
+static tg_tensor *affine_or_const(tg_ctx *ctx, tg_tensor *given, const tg_tensor *x, int64_t d, double v)
+{
+    if (given || !x || tg_ctx_status(ctx) != TG_OK)
+        return given;
+    tg_dtype dt = tg_dtype_is_float(x->dtype) ? x->dtype : TG_F64;
+    return tg_tensor_fill(ctx, dt, 1, &d, v);
+}
+
+/* ---- batch_norm -------------------------------------------------------------
+ * Training-mode batch norm. x (N, C, d...) with ndim >= 2; channel axis 1;
+ * each channel is normalised over its M = N * prod(d...) values:
+ *     mu_c = mean(x[:, c]),  var_c = mean((x[:, c] - mu_c)^2)   (biased)
+ *     rstd_c = 1 / sqrt(var_c + eps),  xh = (x - mu_c) rstd_c
+ *     y = gamma_c xh + beta_c                gamma, beta: (C); y: x's shape
+ * p.f[0] = eps; n->user = tg_bn_stats * or NULL (batch mean and biased var
+ * written there, C entries each of x's dtype). Saved: mu, rstd (2C doubles).
+ * VJP, per channel: dbeta += sum dy;  dgamma += sum dy xh;
+ *     dx += gamma rstd / M (M dy - sum dy - xh sum(dy xh))
+ * M < 2 is an error, as in PyTorch ("Expected more than 1 value per channel
+ * when training"). A constant channel has var 0: rstd = 1/sqrt(eps), y = beta.
+ */
+typedef struct bn_dims { int64_t N, C, S, M; } bn_dims;
+
+static bn_dims bn_dims_of(const tg_tensor *x)
+{
+    bn_dims d = { x->shape[0], x->shape[1], 1, 0 };
+    for (int k = 2; k < x->ndim; k++)
+        d.S *= x->shape[k];
+    d.M = d.N * d.S;
+    return d;
+}
+
+static tg_status batch_norm_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s = tg_chk_float(n, 0);
+    if (s != TG_OK)
+        return s;
+    const tg_tensor *x = n->in[0];
+    char sx[TG_SHAPE_STR_MAX];
+    if (x->ndim < 2)
+        return tg_op_fail(n, TG_ERR_SHAPE, "x must be (N, C, ...) with at least 2 dims, got %s",
+                          TG_SHAPE_OF(x, sx));
+    if ((s = chk_affine(n, 1, "gamma", x->shape[1], 1)) != TG_OK ||
+        (s = chk_affine(n, 2, "beta", x->shape[1], 1)) != TG_OK || (s = chk_eps(n)) != TG_OK)
+        return s;
+    if (bn_dims_of(x).M < 2)
+        return tg_op_fail(n, TG_ERR_SHAPE,
+                          "expected more than 1 value per channel when training, got input of shape %s",
+                          TG_SHAPE_OF(x, sx));
+    same_as_x(n, dt, ndim, shape);
+    return TG_OK;
+}
+
+static tg_status batch_norm_forward(tg_node *n)
+{
+    bn_dims d = bn_dims_of(n->in[0]);
+    double *mean = tg_ctx_alloc(n->ctx, sizeof(double) * 2 * (size_t)(d.C ? d.C : 1), "batch_norm");
+    if (!mean)
+        return tg_ctx_status(n->ctx);
+    double *rstd = mean + d.C, eps = n->p.f[0], inv_m = 1.0 / (double)d.M;
+    tg_bn_stats *st = n->user;
+    n->saved = mean;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data, *g = n->in[1]->data, *b = n->in[2]->data;
+        T *y = n->out->data;
+        for (int64_t c = 0; c < d.C; c++)
+            mean[c] = rstd[c] = 0;
+        for (int64_t i = 0; i < d.N; i++)
+            for (int64_t c = 0; c < d.C; c++) {
+                const T *xc = x + (i * d.C + c) * d.S;
+                double acc = 0;
+                for (int64_t s = 0; s < d.S; s++)
+                    acc += (double)xc[s];
+                mean[c] += acc;
+            }
+        for (int64_t c = 0; c < d.C; c++)
+            mean[c] *= inv_m;
+        for (int64_t i = 0; i < d.N; i++)       /* second pass: no cancellation */
+            for (int64_t c = 0; c < d.C; c++) {
+                const T *xc = x + (i * d.C + c) * d.S;
+                double acc = 0, mu = mean[c];
+                for (int64_t s = 0; s < d.S; s++)
+                    acc += ((double)xc[s] - mu) * ((double)xc[s] - mu);
+                rstd[c] += acc;
+            }
+        for (int64_t c = 0; c < d.C; c++) {
+            double var = rstd[c] * inv_m;
+            if (st && st->mean)
+                ((T *)st->mean)[c] = (T)mean[c];
+            if (st && st->var)
+                ((T *)st->var)[c] = (T)var;
+            rstd[c] = 1.0 / sqrt(var + eps);
+        }
+        for (int64_t i = 0; i < d.N; i++)
+            for (int64_t c = 0; c < d.C; c++) {
+                const T *xc = x + (i * d.C + c) * d.S;
+                T *yc = y + (i * d.C + c) * d.S;
+                double mu = mean[c], a = rstd[c] * (double)g[c], bc = (double)b[c];
+                for (int64_t s = 0; s < d.S; s++)
+                    yc[s] = (T)(((double)xc[s] - mu) * a + bc);
+            }
+    });
+    return TG_OK;
+}
+
+static void batch_norm_backward(tg_node *n)
+{
+    bn_dims d = bn_dims_of(n->in[0]);
+    const double *mean = n->saved, *rstd = mean + d.C;
+    double *sdy = tg_node_scratch(n, sizeof(double) * 2 * (size_t)(d.C ? d.C : 1));
+    if (!sdy)
+        return;
+    double *sdyx = sdy + d.C, m = (double)d.M;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data, *g = n->in[1]->data, *dy = n->out->grad;
+        T *dx = n->in[0]->grad, *dg = n->in[1]->grad, *db = n->in[2]->grad;
+        for (int64_t c = 0; c < d.C; c++)
+            sdy[c] = sdyx[c] = 0;
+        for (int64_t i = 0; i < d.N; i++)
+            for (int64_t c = 0; c < d.C; c++) {
+                const T *xc = x + (i * d.C + c) * d.S, *dyc = dy + (i * d.C + c) * d.S;
+                double a1 = 0, a2 = 0, mu = mean[c], r = rstd[c];
+                for (int64_t s = 0; s < d.S; s++) {
+                    a1 += (double)dyc[s];
+                    a2 += (double)dyc[s] * (((double)xc[s] - mu) * r);
+                }
+                sdy[c] += a1;
+                sdyx[c] += a2;
+            }
+        /* gamma and beta may be one tensor: each adds its own share */
+        if (db)
+            for (int64_t c = 0; c < d.C; c++)
+                db[c] += (T)sdy[c];
+        if (dg)
+            for (int64_t c = 0; c < d.C; c++)
+                dg[c] += (T)sdyx[c];
+        if (dx)
+            for (int64_t i = 0; i < d.N; i++)
+                for (int64_t c = 0; c < d.C; c++) {
+                    const T *xc = x + (i * d.C + c) * d.S, *dyc = dy + (i * d.C + c) * d.S;
+                    T *dxc = dx + (i * d.C + c) * d.S;
+                    double mu = mean[c], r = rstd[c], k = (double)g[c] * r / m, s1 = sdy[c], s2 = sdyx[c];
+                    for (int64_t s = 0; s < d.S; s++) {
+                        double xh = ((double)xc[s] - mu) * r;
+                        dxc[s] += (T)(k * (m * (double)dyc[s] - s1 - xh * s2));
+                    }
+                }
+    });
+}
+
+/* (4, 3); (6, 2, 3) with a spatial axis; (2, 4, 1): the smallest batch and a
+ * size-1 axis. Every channel has std >= 0.5. */
+static tg_status batch_norm_sample(tg_node *n, tg_dtype dt, int v)
+{
+    static const struct { int ndim; int64_t shape[3]; } sh[] = {
+        { 2, {4, 3} }, { 3, {6, 2, 3} }, { 3, {2, 4, 1} },
+    };
+    if (v < 0 || v > 2)
+        return TG_ERR_ARG;
+    tg_status s = sample_affine(n, dt, sh[v].ndim, sh[v].shape, sh[v].shape[1]);
+    if (s != TG_OK)
+        return s;
+    bn_dims d = bn_dims_of(n->in[0]);
+    spread_groups(n, n->in[0], d.C, d.M, d.S, d.S, d.C * d.S, 0.5);
+    n->p.f[0] = 1e-5;
+    return TG_OK;
+}
+
+static void batch_norm_cost(const tg_node *n, tg_op_cost *c)
+{
+    norm_cost(n, c, (double)n->in[0]->shape[1]);
+}
+
+const tg_op_def tg_op_batch_norm_def = {
+    .name = "batch_norm", .n_in = 3,
+    .shape = batch_norm_shape, .forward = batch_norm_forward, .backward = batch_norm_backward,
+    .sample = batch_norm_sample, .n_samples = 3, .cost = batch_norm_cost,
+};
+
+tg_tensor *tg_batch_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps,
+                         tg_bn_stats *stats)
+{
+    int64_t c = x && x->ndim >= 2 ? x->shape[1] : 1;
+    tg_tensor *in[3] = { x, affine_or_const(ctx, gamma, x, c, 1.0), affine_or_const(ctx, beta, x, c, 0.0) };
+    tg_op_params p;
+    memset(&p, 0, sizeof p);
+    p.f[0] = eps;
+    return tg_apply(ctx, &tg_op_batch_norm_def, in, 3, &p, stats);
+}
+
+/* ---- layer_norm -------------------------------------------------------------
+ * Over the last axis (size D) of x (ndim >= 1), for each of the R = numel/D
+ * rows:   mu = mean(x_r), var = mean((x_r - mu)^2)  (biased),
+ *         rstd = 1 / sqrt(var + eps),  xh = (x_r - mu) rstd
+ *         y_r = gamma xh + beta            gamma, beta: (D); y: x's shape
+ * p.f[0] = eps. Saved: mu, rstd (2R doubles).
+ * VJP, with gdy = gamma dy:  dbeta += sum_r dy;  dgamma += sum_r dy xh;
+ *     dx_r += rstd / D (D gdy - sum gdy - xh sum(gdy xh))
+ * The wrapper passes a constant ones/zeros (D) tensor for a NULL gamma/beta,
+ * so the descriptor always takes exactly three inputs. A constant row gives
+ * y = beta (rstd = 1/sqrt(eps)); D == 1 is such a row.
+ */
+static tg_status layer_norm_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s = tg_chk_float(n, 0);
+    if (s != TG_OK)
+        return s;
+    const tg_tensor *x = n->in[0];
+    if (x->ndim < 1)
+        return tg_op_fail(n, TG_ERR_SHAPE, "x must have at least 1 dim, got a scalar");
+    int last = x->ndim - 1;
+    if ((s = chk_affine(n, 1, "gamma", x->shape[last], last)) != TG_OK ||
+        (s = chk_affine(n, 2, "beta", x->shape[last], last)) != TG_OK || (s = chk_eps(n)) != TG_OK)
+        return s;
+    same_as_x(n, dt, ndim, shape);
+    return TG_OK;
+}
+
+/* Rows and row length of x. */
+static void ln_dims(const tg_tensor *x, int64_t *rows, int64_t *dlen)
+{
+    *dlen = x->shape[x->ndim - 1];
+    *rows = tg_shape_numel(x->ndim - 1, x->shape);
+}
+
+static tg_status layer_norm_forward(tg_node *n)
+{
+    int64_t R, D;
+    ln_dims(n->in[0], &R, &D);
+    double *mean = tg_ctx_alloc(n->ctx, sizeof(double) * 2 * (size_t)(R ? R : 1), "layer_norm");
+    if (!mean)
+        return tg_ctx_status(n->ctx);
+    double *rstd = mean + R, eps = n->p.f[0];
+    n->saved = mean;
+    if (D == 0)
+        return TG_OK;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data, *g = n->in[1]->data, *b = n->in[2]->data;
+        T *y = n->out->data;
+        for (int64_t r = 0; r < R; r++) {
+            const T *xr = x + r * D;
+            T *yr = y + r * D;
+            double s = 0, v = 0;
+            for (int64_t j = 0; j < D; j++)
+                s += (double)xr[j];
+            double mu = s / (double)D;
+            for (int64_t j = 0; j < D; j++)
+                v += ((double)xr[j] - mu) * ((double)xr[j] - mu);
+            double rs = 1.0 / sqrt(v / (double)D + eps);
+            mean[r] = mu;
+            rstd[r] = rs;
+            for (int64_t j = 0; j < D; j++)
+                yr[j] = (T)(((double)xr[j] - mu) * rs * (double)g[j] + (double)b[j]);
+        }
+    });
+    return TG_OK;
+}
+
+static void layer_norm_backward(tg_node *n)
+{
+    int64_t R, D;
+    ln_dims(n->in[0], &R, &D);
+    if (R == 0 || D == 0)
+        return;
+    const double *mean = n->saved, *rstd = mean + R;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data, *g = n->in[1]->data, *dy = n->out->grad;
+        T *dx = n->in[0]->grad, *dg = n->in[1]->grad, *db = n->in[2]->grad;
+        if (dg || db) {   /* column sums in double, added once */
+            double *sg = tg_node_scratch(n, sizeof(double) * 2 * (size_t)D);
+            if (!sg)
+                return;
+            double *sb = sg + D;
+            for (int64_t j = 0; j < D; j++)
+                sg[j] = sb[j] = 0;
+            for (int64_t r = 0; r < R; r++) {
+                const T *xr = x + r * D, *dyr = dy + r * D;
+                double mu = mean[r], rs = rstd[r];
+                for (int64_t j = 0; j < D; j++) {
+                    sg[j] += (double)dyr[j] * (((double)xr[j] - mu) * rs);
+                    sb[j] += (double)dyr[j];
+                }
+            }
+            /* gamma, beta and (1-D) x may all be one tensor: separate += */
+            if (db)
+                for (int64_t j = 0; j < D; j++)
+                    db[j] += (T)sb[j];
+            if (dg)
+                for (int64_t j = 0; j < D; j++)
+                    dg[j] += (T)sg[j];
+        }
+        if (dx)
+            for (int64_t r = 0; r < R; r++) {
+                const T *xr = x + r * D, *dyr = dy + r * D;
+                T *dxr = dx + r * D;
+                double mu = mean[r], rs = rstd[r], s1 = 0, s2 = 0, dd = (double)D;
+                for (int64_t j = 0; j < D; j++) {
+                    double gdy = (double)g[j] * (double)dyr[j];
+                    s1 += gdy;
+                    s2 += gdy * (((double)xr[j] - mu) * rs);
+                }
+                double k = rs / dd;
+                for (int64_t j = 0; j < D; j++) {
+                    double gdy = (double)g[j] * (double)dyr[j], xh = ((double)xr[j] - mu) * rs;
+                    dxr[j] += (T)(k * (dd * gdy - s1 - xh * s2));
+                }
+            }
+    });
+}
+
+/* (3, 5); (2, 3, 4); (1, 6): a size-1 leading axis. Every row has std >= 0.5. */
+static tg_status layer_norm_sample(tg_node *n, tg_dtype dt, int v)
+{
+    static const struct { int ndim; int64_t shape[3]; } sh[] = {
+        { 2, {3, 5} }, { 3, {2, 3, 4} }, { 2, {1, 6} },
+    };
+    if (v < 0 || v > 2)
+        return TG_ERR_ARG;
+    int64_t D = sh[v].shape[sh[v].ndim - 1];
+    tg_status s = sample_affine(n, dt, sh[v].ndim, sh[v].shape, D);
+    if (s != TG_OK)
+        return s;
+    spread_groups(n, n->in[0], n->in[0]->numel / D, D, D, D, 0, 0.5);
+    n->p.f[0] = 1e-5;
+    return TG_OK;
+}
+
+static void layer_norm_cost(const tg_node *n, tg_op_cost *c)
+{
+    const tg_tensor *x = n->in[0];
+    int64_t d = x->ndim ? x->shape[x->ndim - 1] : 1;
+    norm_cost(n, c, d ? (double)(x->numel / d) : 0);
+}
+
+const tg_op_def tg_op_layer_norm_def = {
+    .name = "layer_norm", .n_in = 3,
+    .shape = layer_norm_shape, .forward = layer_norm_forward, .backward = layer_norm_backward,
+    .sample = layer_norm_sample, .n_samples = 3, .cost = layer_norm_cost,
+};
+
+tg_tensor *tg_layer_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps)
+{
+    int64_t d = x && x->ndim >= 1 ? x->shape[x->ndim - 1] : 1;
+    tg_tensor *in[3] = { x, affine_or_const(ctx, gamma, x, d, 1.0), affine_or_const(ctx, beta, x, d, 0.0) };
+    tg_op_params p;
+    memset(&p, 0, sizeof p);
+    p.f[0] = eps;
+    return tg_apply(ctx, &tg_op_layer_norm_def, in, 3, &p, NULL);
+}
+
+/* ---- dropout ----------------------------------------------------------------
+ * Inverted dropout:  y_i = x_i m_i,  m_i = keep_i / (1 - p)     x, y: any shape
+ * keep_i = [u_i >= p] with u_i = (h_i >> 11) 2^-53 in [0, 1) and
+ *     h_i = mix(mix(seed + G) + (i + 1) G),  G = 0x9e3779b97f4a7c15,
+ * mix = the splitmix64 finaliser: a pure function of (seed, i, p) in integer
+ * arithmetic, identical on every machine and for any thread count. The mask
+ * is recomputed in the VJP, not stored.  p.f[0] = p in [0, 1); p.i[0] = seed
+ * (the uint64 seed's bits).  VJP: dx += dy m.
+ * NOTE: y is x times the mask, as PyTorch computes it, so a NaN or inf x in a
+ * dropped position gives NaN; p == 0 gives y == x exactly (m = 1).
+ */
+#define DROP_GOLDEN 0x9e3779b97f4a7c15ull
+
+static inline uint64_t drop_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline int drop_keep(uint64_t key, uint64_t i, double p)
+{
+    uint64_t h = drop_mix(key + (i + 1) * DROP_GOLDEN);
+    return (double)(h >> 11) * 0x1.0p-53 >= p;
+}
+
+static tg_status dropout_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s = tg_chk_float(n, 0);
+    if (s != TG_OK)
+        return s;
+    double p = n->p.f[0];
+    if (!(p >= 0 && p < 1))
+        return tg_op_fail(n, TG_ERR_ARG, "p must be in [0, 1), got %g", p);
+    same_as_x(n, dt, ndim, shape);
+    return TG_OK;
+}
+
+static tg_status dropout_forward(tg_node *n)
+{
+    size_t len = TG_NUMEL(n->out);
+    double p = n->p.f[0];
+    uint64_t key = drop_mix((uint64_t)n->p.i[0] + DROP_GOLDEN);
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data;
+        T *y = n->out->data, scale = (T)(1.0 / (1.0 - p));
+        for (size_t i = 0; i < len; i++)
+            y[i] = x[i] * (drop_keep(key, i, p) ? scale : (T)0);
+    });
+    return TG_OK;
+}
+
+static void dropout_backward(tg_node *n)
+{
+    size_t len = TG_NUMEL(n->out);
+    double p = n->p.f[0];
+    uint64_t key = drop_mix((uint64_t)n->p.i[0] + DROP_GOLDEN);
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *dy = n->out->grad;
+        T *dx = n->in[0]->grad, scale = (T)(1.0 / (1.0 - p));
+        if (dx)
+            for (size_t i = 0; i < len; i++)
+                dx[i] += dy[i] * (drop_keep(key, i, p) ? scale : (T)0);
+    });
+}
+
+/* (3, 5) with p = 0.3; (2, 1, 4) with p = 0.5; a scalar with p = 0.3;
+ * (4) with p = 0 (the identity). */
+static tg_status dropout_sample(tg_node *n, tg_dtype dt, int v)
+{
+    static const struct { int ndim; int64_t shape[3]; double p; } sh[] = {
+        { 2, {3, 5}, 0.3 }, { 3, {2, 1, 4}, 0.5 }, { 0, {1}, 0.3 }, { 1, {4}, 0.0 },
+    };
+    if (v < 0 || v > 3)
+        return TG_ERR_ARG;
+    n->n_in = 1;
+    n->in[0] = tg_sample_uniform(n, dt, sh[v].ndim, sh[v].shape, -2, 2);
+    if (!n->in[0])
+        return tg_ctx_status(n->ctx);
+    n->p.f[0] = sh[v].p;
+    n->p.i[0] = (int64_t)(tg_rng_u64(tg_ctx_rng(n->ctx)) >> 1);
+    return TG_OK;
+}
+
+/* ~12 integer ops of hashing plus a multiply per element, both ways. */
+static void dropout_cost(const tg_node *n, tg_op_cost *c)
+{
+    double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
+    c->fwd_flops = 13 * e;
+    c->fwd_bytes = 2 * e * w;
+    c->bwd_flops = 14 * e;
+    c->bwd_bytes = 3 * e * w;
+}
+
+const tg_op_def tg_op_dropout_def = {
+    .name = "dropout", .n_in = 1,
+    .shape = dropout_shape, .forward = dropout_forward, .backward = dropout_backward,
+    .sample = dropout_sample, .n_samples = 4, .cost = dropout_cost,
+};
+
+tg_tensor *tg_dropout(tg_ctx *ctx, tg_tensor *x, double p, uint64_t seed)
+{
+    tg_op_params q;
+    memset(&q, 0, sizeof q);
+    q.f[0] = p;
+    memcpy(&q.i[0], &seed, sizeof seed);   /* the bits, whatever the sign */
+    return tg_apply(ctx, &tg_op_dropout_def, &x, 1, &q, NULL);
+}
