@@ -154,29 +154,41 @@ static tg_status batch_norm_forward(tg_node *n)
     double *rstd = mean + d.C, eps = n->p.f[0], inv_m = 1.0 / (double)d.M;
     tg_bn_stats *st = n->user;
     n->saved = mean;
+    /* NOTE: with S == 1 (x is (N, C)) the channel loop is the inner one, so
+     * the per-channel sums vectorise across channels. */
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *g = n->in[1]->data, *b = n->in[2]->data;
         T *y = n->out->data;
         for (int64_t c = 0; c < d.C; c++)
             mean[c] = rstd[c] = 0;
-        for (int64_t i = 0; i < d.N; i++)
-            for (int64_t c = 0; c < d.C; c++) {
-                const T *xc = x + (i * d.C + c) * d.S;
-                double acc = 0;
-                for (int64_t s = 0; s < d.S; s++)
-                    acc += (double)xc[s];
-                mean[c] += acc;
-            }
+        for (int64_t i = 0; i < d.N; i++) {
+            const T *xi = x + i * d.C * d.S;
+            if (d.S == 1)
+                for (int64_t c = 0; c < d.C; c++)
+                    mean[c] += (double)xi[c];
+            else
+                for (int64_t c = 0; c < d.C; c++) {
+                    double acc = 0;
+                    for (int64_t s = 0; s < d.S; s++)
+                        acc += (double)xi[c * d.S + s];
+                    mean[c] += acc;
+                }
+        }
         for (int64_t c = 0; c < d.C; c++)
             mean[c] *= inv_m;
-        for (int64_t i = 0; i < d.N; i++)       /* second pass: no cancellation */
-            for (int64_t c = 0; c < d.C; c++) {
-                const T *xc = x + (i * d.C + c) * d.S;
-                double acc = 0, mu = mean[c];
-                for (int64_t s = 0; s < d.S; s++)
-                    acc += ((double)xc[s] - mu) * ((double)xc[s] - mu);
-                rstd[c] += acc;
-            }
+        for (int64_t i = 0; i < d.N; i++) {    /* second pass: no cancellation */
+            const T *xi = x + i * d.C * d.S;
+            if (d.S == 1)
+                for (int64_t c = 0; c < d.C; c++)
+                    rstd[c] += ((double)xi[c] - mean[c]) * ((double)xi[c] - mean[c]);
+            else
+                for (int64_t c = 0; c < d.C; c++) {
+                    double acc = 0, mu = mean[c];
+                    for (int64_t s = 0; s < d.S; s++)
+                        acc += ((double)xi[c * d.S + s] - mu) * ((double)xi[c * d.S + s] - mu);
+                    rstd[c] += acc;
+                }
+        }
         for (int64_t c = 0; c < d.C; c++) {
             double var = rstd[c] * inv_m;
             if (st && st->mean)
@@ -185,14 +197,19 @@ static tg_status batch_norm_forward(tg_node *n)
                 ((T *)st->var)[c] = (T)var;
             rstd[c] = 1.0 / sqrt(var + eps);
         }
-        for (int64_t i = 0; i < d.N; i++)
-            for (int64_t c = 0; c < d.C; c++) {
-                const T *xc = x + (i * d.C + c) * d.S;
-                T *yc = y + (i * d.C + c) * d.S;
-                double mu = mean[c], a = rstd[c] * (double)g[c], bc = (double)b[c];
-                for (int64_t s = 0; s < d.S; s++)
-                    yc[s] = (T)(((double)xc[s] - mu) * a + bc);
-            }
+        for (int64_t i = 0; i < d.N; i++) {
+            const T *xi = x + i * d.C * d.S;
+            T *yi = y + i * d.C * d.S;
+            if (d.S == 1)
+                for (int64_t c = 0; c < d.C; c++)
+                    yi[c] = (T)(((double)xi[c] - mean[c]) * (rstd[c] * (double)g[c]) + (double)b[c]);
+            else
+                for (int64_t c = 0; c < d.C; c++) {
+                    double mu = mean[c], a = rstd[c] * (double)g[c], bc = (double)b[c];
+                    for (int64_t s = 0; s < d.S; s++)
+                        yi[c * d.S + s] = (T)(((double)xi[c * d.S + s] - mu) * a + bc);
+                }
+        }
     });
     return TG_OK;
 }
@@ -201,26 +218,33 @@ static void batch_norm_backward(tg_node *n)
 {
     bn_dims d = bn_dims_of(n->in[0]);
     const double *mean = n->saved, *rstd = mean + d.C;
-    double *sdy = tg_node_scratch(n, sizeof(double) * 2 * (size_t)(d.C ? d.C : 1));
+    double *sdy = tg_node_scratch(n, sizeof(double) * 3 * (size_t)(d.C ? d.C : 1));
     if (!sdy)
         return;
-    double *sdyx = sdy + d.C, m = (double)d.M;
+    double *sdyx = sdy + d.C, *kc = sdy + 2 * d.C, m = (double)d.M;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *g = n->in[1]->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad, *dg = n->in[1]->grad, *db = n->in[2]->grad;
         for (int64_t c = 0; c < d.C; c++)
             sdy[c] = sdyx[c] = 0;
-        for (int64_t i = 0; i < d.N; i++)
-            for (int64_t c = 0; c < d.C; c++) {
-                const T *xc = x + (i * d.C + c) * d.S, *dyc = dy + (i * d.C + c) * d.S;
-                double a1 = 0, a2 = 0, mu = mean[c], r = rstd[c];
-                for (int64_t s = 0; s < d.S; s++) {
-                    a1 += (double)dyc[s];
-                    a2 += (double)dyc[s] * (((double)xc[s] - mu) * r);
+        for (int64_t i = 0; i < d.N; i++) {
+            const T *xi = x + i * d.C * d.S, *dyi = dy + i * d.C * d.S;
+            if (d.S == 1)
+                for (int64_t c = 0; c < d.C; c++) {
+                    sdy[c] += (double)dyi[c];
+                    sdyx[c] += (double)dyi[c] * (((double)xi[c] - mean[c]) * rstd[c]);
                 }
-                sdy[c] += a1;
-                sdyx[c] += a2;
-            }
+            else
+                for (int64_t c = 0; c < d.C; c++) {
+                    double a1 = 0, a2 = 0, mu = mean[c], r = rstd[c];
+                    for (int64_t s = 0; s < d.S; s++) {
+                        a1 += (double)dyi[c * d.S + s];
+                        a2 += (double)dyi[c * d.S + s] * (((double)xi[c * d.S + s] - mu) * r);
+                    }
+                    sdy[c] += a1;
+                    sdyx[c] += a2;
+                }
+        }
         /* gamma and beta may be one tensor: each adds its own share */
         if (db)
             for (int64_t c = 0; c < d.C; c++)
@@ -228,17 +252,27 @@ static void batch_norm_backward(tg_node *n)
         if (dg)
             for (int64_t c = 0; c < d.C; c++)
                 dg[c] += (T)sdyx[c];
-        if (dx)
-            for (int64_t i = 0; i < d.N; i++)
+        if (!dx)
+            return;
+        for (int64_t c = 0; c < d.C; c++)
+            kc[c] = (double)g[c] * rstd[c] / m;
+        for (int64_t i = 0; i < d.N; i++) {
+            const T *xi = x + i * d.C * d.S, *dyi = dy + i * d.C * d.S;
+            T *dxi = dx + i * d.C * d.S;
+            if (d.S == 1)
                 for (int64_t c = 0; c < d.C; c++) {
-                    const T *xc = x + (i * d.C + c) * d.S, *dyc = dy + (i * d.C + c) * d.S;
-                    T *dxc = dx + (i * d.C + c) * d.S;
-                    double mu = mean[c], r = rstd[c], k = (double)g[c] * r / m, s1 = sdy[c], s2 = sdyx[c];
+                    double xh = ((double)xi[c] - mean[c]) * rstd[c];
+                    dxi[c] += (T)(kc[c] * (m * (double)dyi[c] - sdy[c] - xh * sdyx[c]));
+                }
+            else
+                for (int64_t c = 0; c < d.C; c++) {
+                    double mu = mean[c], r = rstd[c], k = kc[c], s1 = sdy[c], s2 = sdyx[c];
                     for (int64_t s = 0; s < d.S; s++) {
-                        double xh = ((double)xc[s] - mu) * r;
-                        dxc[s] += (T)(k * (m * (double)dyc[s] - s1 - xh * s2));
+                        double xh = ((double)xi[c * d.S + s] - mu) * r;
+                        dxi[c * d.S + s] += (T)(k * (m * (double)dyi[c * d.S + s] - s1 - xh * s2));
                     }
                 }
+        }
     });
 }
 
