@@ -5,9 +5,10 @@
  * masks and one-input ops live elsewhere (unary.c, activation.c).
  *
  * Broadcasting VJPs "un-broadcast": a stretched input receives the sum of the
- * upstream gradient over the axes it was stretched along, in a fixed loop
- * order (row-major over the output, partial sums per innermost row), so the
- * result is bit-identical from run to run. */
+ * upstream gradient over the axes it was stretched along, in an order fixed
+ * by the shapes alone (row-major over the output; 8 fixed lanes along an
+ * inner row the input is stretched over), so results are bit-identical from
+ * run to run. */
 #include "ops_common.h"
 
 /* ---- layout: how operands walk a broadcast output ------------------------
@@ -69,6 +70,7 @@ static void ew_layout_init(ew_layout *L, const tg_tensor *out, const tg_tensor *
         TG_ASSERT(cst[k][cn - 1] == 0 || cst[k][cn - 1] == 1);
         L->pat |= (int)cst[k][cn - 1] << k;
     }
+    TG_ASSERT(L->pat != 0);
     L->it.nd = cn - 1;
     L->it.n_ops = n_ops;
     for (int d = 0; d < cn - 1; d++) {
@@ -206,7 +208,7 @@ static void bin_layout(const tg_node *n, ew_layout *L)
         TG_DISPATCH(n->out->dtype, T, {                                            \
             const T *A = n->in[0]->data, *B = n->in[1]->data;                      \
             T *Y = n->out->data;                                                   \
-            EW_FOR(&L, 2, { const T a = A[i0], b = B[i1]; Y[io] = (T)(EXPR); });     \
+            EW_FOR(&L, 2, { const T a = A[i0], b = B[i1]; Y[io] = (T)(EXPR); });   \
         });                                                                        \
         return TG_OK;                                                              \
     }
@@ -228,9 +230,9 @@ static void bin_layout(const tg_node *n, ew_layout *L)
             const T *Y = n->out->data, *DY = n->out->grad;                         \
             T *da = n->in[0]->grad, *db = n->in[1]->grad;                          \
             if (da)                                                                \
-                EW_ACC(&L, 2, 0, T, da, GA, BIN_VALS);                                \
+                EW_ACC(&L, 2, 0, T, da, GA, BIN_VALS);                             \
             if (db)                                                                \
-                EW_ACC(&L, 2, 1, T, db, GB, BIN_VALS);                                \
+                EW_ACC(&L, 2, 1, T, db, GB, BIN_VALS);                             \
         });                                                                        \
     }
 
@@ -275,8 +277,9 @@ static tg_status bin_sample(tg_node *n, tg_dtype dt, int v, int kind)
     return TG_OK;
 }
 
-/* Cost: `f` flops per output element forward, `b` per element and input
- * backward; every operand read once, the output written once. */
+/* Cost: `f` flops per output element forward, `b` per output element and
+ * differentiable input backward (the += included); every operand read once,
+ * the output written once. */
 static void bin_cost(const tg_node *n, tg_op_cost *c, double f, double b)
 {
     double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
@@ -302,7 +305,7 @@ static tg_tensor *bin_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *a, tg_
 BIN_FORWARD(add_forward, a + b)
 BIN_BACKWARD(add_backward, g, g)
 static tg_status add_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
-static void add_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 0); }
+static void add_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_add_def = {
     .name = "add", .n_in = 2,
@@ -319,7 +322,7 @@ tg_tensor *tg_add(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ct
 BIN_FORWARD(sub_forward, a - b)
 BIN_BACKWARD(sub_backward, g, -g)
 static tg_status sub_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
-static void sub_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 0.5); }
+static void sub_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_sub_def = {
     .name = "sub", .n_in = 2,
@@ -336,7 +339,7 @@ tg_tensor *tg_sub(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ct
 BIN_FORWARD(mul_forward, a * b)
 BIN_BACKWARD(mul_backward, g * b, g * a)
 static tg_status mul_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
-static void mul_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
+static void mul_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
 
 const tg_op_def tg_op_mul_def = {
     .name = "mul", .n_in = 2,
@@ -355,7 +358,7 @@ tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ct
 BIN_FORWARD(div_forward, a / b)
 BIN_BACKWARD(div_backward, g / b, -g * (a / b) / b)
 static tg_status div_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_DIV); }
-static void div_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
+static void div_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 3); }
 
 const tg_op_def tg_op_div_def = {
     .name = "div", .n_in = 2,
@@ -395,7 +398,7 @@ BIN_FORWARD(maximum_forward, (a != a || a > b) ? a : b)
 BIN_BACKWARD(maximum_backward, a == b ? g / 2 : a < b ? 0 : g,
              a == b ? g / 2 : a > b ? 0 : g)
 static tg_status maximum_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_NOTIE); }
-static void maximum_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
+static void maximum_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
 
 const tg_op_def tg_op_maximum_def = {
     .name = "maximum", .n_in = 2,
@@ -413,7 +416,7 @@ BIN_FORWARD(minimum_forward, (a != a || a < b) ? a : b)
 BIN_BACKWARD(minimum_backward, a == b ? g / 2 : a > b ? 0 : g,
              a == b ? g / 2 : a < b ? 0 : g)
 static tg_status minimum_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_NOTIE); }
-static void minimum_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
+static void minimum_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
 
 const tg_op_def tg_op_minimum_def = {
     .name = "minimum", .n_in = 2,
