@@ -123,17 +123,15 @@ static rplan *plan_new(tg_node *n, int with_mean)
     } else {
         if (g > 0 && !gred[g - 1])
             pl->inner = gsz[--g];
-        int n_kept = 0;
         for (int j = 0; j < g; j++) {
             if (gred[j])
                 pl->R *= gsz[j];
-            else {
+            else
                 pl->outer *= gsz[j];
-                n_kept++;
-            }
         }
-        /* Anything but [kept] reduced needs offset tables. */
-        if (g > 2 || (g == 2 && n_kept != 1)) {
+        /* Groups alternate and now end with a reduced one: up to two groups
+         * are [kept] reduced, affine; more need offset tables. */
+        if (g > 2) {
             int64_t *ob = tg_node_scratch(n, (size_t)pl->outer * sizeof *ob);
             int64_t *ro = tg_node_scratch(n, (size_t)pl->R * sizeof *ro);
             if (!ob || !ro)
