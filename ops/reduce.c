@@ -15,27 +15,59 @@
  *
  * The plan. Size-1 dims are dropped and neighbouring dims of the same kind
  * (kept / reduced) merged, which leaves alternating groups. A trailing kept
- * group becomes `inner` (contiguous, the vectorised loop); the other kept
- * groups are `outer`, the reduced groups `R`. Output element (o, i), stored
- * at o * inner + i, reduces the inputs at
- *     obase[o] + roff[r] + i,   r = 0 .. R-1 (in this order)
- * For one reduced group the offsets are affine and the tables NULL: then
- * obase[o] = o * R * inner and roff[r] = r * inner. The common cases:
- *   last axis / all axes   inner == 1, contiguous slices of R elements
- *   axis 0 (column sums)   outer == 1, R rows of `inner` accumulated at once
- *   axes (0, 2) of 2x3x4   tables: obase = {0, 4, 8}, roff = {0..3, 12..15}
+ * group becomes `inner` (contiguous: the vectorised loop), the last reduced
+ * group the `run`, the other kept groups `outer` and the other reduced
+ * groups the table of `n_tab` offsets. Output element (o, i), stored at
+ * o * inner + i, reduces the R = n_tab * run inputs at
+ *     obase[o] + toff[t] + j * inner + i,   t < n_tab, j < run (this order)
+ * With at most [kept] reduced [kept] the offsets are affine and the tables
+ * NULL: obase[o] = o * R * inner, n_tab = 1, toff[0] = 0. The common cases:
+ *   last axis / all axes   inner == 1: contiguous slices of R elements
+ *   axis 0 (column sums)   outer == 1: R rows of `inner` accumulated at once
+ *   axes (0, 2) of 2x3x4   obase = {0, 4, 8}, toff = {0, 12}, run = 4
  */
 typedef struct rplan {
-    int64_t        outer, R, inner;
+    int64_t        outer, inner, n_tab, run, R;
     const int64_t *obase;     /* NULL: o * R * inner                        */
-    const int64_t *roff;      /* NULL: r * inner                            */
-    double        *work;      /* 2 * inner doubles of scratch               */
+    const int64_t *toff;      /* NULL: n_tab == 1, offset 0                 */
     double        *mean;      /* var: the mean of each output element       */
 } rplan;
 
 #define PL_OBASE(pl, o) ((pl)->obase ? (pl)->obase[o] : (o) * (pl)->R * (pl)->inner)
-#define PL_ROFF(pl, r)  ((pl)->roff ? (pl)->roff[r] : (r) * (pl)->inner)
-#define PL_CONTIG(pl)   ((pl)->inner == 1 && !(pl)->roff)
+#define PL_TOFF(pl, t)  ((pl)->toff ? (pl)->toff[t] : 0)
+
+/* Run the statements `...` on the rows of one output block: `row` points at
+ * `inner` consecutive inputs, one per output element of the block. */
+#define PL_ROWS(pl, T, xo, row, ...)                                            \
+    for (int64_t t_ = 0; t_ < (pl)->n_tab; t_++)                                \
+        for (int64_t j_ = 0; j_ < (pl)->run; j_++) {                            \
+            const T *row = (xo) + PL_TOFF(pl, t_) + j_ * (pl)->inner;           \
+            __VA_ARGS__                                                         \
+        }
+
+/* Run the statements `...` for every input element: xi is its flat index,
+ * yi that of the output element it reduces into. Used by the VJPs. */
+#define PL_FOREACH(pl, ...)                                                     \
+    for (int64_t o_ = 0; o_ < (pl)->outer; o_++)                                \
+        for (int64_t t_ = 0; t_ < (pl)->n_tab; t_++) {                          \
+            const int64_t rb_ = PL_OBASE(pl, o_) + PL_TOFF(pl, t_);             \
+            if ((pl)->inner == 1) {                                             \
+                const int64_t yi = o_;                                          \
+                for (int64_t xi = rb_; xi < rb_ + (pl)->run; xi++) {            \
+                    __VA_ARGS__                                                 \
+                }                                                               \
+            } else {                                                            \
+                for (int64_t j_ = 0; j_ < (pl)->run; j_++)                      \
+                    for (int64_t i_ = 0; i_ < (pl)->inner; i_++) {              \
+                        const int64_t xi = rb_ + j_ * (pl)->inner + i_;         \
+                        const int64_t yi = o_ * (pl)->inner + i_;               \
+                        __VA_ARGS__                                             \
+                    }                                                           \
+            }                                                                   \
+        }
+
+/* exp in x's precision: expf for f32 (the sums stay in double). */
+#define EXP_T(v) _Generic((v), float: expf, default: exp)(v)
 
 static tg_status reduce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
 {
@@ -113,38 +145,35 @@ static rplan *plan_new(tg_node *n, int with_mean)
         }
     }
 
-    pl->outer = 1;
-    pl->R = 1;
-    pl->inner = 1;
+    pl->outer = pl->inner = pl->n_tab = pl->run = 1;
     if (x->numel == 0) {
         /* Nothing to read: either no output, or outputs over empty slices. */
         pl->outer = n_out;
-        pl->R = 0;
+        pl->run = 0;
     } else {
         if (g > 0 && !gred[g - 1])
             pl->inner = gsz[--g];
-        for (int j = 0; j < g; j++) {
-            if (gred[j])
-                pl->R *= gsz[j];
-            else
-                pl->outer *= gsz[j];
+        if (g > 0) {
+            pl->run = gsz[--g];             /* groups alternate: this one is reduced */
+            for (int j = 0; j < g; j++) {
+                if (gred[j])
+                    pl->n_tab *= gsz[j];
+                else
+                    pl->outer *= gsz[j];
+            }
         }
-        /* Groups alternate and now end with a reduced one: up to two groups
-         * are [kept] reduced, affine; more need offset tables. */
-        if (g > 2) {
+        if (g > 1) {                        /* not [kept] reduced [kept]: tables */
             int64_t *ob = tg_node_scratch(n, (size_t)pl->outer * sizeof *ob);
-            int64_t *ro = tg_node_scratch(n, (size_t)pl->R * sizeof *ro);
-            if (!ob || !ro)
+            int64_t *to = tg_node_scratch(n, (size_t)pl->n_tab * sizeof *to);
+            if (!ob || !to)
                 return NULL;
             fill_offsets(ob, g, gsz, gstr, gred, 0);
-            fill_offsets(ro, g, gsz, gstr, gred, 1);
+            fill_offsets(to, g, gsz, gstr, gred, 1);
             pl->obase = ob;
-            pl->roff = ro;
+            pl->toff = to;
         }
     }
-    pl->work = tg_node_scratch(n, 2 * (size_t)pl->inner * sizeof(double));
-    if (!pl->work)
-        return NULL;
+    pl->R = pl->n_tab * pl->run;
     if (with_mean) {
         pl->mean = tg_node_scratch(n, (size_t)(n_out ? n_out : 1) * sizeof(double));
         if (!pl->mean)
@@ -154,9 +183,20 @@ static rplan *plan_new(tg_node *n, int with_mean)
     return pl;
 }
 
-/* Contiguous sums in double with eight partial sums combined in a fixed
- * order: deterministic, and the compiler can vectorise the main loop. */
-#define DEF_DSUM(T, sfx)                                                        \
+/* Scratch of k doubles per output element of a block (forward) or per
+ * output element (VJP); NULL with the context's error set. */
+static double *scratch(tg_node *n, int64_t count)
+{
+    return tg_node_scratch(n, (size_t)(count > 0 ? count : 1) * sizeof(double));
+}
+
+/* Contiguous kernels on a run of `len` elements, per dtype. Sums are in
+ * double with eight partial sums combined in a fixed order: deterministic,
+ * and the main loops vectorise.
+ *   dsum:  sum (x - mu)           dssd: sum (x - mu)^2
+ *   dext:  max (or min) of x, NaN if any x is NaN; +-inf for len 0
+ *   dsexp: sum exp(x - shift) */
+#define DEF_RUN_KERNELS(T, sfx)                                                 \
     static double dsum_##sfx(const T *x, int64_t len, double mu)               \
     {                                                                           \
         double a[8] = {0};                                                      \
@@ -182,25 +222,74 @@ static rplan *plan_new(tg_node *n, int with_mean)
             a[0] += d * d;                                                      \
         }                                                                       \
         return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); \
+    }                                                                           \
+    static double dext_##sfx(const T *x, int64_t len, int is_max)              \
+    {                                                                           \
+        T m[8];                                                                 \
+        int nan = 0;                                                            \
+        int64_t i = 0;                                                          \
+        for (int j = 0; j < 8; j++)                                             \
+            m[j] = is_max ? (T)-INFINITY : (T)INFINITY;                         \
+        if (is_max) {                                                           \
+            for (; i + 8 <= len; i += 8)                                        \
+                for (int j = 0; j < 8; j++) {                                   \
+                    T v = x[i + j];                                             \
+                    m[j] = v > m[j] ? v : m[j];                                 \
+                    nan |= v != v;                                              \
+                }                                                               \
+            for (; i < len; i++) {                                              \
+                m[0] = x[i] > m[0] ? x[i] : m[0];                               \
+                nan |= x[i] != x[i];                                            \
+            }                                                                   \
+            for (int j = 1; j < 8; j++)                                         \
+                m[0] = m[j] > m[0] ? m[j] : m[0];                               \
+        } else {                                                                \
+            for (; i + 8 <= len; i += 8)                                        \
+                for (int j = 0; j < 8; j++) {                                   \
+                    T v = x[i + j];                                             \
+                    m[j] = v < m[j] ? v : m[j];                                 \
+                    nan |= v != v;                                              \
+                }                                                               \
+            for (; i < len; i++) {                                              \
+                m[0] = x[i] < m[0] ? x[i] : m[0];                               \
+                nan |= x[i] != x[i];                                            \
+            }                                                                   \
+            for (int j = 1; j < 8; j++)                                         \
+                m[0] = m[j] < m[0] ? m[j] : m[0];                               \
+        }                                                                       \
+        return nan ? NAN : (double)m[0];                                        \
+    }                                                                           \
+    static double dsexp_##sfx(const T *x, int64_t len, double shift)           \
+    {                                                                           \
+        double s = 0;                                                           \
+        for (int64_t i = 0; i < len; i++)                                       \
+            s += (double)EXP_T((T)(x[i] - (T)shift));                           \
+        return s;                                                               \
     }
-DEF_DSUM(float, f32)
-DEF_DSUM(double, f64)
-/* sum of (x - mu), and of (x - mu)^2, over a contiguous slice */
-#define DSUM(x, len, mu) _Generic((x), const float *: dsum_f32, const double *: dsum_f64)(x, len, mu)
-#define DSSD(x, len, mu) _Generic((x), const float *: dssd_f32, const double *: dssd_f64)(x, len, mu)
+DEF_RUN_KERNELS(float, f32)
+DEF_RUN_KERNELS(double, f64)
+#define RUN_KERNEL(name, x) _Generic((x), const float *: name##_f32, const double *: name##_f64)
 
-/* acc[i] = sum over r of x[base + roff[r] + i], i < inner, in double. */
-#define PL_SUM(pl, T, xo, acc) do {                                               \
-        if (PL_CONTIG(pl)) {                                                    \
-            (acc)[0] = DSUM(xo, (pl)->R, 0.0);                                  \
+/* Combine two partial extremes, NaN winning. */
+static inline double ext_merge(double m, double v, int is_max)
+{
+    return (v != v || (is_max ? v > m : v < m)) ? v : m;
+}
+
+/* acc[i] = sum over the block's rows of (row[i] - mu), in double; inner == 1
+ * sums each contiguous run with the 8-lane kernel. */
+#define PL_SUM(pl, T, xo, acc) do {                                            \
+        if ((pl)->inner == 1) {                                                 \
+            double s_ = 0;                                                      \
+            for (int64_t t_ = 0; t_ < (pl)->n_tab; t_++)                        \
+                s_ += RUN_KERNEL(dsum, xo)((xo) + PL_TOFF(pl, t_), (pl)->run, 0.0); \
+            (acc)[0] = s_;                                                      \
         } else {                                                                \
             for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                        \
                 (acc)[i_] = 0;                                                  \
-            for (int64_t r_ = 0; r_ < (pl)->R; r_++) {                          \
-                const T *row_ = (xo) + PL_ROFF(pl, r_);                        \
-                for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                    \
-                    (acc)[i_] += (double)row_[i_];                              \
-            }                                                                   \
+            PL_ROWS(pl, T, xo, row_,                                            \
+                    for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                \
+                        (acc)[i_] += (double)row_[i_];)                         \
         }                                                                       \
     } while (0)
 
@@ -294,9 +383,10 @@ static tg_tensor *reduce_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, 
 static tg_status sum_mean_forward(tg_node *n, int mean)
 {
     rplan *pl = plan_new(n, 0);
-    if (!pl)
+    double *acc = pl ? scratch(n, pl->inner) : NULL;
+    if (!acc)
         return tg_ctx_status(n->ctx);
-    double *acc = pl->work, R = (double)pl->R;
+    double R = (double)pl->R;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
@@ -316,21 +406,16 @@ static void sum_mean_backward(tg_node *n, int mean)
     const rplan *pl = n->saved;
     if (!n->in[0]->grad)
         return;
+    int64_t n_out = n->out->numel;
+    double *gs = scratch(n, n_out);
+    if (!gs)
+        return;
     TG_DISPATCH(n->out->dtype, T, {
         const T *dy = n->out->grad;
         T *dx = n->in[0]->grad;
-        for (int64_t o = 0; o < pl->outer; o++) {
-            T *dxo = dx + PL_OBASE(pl, o);
-            const T *g = dy + o * pl->inner;
-            double *gs = pl->work;
-            for (int64_t i = 0; i < pl->inner; i++)
-                gs[i] = mean ? (double)g[i] / (double)pl->R : (double)g[i];
-            for (int64_t r = 0; r < pl->R; r++) {
-                T *row = dxo + PL_ROFF(pl, r);
-                for (int64_t i = 0; i < pl->inner; i++)
-                    row[i] += (T)gs[i];
-            }
-        }
+        for (int64_t o = 0; o < n_out; o++)
+            gs[o] = mean ? (double)dy[o] / (double)pl->R : (double)dy[o];
+        PL_FOREACH(pl, dx[xi] += (T)gs[yi];)
     });
 }
 
@@ -387,9 +472,10 @@ tg_tensor *tg_mean_all(tg_ctx *ctx, tg_tensor *x)
 static tg_status var_forward(tg_node *n)
 {
     rplan *pl = plan_new(n, 1);
-    if (!pl)
+    double *acc = pl ? scratch(n, pl->inner) : NULL;
+    if (!acc)
         return tg_ctx_status(n->ctx);
-    double *acc = pl->work, R = (double)pl->R, dof = R - (double)n->p.i[2];
+    double R = (double)pl->R, dof = R - (double)n->p.i[2];
     double div = dof > 0 ? dof : 0;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
@@ -400,18 +486,18 @@ static tg_status var_forward(tg_node *n)
             PL_SUM(pl, T, xo, acc);
             for (int64_t i = 0; i < pl->inner; i++)
                 mu[i] = acc[i] / R;
-            if (PL_CONTIG(pl)) {
-                acc[0] = DSSD(xo, pl->R, mu[0]);
+            if (pl->inner == 1) {
+                acc[0] = 0;
+                for (int64_t t = 0; t < pl->n_tab; t++)
+                    acc[0] += RUN_KERNEL(dssd, xo)(xo + PL_TOFF(pl, t), pl->run, mu[0]);
             } else {
                 for (int64_t i = 0; i < pl->inner; i++)
                     acc[i] = 0;
-                for (int64_t r = 0; r < pl->R; r++) {
-                    const T *row = xo + PL_ROFF(pl, r);
-                    for (int64_t i = 0; i < pl->inner; i++) {
-                        double d = (double)row[i] - mu[i];
-                        acc[i] += d * d;
-                    }
-                }
+                PL_ROWS(pl, T, xo, row,
+                        for (int64_t i = 0; i < pl->inner; i++) {
+                            double d = (double)row[i] - mu[i];
+                            acc[i] += d * d;
+                        })
             }
             T *yo = y + o * pl->inner;
             for (int64_t i = 0; i < pl->inner; i++)
@@ -426,22 +512,15 @@ static void var_backward(tg_node *n)
     const rplan *pl = n->saved;
     if (!n->in[0]->grad)
         return;
-    double dof = (double)pl->R - (double)n->p.i[2];
+    double dof = (double)pl->R - (double)n->p.i[2], c = 2 / dof;
+    const double *mu = pl->mean;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
-        for (int64_t o = 0; o < pl->outer; o++) {
-            int64_t base = PL_OBASE(pl, o);
-            const T *g = dy + o * pl->inner;
-            const double *mu = pl->mean + o * pl->inner;
-            for (int64_t r = 0; r < pl->R; r++) {
-                int64_t off = base + PL_ROFF(pl, r);
-                for (int64_t i = 0; i < pl->inner; i++) {
-                    double d = (double)x[off + i] - mu[i];
-                    double f = dof > 0 ? 2 * d / dof : (d == 0 ? NAN : INFINITY);
-                    dx[off + i] += (T)((double)g[i] * f);
-                }
-            }
+        if (dof > 0) {
+            PL_FOREACH(pl, dx[xi] += (T)((double)dy[yi] * c * ((double)x[xi] - mu[yi]));)
+        } else {
+            PL_FOREACH(pl, dx[xi] += (T)((double)dy[yi] * ((double)x[xi] == mu[yi] ? NAN : INFINITY));)
         }
     });
 }
@@ -486,9 +565,10 @@ static tg_status extreme_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_
 static tg_status extreme_forward(tg_node *n, int is_max)
 {
     rplan *pl = plan_new(n, 0);
-    if (!pl)
+    double *m = pl ? scratch(n, pl->inner) : NULL;
+    if (!m)
         return tg_ctx_status(n->ctx);
-    double *m = pl->work, init = is_max ? -INFINITY : INFINITY;
+    double init = is_max ? -INFINITY : INFINITY;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
@@ -496,13 +576,13 @@ static tg_status extreme_forward(tg_node *n, int is_max)
             const T *xo = x + PL_OBASE(pl, o);
             for (int64_t i = 0; i < pl->inner; i++)
                 m[i] = init;
-            for (int64_t r = 0; r < pl->R; r++) {
-                const T *row = xo + PL_ROFF(pl, r);
-                for (int64_t i = 0; i < pl->inner; i++) {
-                    double v = (double)row[i];
-                    if (v != v || (is_max ? v > m[i] : v < m[i]))
-                        m[i] = v;       /* once NaN, no comparison replaces it */
-                }
+            if (pl->inner == 1) {
+                for (int64_t t = 0; t < pl->n_tab; t++)
+                    m[0] = ext_merge(m[0], RUN_KERNEL(dext, xo)(xo + PL_TOFF(pl, t), pl->run, is_max), is_max);
+            } else {
+                PL_ROWS(pl, T, xo, row,
+                        for (int64_t i = 0; i < pl->inner; i++)
+                            m[i] = ext_merge(m[i], (double)row[i], is_max);)
             }
             T *yo = y + o * pl->inner;
             for (int64_t i = 0; i < pl->inner; i++)
@@ -517,29 +597,19 @@ static void extreme_backward(tg_node *n)
     const rplan *pl = n->saved;
     if (!n->in[0]->grad)
         return;
-    double *cnt = pl->work, *w = pl->work + pl->inner;
+    int64_t n_out = n->out->numel;
+    double *w = scratch(n, n_out);
+    if (!w)
+        return;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
-        for (int64_t o = 0; o < pl->outer; o++) {
-            int64_t base = PL_OBASE(pl, o);
-            const T *yo = y + o * pl->inner, *g = dy + o * pl->inner;
-            for (int64_t i = 0; i < pl->inner; i++)
-                cnt[i] = 0;
-            for (int64_t r = 0; r < pl->R; r++) {
-                const T *row = x + base + PL_ROFF(pl, r);
-                for (int64_t i = 0; i < pl->inner; i++)
-                    cnt[i] += row[i] == yo[i];
-            }
-            for (int64_t i = 0; i < pl->inner; i++)
-                w[i] = cnt[i] > 0 ? (double)g[i] / cnt[i] : NAN;
-            for (int64_t r = 0; r < pl->R; r++) {
-                int64_t off = base + PL_ROFF(pl, r);
-                for (int64_t i = 0; i < pl->inner; i++)
-                    if (x[off + i] == yo[i] || cnt[i] == 0)
-                        dx[off + i] += (T)w[i];
-            }
-        }
+        for (int64_t o = 0; o < n_out; o++)
+            w[o] = 0;
+        PL_FOREACH(pl, w[yi] += x[xi] == y[yi];)      /* count the ties */
+        for (int64_t o = 0; o < n_out; o++)
+            w[o] = w[o] > 0 ? (double)dy[o] / w[o] : NAN;   /* no tie: a NaN slice */
+        PL_FOREACH(pl, if (x[xi] == y[yi] || w[yi] != w[yi]) dx[xi] += (T)w[yi];)
     });
 }
 
@@ -583,9 +653,10 @@ tg_tensor *tg_min(tg_ctx *ctx, tg_tensor *x, const int *axes, int n_axes, int ke
 static tg_status logsumexp_forward(tg_node *n)
 {
     rplan *pl = plan_new(n, 0);
-    if (!pl)
+    double *m = pl ? scratch(n, 2 * pl->inner) : NULL;
+    if (!m)
         return tg_ctx_status(n->ctx);
-    double *m = pl->work, *s = pl->work + pl->inner;
+    double *s = m + pl->inner;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
@@ -595,21 +666,23 @@ static tg_status logsumexp_forward(tg_node *n)
                 m[i] = -INFINITY;
                 s[i] = 0;
             }
-            for (int64_t r = 0; r < pl->R; r++) {
-                const T *row = xo + PL_ROFF(pl, r);
-                for (int64_t i = 0; i < pl->inner; i++) {
-                    double v = (double)row[i];
-                    if (v != v || v > m[i])
-                        m[i] = v;
-                }
-            }
-            for (int64_t i = 0; i < pl->inner; i++)
-                if (isinf(m[i]))
-                    m[i] = 0;
-            for (int64_t r = 0; r < pl->R; r++) {
-                const T *row = xo + PL_ROFF(pl, r);
+            if (pl->inner == 1) {
+                for (int64_t t = 0; t < pl->n_tab; t++)
+                    m[0] = ext_merge(m[0], RUN_KERNEL(dext, xo)(xo + PL_TOFF(pl, t), pl->run, 1), 1);
+                if (isinf(m[0]))
+                    m[0] = 0;
+                for (int64_t t = 0; t < pl->n_tab; t++)
+                    s[0] += RUN_KERNEL(dsexp, xo)(xo + PL_TOFF(pl, t), pl->run, m[0]);
+            } else {
+                PL_ROWS(pl, T, xo, row,
+                        for (int64_t i = 0; i < pl->inner; i++)
+                            m[i] = ext_merge(m[i], (double)row[i], 1);)
                 for (int64_t i = 0; i < pl->inner; i++)
-                    s[i] += exp((double)row[i] - m[i]);
+                    if (isinf(m[i]))
+                        m[i] = 0;
+                PL_ROWS(pl, T, xo, row,
+                        for (int64_t i = 0; i < pl->inner; i++)
+                            s[i] += (double)EXP_T((T)(row[i] - (T)m[i]));)
             }
             T *yo = y + o * pl->inner;
             for (int64_t i = 0; i < pl->inner; i++)
@@ -627,16 +700,7 @@ static void logsumexp_backward(tg_node *n)
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
-        for (int64_t o = 0; o < pl->outer; o++) {
-            int64_t base = PL_OBASE(pl, o);
-            const T *yo = y + o * pl->inner, *g = dy + o * pl->inner;
-            for (int64_t r = 0; r < pl->R; r++) {
-                int64_t off = base + PL_ROFF(pl, r);
-                for (int64_t i = 0; i < pl->inner; i++)
-                    if (yo[i] != -INFINITY)
-                        dx[off + i] += (T)((double)g[i] * exp((double)x[off + i] - (double)yo[i]));
-            }
-        }
+        PL_FOREACH(pl, if (y[yi] != (T)-INFINITY) dx[xi] += dy[yi] * EXP_T((T)(x[xi] - y[yi]));)
     });
 }
 

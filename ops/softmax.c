@@ -52,14 +52,42 @@ static double *smx_work(tg_node *n, const smx_layout *L, int k)
     return tg_node_scratch(n, (size_t)k * (size_t)(L->inner ? L->inner : 1) * sizeof(double));
 }
 
-/* m[i] = max over the slice, s[i] = sum exp(x - m[i]); for every slice of
- * outer index o. NaN propagates into m; an all -inf (or +inf) slice gives a
- * NaN output, as in PyTorch. */
-#define SMX_STATS(T, L, xo, m, s) do {                                          \
-        for (int64_t i_ = 0; i_ < (L).inner; i_++) {                            \
-            (m)[i_] = -INFINITY;                                                \
-            (s)[i_] = 0;                                                        \
+/* exp in x's precision: expf for f32 (the sums stay in double). */
+#define EXP_T(v) _Generic((v), float: expf, default: exp)(v)
+
+/* The max of a contiguous row of n elements, NaN if one is NaN. Eight
+ * lanes so the compare-select loop vectorises. */
+#define DEF_ROW_MAX(T, sfx)                                                     \
+    static double row_max_##sfx(const T *x, int64_t len)                        \
+    {                                                                           \
+        T m[8];                                                                 \
+        int nan = 0;                                                            \
+        int64_t i = 0;                                                          \
+        for (int j = 0; j < 8; j++)                                             \
+            m[j] = (T)-INFINITY;                                                \
+        for (; i + 8 <= len; i += 8)                                            \
+            for (int j = 0; j < 8; j++) {                                       \
+                T v = x[i + j];                                                 \
+                m[j] = v > m[j] ? v : m[j];                                     \
+                nan |= v != v;                                                  \
+            }                                                                   \
+        for (; i < len; i++) {                                                  \
+            m[0] = x[i] > m[0] ? x[i] : m[0];                                   \
+            nan |= x[i] != x[i];                                                \
         }                                                                       \
+        for (int j = 1; j < 8; j++)                                             \
+            m[0] = m[j] > m[0] ? m[j] : m[0];                                   \
+        return nan ? NAN : (double)m[0];                                        \
+    }
+DEF_ROW_MAX(float, f32)
+DEF_ROW_MAX(double, f64)
+#define row_max(T, x, len) _Generic((x), const float *: row_max_f32, const double *: row_max_f64)(x, len)
+
+/* m[i] = max over slice (o, i) of the block xo; NaN propagates into m. An
+ * all -inf (or a +inf) slice then gives NaN outputs, as in PyTorch. */
+#define SMX_MAX(T, L, xo, m) do {                                               \
+        for (int64_t i_ = 0; i_ < (L).inner; i_++)                              \
+            (m)[i_] = -INFINITY;                                                \
         for (int64_t a_ = 0; a_ < (L).A; a_++) {                                \
             const T *row_ = (xo) + a_ * (L).inner;                              \
             for (int64_t i_ = 0; i_ < (L).inner; i_++) {                        \
@@ -67,11 +95,6 @@ static double *smx_work(tg_node *n, const smx_layout *L, int k)
                 if (v_ != v_ || v_ > (m)[i_])                                   \
                     (m)[i_] = v_;                                               \
             }                                                                   \
-        }                                                                       \
-        for (int64_t a_ = 0; a_ < (L).A; a_++) {                                \
-            const T *row_ = (xo) + a_ * (L).inner;                              \
-            for (int64_t i_ = 0; i_ < (L).inner; i_++)                          \
-                (s)[i_] += exp((double)row_[i_] - (m)[i_]);                     \
         }                                                                       \
     } while (0)
 
@@ -118,13 +141,33 @@ static tg_status softmax_forward(tg_node *n)
         for (int64_t o = 0; o < L.outer; o++) {
             const T *xo = x + o * L.A * L.inner;
             T *yo = y + o * L.A * L.inner;
-            SMX_STATS(T, L, xo, m, s);
+            if (L.inner == 1) {                      /* a contiguous row */
+                T mt = (T)row_max(T, xo, L.A);
+                double sum = 0;
+                for (int64_t a = 0; a < L.A; a++) {
+                    yo[a] = EXP_T((T)(xo[a] - mt));
+                    sum += (double)yo[a];
+                }
+                double inv = 1.0 / sum;
+                for (int64_t a = 0; a < L.A; a++)
+                    yo[a] = (T)((double)yo[a] * inv);
+                continue;
+            }
+            SMX_MAX(T, L, xo, m);
+            for (int64_t i = 0; i < L.inner; i++)
+                s[i] = 0;
+            for (int64_t a = 0; a < L.A; a++)        /* y = exp(x - m), s = sum y */
+                for (int64_t i = 0; i < L.inner; i++) {
+                    int64_t k = a * L.inner + i;
+                    yo[k] = EXP_T((T)(xo[k] - (T)m[i]));
+                    s[i] += (double)yo[k];
+                }
             for (int64_t i = 0; i < L.inner; i++)
                 s[i] = 1.0 / s[i];
             for (int64_t a = 0; a < L.A; a++)
                 for (int64_t i = 0; i < L.inner; i++) {
                     int64_t k = a * L.inner + i;
-                    yo[k] = (T)(exp((double)xo[k] - m[i]) * s[i]);
+                    yo[k] = (T)((double)yo[k] * s[i]);
                 }
         }
     });
@@ -144,6 +187,16 @@ static void softmax_backward(tg_node *n)
         T *dx = n->in[0]->grad;
         for (int64_t o = 0; o < L.outer; o++) {
             int64_t base = o * L.A * L.inner;
+            if (L.inner == 1) {
+                const T *yr = y + base, *gr = dy + base;
+                T *dr = dx + base;
+                double d = 0;
+                for (int64_t a = 0; a < L.A; a++)
+                    d += (double)gr[a] * (double)yr[a];
+                for (int64_t a = 0; a < L.A; a++)
+                    dr[a] += (T)((double)yr[a] * ((double)gr[a] - d));
+                continue;
+            }
             for (int64_t i = 0; i < L.inner; i++)
                 dot[i] = 0;
             for (int64_t a = 0; a < L.A; a++)
@@ -193,7 +246,23 @@ static tg_status log_softmax_forward(tg_node *n)
         for (int64_t o = 0; o < L.outer; o++) {
             const T *xo = x + o * L.A * L.inner;
             T *yo = y + o * L.A * L.inner;
-            SMX_STATS(T, L, xo, m, s);
+            if (L.inner == 1) {                      /* a contiguous row */
+                double mx = row_max(T, xo, L.A), sum = 0;
+                for (int64_t a = 0; a < L.A; a++)
+                    sum += (double)EXP_T((T)(xo[a] - (T)mx));
+                double ls = log(sum);
+                for (int64_t a = 0; a < L.A; a++)
+                    yo[a] = (T)(((double)xo[a] - mx) - ls);
+                continue;
+            }
+            SMX_MAX(T, L, xo, m);
+            for (int64_t i = 0; i < L.inner; i++)
+                s[i] = 0;
+            for (int64_t a = 0; a < L.A; a++)
+                for (int64_t i = 0; i < L.inner; i++) {
+                    int64_t k = a * L.inner + i;
+                    s[i] += (double)EXP_T((T)(xo[k] - (T)m[i]));
+                }
             for (int64_t i = 0; i < L.inner; i++)
                 s[i] = log(s[i]);
             for (int64_t a = 0; a < L.A; a++)
@@ -219,6 +288,16 @@ static void log_softmax_backward(tg_node *n)
         T *dx = n->in[0]->grad;
         for (int64_t o = 0; o < L.outer; o++) {
             int64_t base = o * L.A * L.inner;
+            if (L.inner == 1) {
+                const T *yr = y + base, *gr = dy + base;
+                T *dr = dx + base;
+                double sg = 0;
+                for (int64_t a = 0; a < L.A; a++)
+                    sg += (double)gr[a];
+                for (int64_t a = 0; a < L.A; a++)
+                    dr[a] += (T)((double)gr[a] - (double)EXP_T(yr[a]) * sg);
+                continue;
+            }
             for (int64_t i = 0; i < L.inner; i++)
                 sdy[i] = 0;
             for (int64_t a = 0; a < L.A; a++)
@@ -227,7 +306,7 @@ static void log_softmax_backward(tg_node *n)
             for (int64_t a = 0; a < L.A; a++)
                 for (int64_t i = 0; i < L.inner; i++) {
                     int64_t k = base + a * L.inner + i;
-                    dx[k] += (T)((double)dy[k] - exp((double)y[k]) * sdy[i]);
+                    dx[k] += (T)((double)dy[k] - (double)EXP_T(y[k]) * sdy[i]);
                 }
         }
     });

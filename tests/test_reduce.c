@@ -617,8 +617,13 @@ static void test_special(void)
     }
 
     double nanv[3] = {1, NAN, 2};
-    y = tg_max(ctx, tg_tensor_from(ctx, TG_F64, TG_DIMS(3), nanv), NULL, 0, 0);
+    tg_tensor *xn = tg_tensor_from(ctx, TG_F64, TG_DIMS(3), nanv);
+    tg_tensor_requires_grad(xn);
+    y = tg_max(ctx, xn, NULL, 0, 0);
     TEST_CHECK(y && isnan(tg_tensor_get(y, 0)));
+    TEST_CHECK(tg_backward(ctx, y) == TG_OK);              /* NaN to the whole slice (PyTorch) */
+    for (int i = 0; i < 3; i++)
+        TEST_CHECK(isnan(tg_tensor_grad_get(xn, i)));
     y = tg_min(ctx, tg_tensor_from(ctx, TG_F64, TG_DIMS(3), nanv), NULL, 0, 0);
     TEST_CHECK(y && isnan(tg_tensor_get(y, 0)));
 
