@@ -306,9 +306,12 @@ static void reduce_cost(const tg_node *n, tg_op_cost *c, double f, double b)
 
 /* Samples shared by the family: 0: 2x3x4 over axis 1; 1: 2x3x4 over axes
  * (0, 2) keeping dims; 2: 2x3x4 over all axes to a scalar; 3: 3x1x4 over
- * all axes keeping dims. `distinct` draws values at least 0.1 apart (no
- * ties for max/min). var alternates correction 0 and 1. */
-static tg_status reduce_sample(tg_node *n, tg_dtype dt, int v, int distinct)
+ * all axes keeping dims. Values uniform in [-2, 2), except SAMPLE_DISTINCT:
+ * values at least 0.08 apart (no ties for max/min). SAMPLE_VAR alternates
+ * correction 0 (even variants) and 1 (odd). */
+enum { SAMPLE_PLAIN, SAMPLE_DISTINCT, SAMPLE_VAR };
+
+static tg_status reduce_sample(tg_node *n, tg_dtype dt, int v, int kind)
 {
     static const int64_t shapes[4][3] = { {2, 3, 4}, {2, 3, 4}, {2, 3, 4}, {3, 1, 4} };
     static const int64_t masks[4] = { 2, 5, 7, 7 };
@@ -318,13 +321,13 @@ static tg_status reduce_sample(tg_node *n, tg_dtype dt, int v, int distinct)
     n->n_in = 1;
     n->p.i[0] = masks[v];
     n->p.i[1] = keep[v];
-    n->p.i[2] = v & 1;
-    if (!distinct) {
+    n->p.i[2] = kind == SAMPLE_VAR ? (v & 1) : 0;
+    if (kind != SAMPLE_DISTINCT) {
         n->in[0] = tg_sample_uniform(n, dt, 3, shapes[v], -2, 2);
         return n->in[0] ? TG_OK : tg_ctx_status(n->ctx);
     }
-    /* A random permutation of -1.2, -1.1, ... (steps of 0.1 plus a jitter
-     * below 0.02): distinct, well separated values. */
+    /* A random permutation of -1.2, -1.1, ... (steps of 0.1, each plus a
+     * jitter below 0.02): distinct, well separated values. */
     tg_tensor *x = tg_tensor_new(n->ctx, dt, 3, shapes[v]);
     if (!x)
         return tg_ctx_status(n->ctx);
@@ -421,7 +424,7 @@ static void sum_mean_backward(tg_node *n, int mean)
 
 static tg_status sum_forward(tg_node *n) { return sum_mean_forward(n, 0); }
 static void sum_backward(tg_node *n) { sum_mean_backward(n, 0); }
-static tg_status sum_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, 0); }
+static tg_status sum_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, SAMPLE_PLAIN); }
 static void sum_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_sum_def = {
@@ -525,7 +528,7 @@ static void var_backward(tg_node *n)
     });
 }
 
-static tg_status var_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, 0); }
+static tg_status var_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, SAMPLE_VAR); }
 static void var_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 4, 4); }
 
 const tg_op_def tg_op_var_def = {
@@ -613,7 +616,7 @@ static void extreme_backward(tg_node *n)
     });
 }
 
-static tg_status extreme_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, 1); }
+static tg_status extreme_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, SAMPLE_DISTINCT); }
 static void extreme_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 1, 2); }
 
 static tg_status max_forward(tg_node *n) { return extreme_forward(n, 1); }
@@ -704,7 +707,7 @@ static void logsumexp_backward(tg_node *n)
     });
 }
 
-static tg_status logsumexp_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, 0); }
+static tg_status logsumexp_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, SAMPLE_PLAIN); }
 static void logsumexp_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 12, 12); }
 
 const tg_op_def tg_op_logsumexp_def = {

@@ -1,6 +1,7 @@
 /* softmax.c — softmax and log-softmax over one axis (any axis, negative
- * allowed), computed stably by subtracting the slice's max, with the sums in
- * double. Cross-entropy on logits lives in loss.c, logsumexp in reduce.c.
+ * allowed), computed stably by subtracting the slice's max, with one exp per
+ * element (expf for f32) and the sums in double. Cross-entropy on logits
+ * lives in loss.c, logsumexp in reduce.c.
  *
  * Layout shared by both ops: the axis splits x into (outer, A, inner), A the
  * axis length; slice (o, i) holds x[(o * A + a) * inner + i], a < A.

@@ -310,6 +310,10 @@ static void test_hand(void)
     y = tg_softmax(ctx, tg_tensor_scalar(ctx, TG_F32, 7), -1);
     l = tg_log_softmax(ctx, tg_tensor_scalar(ctx, TG_F32, 7), 0);
     TEST_CHECK(y && y->ndim == 0 && tg_tensor_get(y, 0) == 1 && l && tg_tensor_get(l, 0) == 0);
+    /* Empty tensors pass through. */
+    y = tg_softmax(ctx, tg_tensor_new(ctx, TG_F32, TG_DIMS(2, 0)), -1);
+    l = tg_log_softmax(ctx, tg_tensor_new(ctx, TG_F64, TG_DIMS(0, 3)), 1);
+    TEST_CHECK(y && y->numel == 0 && y->shape[0] == 2 && l && l->numel == 0 && l->shape[1] == 3);
     /* PyTorch's values for degenerate slices: all -inf gives NaN. */
     double ninf[2] = {-INFINITY, -INFINITY};
     y = tg_softmax(ctx, tg_tensor_from(ctx, TG_F64, TG_DIMS(2), ninf), 0);
