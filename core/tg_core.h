@@ -117,7 +117,9 @@ void  *tg_ctx_alloc(tg_ctx *ctx, size_t bytes, const char *what);
 /* Bytes handed out since the last reset, and the arena's total capacity. */
 size_t tg_ctx_arena_used(const tg_ctx *ctx);
 size_t tg_ctx_arena_capacity(const tg_ctx *ctx);
-/* Mark/rewind: memory allocated after a mark is released by rewinding to it. */
+/* Mark/rewind: memory allocated after a mark is released by rewinding to it.
+ * Only for scratch the caller alone uses: rewinding below tensors or tape
+ * nodes that are still in use leaves them dangling. */
 size_t tg_ctx_arena_mark(const tg_ctx *ctx);
 void   tg_ctx_arena_rewind(tg_ctx *ctx, size_t mark);
 /* Debug aid used by the gradient checker: when on, every arena allocation is

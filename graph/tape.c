@@ -225,12 +225,23 @@ static int grad_alloc(tg_ctx *ctx, tg_tensor *t)
 
 static void add_seed(tg_tensor *out, const tg_tensor *seed)
 {
-    for (int64_t i = 0; i < out->numel; i++) {
-        double s = seed ? tg_tensor_get(seed, i) : 1.0;
-        if (out->dtype == TG_F32)
-            ((float *)out->grad)[i] += (float)s;
+    size_t n = (size_t)out->numel;
+    if (out->dtype == TG_F32) {
+        float *g = out->grad;
+        if (!seed)
+            for (size_t i = 0; i < n; i++) g[i] += 1.0f;
+        else if (seed->dtype == TG_F32)
+            for (size_t i = 0; i < n; i++) g[i] += ((const float *)seed->data)[i];
         else
-            ((double *)out->grad)[i] += s;
+            for (size_t i = 0; i < n; i++) g[i] += (float)tg_tensor_get(seed, (int64_t)i);
+    } else {
+        double *g = out->grad;
+        if (!seed)
+            for (size_t i = 0; i < n; i++) g[i] += 1.0;
+        else if (seed->dtype == TG_F64)
+            for (size_t i = 0; i < n; i++) g[i] += ((const double *)seed->data)[i];
+        else
+            for (size_t i = 0; i < n; i++) g[i] += tg_tensor_get(seed, (int64_t)i);
     }
 }
 

@@ -1,1 +1,3 @@
 /* ops/softmax.c */
+TG_OP(SOFTMAX, softmax)
+TG_OP(LOG_SOFTMAX, log_softmax)

@@ -1,0 +1,731 @@
+/* binary.c — elementwise ops of two tensors with NumPy broadcasting (add,
+ * sub, mul, div, pow, maximum, minimum), their tensor-scalar forms, and
+ * where(mask, a, b). Each op is one block: banner with math and VJP, forward,
+ * backward, sample, cost, descriptor, public wrapper. Comparisons producing
+ * masks and one-input ops live elsewhere (unary.c, activation.c).
+ *
+ * Broadcasting VJPs "un-broadcast": a stretched input receives the sum of the
+ * upstream gradient over the axes it was stretched along, in an order fixed
+ * by the shapes alone (row-major over the output; 8 fixed lanes along an
+ * inner row the input is stretched over), so results are bit-identical from
+ * run to run. */
+#include "ops_common.h"
+
+/* ---- layout: how operands walk a broadcast output ------------------------
+ * flat:  every operand has the output's numel (equal shapes): one flat loop.
+ * else:  the output's dims, with size-1 dims dropped and neighbours that
+ *        every operand walks alike merged, split into outer dims (a
+ *        tg_bcast_iter) and one inner row along which operand k advances
+ *        (inc bit k set) or stays put (a broadcast value). The inner loops
+ *        are specialised per inc pattern, so each is a plain vectorisable
+ *        loop; a bias (N) over (M,N) is the all-advance pattern: M
+ *        contiguous rows. */
+typedef struct ew_layout {
+    int64_t numel, inner, outer;
+    int     flat;
+    int     pat;            /* bit k: operand k advances along the inner row */
+    tg_bcast_iter it;
+} ew_layout;
+
+static void ew_layout_init(ew_layout *L, const tg_tensor *out, const tg_tensor *const *ops, int n_ops)
+{
+    memset(L, 0, sizeof *L);
+    L->numel = out->numel;
+    L->flat = 1;
+    for (int k = 0; k < n_ops; k++)
+        if (ops[k]->numel != out->numel)
+            L->flat = 0;
+    if (L->flat || out->numel == 0) {
+        L->flat = 1;
+        return;
+    }
+    int64_t st[3][TG_MAX_DIMS], cs[TG_MAX_DIMS], cst[3][TG_MAX_DIMS];
+    int cn = 0;
+    for (int k = 0; k < n_ops; k++)
+        tg_broadcast_strides(ops[k], out->ndim, out->shape, st[k]);
+    for (int d = 0; d < out->ndim; d++) {
+        int64_t len = out->shape[d];
+        if (len == 1)
+            continue;
+        int merge = cn > 0;
+        for (int k = 0; k < n_ops && merge; k++)
+            merge = cst[k][cn - 1] == st[k][d] * len;
+        if (merge) {
+            cs[cn - 1] *= len;
+            for (int k = 0; k < n_ops; k++)
+                cst[k][cn - 1] = st[k][d];
+            continue;
+        }
+        cs[cn] = len;
+        for (int k = 0; k < n_ops; k++)
+            cst[k][cn] = st[k][d];
+        cn++;
+    }
+    /* numel > 1 and some operand is smaller, so at least one dim remains,
+     * and the innermost one is walked by some operand with stride 1. */
+    TG_ASSERT(cn >= 1);
+    L->inner = cs[cn - 1];
+    L->outer = out->numel / L->inner;
+    for (int k = 0; k < n_ops; k++) {
+        TG_ASSERT(cst[k][cn - 1] == 0 || cst[k][cn - 1] == 1);
+        L->pat |= (int)cst[k][cn - 1] << k;
+    }
+    TG_ASSERT(L->pat != 0);
+    L->it.nd = cn - 1;
+    L->it.n_ops = n_ops;
+    for (int d = 0; d < cn - 1; d++) {
+        L->it.shape[d] = cs[d];
+        for (int k = 0; k < n_ops; k++)
+            L->it.stride[k][d] = cst[k][d];
+    }
+}
+
+/* Element offsets for inner position J of the current row, with
+ * compile-time advance flags C0..C2. */
+#define EW_IDX_(C0, C1, C2, J)                                                     \
+    const int64_t io = b_ + (J), i0 = o0_ + ((C0) ? (J) : 0),                      \
+                  i1 = o1_ + ((C1) ? (J) : 0), i2 = o2_ + ((C2) ? (J) : 0);        \
+    (void)i0; (void)i1; (void)i2;
+
+/* Expand ROW(C0, C1, C2, ...) for the pattern `pat` (bits 0..2); `nops` is
+ * a constant 2 or 3 so binary ops compile only their four patterns. */
+#define EW_PATTERNS_(pat, nops, ROW, ...)                                          \
+    switch ((pat) & ((nops) > 2 ? 7 : 3)) {                                        \
+    case 1: ROW(1, 0, 0, __VA_ARGS__) break;                                       \
+    case 2: ROW(0, 1, 0, __VA_ARGS__) break;                                       \
+    case 3: ROW(1, 1, 0, __VA_ARGS__) break;                                       \
+    case 4: ROW(0, 0, 1, __VA_ARGS__) break;                                       \
+    case 5: ROW(1, 0, 1, __VA_ARGS__) break;                                       \
+    case 6: ROW(0, 1, 1, __VA_ARGS__) break;                                       \
+    case 7: ROW(1, 1, 1, __VA_ARGS__) break;                                       \
+    default: break;     /* 0: impossible, see ew_layout_init */                   \
+    }
+
+/* The general path's frame: for each outer row, b_ is the row's first output
+ * element and o0_..o2_ the operands' offsets; BODY handles one row. */
+#define EW_ROWS_(L, BODY) do {                                                     \
+        tg_bcast_iter it_ = (L)->it;                                               \
+        const int64_t n_ = (L)->inner;                                             \
+        for (int64_t r_ = 0; r_ < (L)->outer; r_++, tg_bcast_next(&it_)) {         \
+            const int64_t b_ = r_ * n_, o0_ = it_.off[0], o1_ = it_.off[1], o2_ = it_.off[2]; \
+            (void)o0_; (void)o1_; (void)o2_;                                       \
+            BODY                                                                   \
+        }                                                                          \
+    } while (0)
+
+#define EW_FOR_ROW_(C0, C1, C2, ...)                                               \
+    for (int64_t j_ = 0; j_ < n_; j_++) {                                          \
+        EW_IDX_(C0, C1, C2, j_)                                                    \
+        __VA_ARGS__                                                                \
+    }
+
+/* Run the statement(s) `...` for every output element: `io` is its flat
+ * index, i0, i1, i2 the matching element offsets of operands 0, 1, 2 (of
+ * NOPS operands). */
+#define EW_FOR(L, NOPS, ...) do {                                                  \
+        const ew_layout *L_ = (L);                                                 \
+        if (L_->flat) {                                                            \
+            for (int64_t io = 0; io < L_->numel; io++) {                           \
+                const int64_t i0 = io, i1 = io, i2 = io;                           \
+                (void)i0; (void)i1; (void)i2;                                      \
+                __VA_ARGS__                                                        \
+            }                                                                      \
+        } else {                                                                   \
+            EW_ROWS_(L_, EW_PATTERNS_(L_->pat, NOPS, EW_FOR_ROW_, __VA_ARGS__));   \
+        }                                                                          \
+    } while (0)
+
+/* One row of EW_ACC. If operand K advances along the row, add each term in
+ * place; else it is broadcast along the row: sum the terms in 8 fixed lanes
+ * (lane = position mod 8, combined pairwise) and add the sum once. Either
+ * way the order depends only on the shapes: deterministic. */
+#define EW_ACC_ROW_(C0, C1, C2, K, T, dx, G, ...)                                  \
+    if ((K) == 0 ? (C0) : (K) == 1 ? (C1) : (C2)) {                                \
+        T *d_ = (dx) + it_.off[K];                                                 \
+        for (int64_t j_ = 0; j_ < n_; j_++) {                                      \
+            EW_IDX_(C0, C1, C2, j_)                                                \
+            __VA_ARGS__                                                            \
+            d_[j_] += (T)(G);                                                      \
+        }                                                                          \
+    } else {                                                                       \
+        T l_[8] = {0};                                                             \
+        int64_t j_ = 0;                                                            \
+        for (; j_ + 8 <= n_; j_ += 8)                                              \
+            for (int q_ = 0; q_ < 8; q_++) {                                       \
+                EW_IDX_(C0, C1, C2, j_ + q_)                                       \
+                __VA_ARGS__                                                        \
+                l_[q_] += (T)(G);                                                  \
+            }                                                                      \
+        for (int q_ = 0; j_ + q_ < n_; q_++) {                                     \
+            EW_IDX_(C0, C1, C2, j_ + q_)                                           \
+            __VA_ARGS__                                                            \
+            l_[q_] += (T)(G);                                                      \
+        }                                                                          \
+        (dx)[it_.off[K]] += ((l_[0] + l_[1]) + (l_[2] + l_[3])) + ((l_[4] + l_[5]) + (l_[6] + l_[7])); \
+    }
+
+/* dx[offset of operand K] += G for every output element (un-broadcast); the
+ * statements `...` run first and may declare values G uses (from io, i0,
+ * i1, i2). */
+#define EW_ACC(L, NOPS, K, T, dx, G, ...) do {                                     \
+        const ew_layout *L_ = (L);                                                 \
+        if (L_->flat) {                                                            \
+            for (int64_t io = 0; io < L_->numel; io++) {                           \
+                const int64_t i0 = io, i1 = io, i2 = io;                           \
+                (void)i0; (void)i1; (void)i2;                                      \
+                __VA_ARGS__                                                        \
+                (dx)[io] += (T)(G);                                                \
+            }                                                                      \
+        } else {                                                                   \
+            EW_ROWS_(L_, EW_PATTERNS_(L_->pat, NOPS, EW_ACC_ROW_, K, T, dx, G, __VA_ARGS__)); \
+        }                                                                          \
+    } while (0)
+
+/* ---- shared pieces of the two-tensor ops -------------------------------- */
+
+static tg_status bin_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s = tg_chk_same_dtype(n, 0, 1);
+    if (s != TG_OK)
+        return s;
+    *dt = n->in[0]->dtype;
+    return tg_broadcast_shape(n, n->in[0], n->in[1], ndim, shape);
+}
+
+static void bin_layout(const tg_node *n, ew_layout *L)
+{
+    const tg_tensor *ops[2] = { n->in[0], n->in[1] };
+    ew_layout_init(L, n->out, ops, 2);
+}
+
+/* Forward of a binary op: y = EXPR, where EXPR names the operand values
+ * `a` and `b`. */
+#define BIN_FORWARD(fn, EXPR)                                                      \
+    static tg_status fn(tg_node *n)                                                \
+    {                                                                              \
+        ew_layout L;                                                               \
+        bin_layout(n, &L);                                                         \
+        TG_DISPATCH(n->out->dtype, T, {                                            \
+            const T *A = n->in[0]->data, *B = n->in[1]->data;                      \
+            T *Y = n->out->data;                                                   \
+            EW_FOR(&L, 2, { const T a = A[i0], b = B[i1]; Y[io] = (T)(EXPR); });   \
+        });                                                                        \
+        return TG_OK;                                                              \
+    }
+
+/* Backward of a binary op: da += GA, db += GB (each un-broadcast), where GA
+ * and GB name the operand values `a`, `b`, the output `y` and the upstream
+ * gradient `g`. Each input's contribution is accumulated on its own, so
+ * op(x, x) gets both. */
+#define BIN_VALS                                                                   \
+    const T a = A[i0], b = B[i1], y = Y[io], g = DY[io];                           \
+    (void)a; (void)b; (void)y; (void)g;
+#define BIN_BACKWARD(fn, GA, GB)                                                   \
+    static void fn(tg_node *n)                                                     \
+    {                                                                              \
+        ew_layout L;                                                               \
+        bin_layout(n, &L);                                                         \
+        TG_DISPATCH(n->out->dtype, T, {                                            \
+            const T *A = n->in[0]->data, *B = n->in[1]->data;                      \
+            const T *Y = n->out->data, *DY = n->out->grad;                         \
+            T *da = n->in[0]->grad, *db = n->in[1]->grad;                          \
+            if (da)                                                                \
+                EW_ACC(&L, 2, 0, T, da, GA, BIN_VALS);                             \
+            if (db)                                                                \
+                EW_ACC(&L, 2, 1, T, db, GB, BIN_VALS);                             \
+        });                                                                        \
+    }
+
+/* Value ranges of the samples: plain, divisor away from 0, pow base in
+ * [0.5, 2], and maximum/minimum values that never tie. */
+enum { S_PLAIN, S_DIV, S_POW, S_NOTIE };
+
+/* Values on a grid (m + off) * 0.2, m in [-10, 10]: operands drawn with
+ * offsets 0.25 and 0.75 differ by at least 0.1, so they never tie. */
+static tg_tensor *sample_grid(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape, double off)
+{
+    tg_tensor *t = tg_tensor_new(n->ctx, dt, ndim, shape);
+    if (t)
+        for (int64_t i = 0; i < t->numel; i++)
+            tg_tensor_set(t, i, ((double)tg_rng_below(tg_ctx_rng(n->ctx), 21) - 10 + off) * 0.2);
+    return t;
+}
+
+/* Variants: equal shapes; (2,3,4) with (3,1); (4,1,3) with (5,1); a scalar
+ * (ndim 0) with (2,3). */
+static tg_status bin_sample(tg_node *n, tg_dtype dt, int v, int kind)
+{
+    static const int nds[4][2] = { {2, 2}, {3, 2}, {3, 2}, {0, 2} };
+    static const int64_t shapes[4][2][3] = {
+        { {3, 4}, {3, 4} }, { {2, 3, 4}, {3, 1} }, { {4, 1, 3}, {5, 1} }, { {0}, {2, 3} },
+    };
+    if (v < 0 || v > 3)
+        return TG_ERR_ARG;
+    n->n_in = 2;
+    for (int i = 0; i < 2; i++) {
+        int nd = nds[v][i];
+        const int64_t *sh = shapes[v][i];
+        switch (kind) {
+        case S_DIV:   n->in[i] = i ? tg_sample_away0(n, dt, nd, sh, 2, 0.5) : tg_sample_uniform(n, dt, nd, sh, -2, 2); break;
+        case S_POW:   n->in[i] = i ? tg_sample_uniform(n, dt, nd, sh, -1.5, 1.5) : tg_sample_uniform(n, dt, nd, sh, 0.5, 2); break;
+        case S_NOTIE: n->in[i] = sample_grid(n, dt, nd, sh, i ? 0.75 : 0.25); break;
+        default:      n->in[i] = tg_sample_uniform(n, dt, nd, sh, -2, 2); break;
+        }
+        if (!n->in[i])
+            return tg_ctx_status(n->ctx);
+    }
+    return TG_OK;
+}
+
+/* Cost: `f` flops per output element forward, `b` per output element and
+ * differentiable input backward (the += included); every operand read once,
+ * the output written once. */
+static void bin_cost(const tg_node *n, tg_op_cost *c, double f, double b)
+{
+    double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
+    double in = 0;
+    for (int i = 0; i < n->n_in; i++)
+        in += (double)n->in[i]->numel;
+    c->fwd_flops = f * e;
+    c->fwd_bytes = (in + e) * w;
+    c->bwd_flops = 2 * b * e;
+    c->bwd_bytes = (2 * e + 3 * in) * w;  /* dy and y; per input: operands, read+write dx */
+}
+
+static tg_tensor *bin_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *a, tg_tensor *b)
+{
+    tg_tensor *in[2] = { a, b };
+    return tg_apply(ctx, def, in, 2, NULL, NULL);
+}
+
+/* ---- add -----------------------------------------------------------------
+ * y = a + b                a, b: any shapes that broadcast to y
+ * VJP: da += sum_stretched(dy), db += sum_stretched(dy)
+ */
+BIN_FORWARD(add_forward, a + b)
+BIN_BACKWARD(add_backward, g, g)
+static tg_status add_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
+static void add_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
+
+const tg_op_def tg_op_add_def = {
+    .name = "add", .n_in = 2,
+    .shape = bin_shape, .forward = add_forward, .backward = add_backward,
+    .sample = add_sample, .n_samples = 4, .cost = add_cost,
+};
+
+tg_tensor *tg_add(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ctx, &tg_op_add_def, a, b); }
+
+/* ---- sub -----------------------------------------------------------------
+ * y = a - b                a, b: any shapes that broadcast to y
+ * VJP: da += sum_stretched(dy), db += sum_stretched(-dy)
+ */
+BIN_FORWARD(sub_forward, a - b)
+BIN_BACKWARD(sub_backward, g, -g)
+static tg_status sub_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
+static void sub_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
+
+const tg_op_def tg_op_sub_def = {
+    .name = "sub", .n_in = 2,
+    .shape = bin_shape, .forward = sub_forward, .backward = sub_backward,
+    .sample = sub_sample, .n_samples = 4, .cost = sub_cost,
+};
+
+tg_tensor *tg_sub(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ctx, &tg_op_sub_def, a, b); }
+
+/* ---- mul -----------------------------------------------------------------
+ * y = a * b                a, b: any shapes that broadcast to y
+ * VJP: da += sum_stretched(dy * b), db += sum_stretched(dy * a)
+ */
+BIN_FORWARD(mul_forward, a * b)
+BIN_BACKWARD(mul_backward, g * b, g * a)
+static tg_status mul_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
+static void mul_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
+
+const tg_op_def tg_op_mul_def = {
+    .name = "mul", .n_in = 2,
+    .shape = bin_shape, .forward = mul_forward, .backward = mul_backward,
+    .sample = mul_sample, .n_samples = 4, .cost = mul_cost,
+};
+
+tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ctx, &tg_op_mul_def, a, b); }
+
+/* ---- div -----------------------------------------------------------------
+ * y = a / b                a, b: any shapes that broadcast to y
+ * VJP: da += sum_stretched(dy / b), db += sum_stretched(-dy * (a / b) / b)
+ * NOTE: IEEE semantics at b == 0 (inf or NaN), as PyTorch. a/b/b rather than
+ * a/(b*b) keeps db finite where b*b would underflow.
+ */
+BIN_FORWARD(div_forward, a / b)
+BIN_BACKWARD(div_backward, g / b, -g * (a / b) / b)
+static tg_status div_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_DIV); }
+static void div_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 3); }
+
+const tg_op_def tg_op_div_def = {
+    .name = "div", .n_in = 2,
+    .shape = bin_shape, .forward = div_forward, .backward = div_backward,
+    .sample = div_sample, .n_samples = 4, .cost = div_cost,
+};
+
+tg_tensor *tg_div(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ctx, &tg_op_div_def, a, b); }
+
+/* ---- pow -----------------------------------------------------------------
+ * y = a ^ b                a, b: any shapes that broadcast to y
+ * VJP: da += sum_stretched(dy * b * a^(b-1))   (0 where b == 0)
+ *      db += sum_stretched(dy * y * log(a))    (0 where a == 0 and b >= 0)
+ * NOTE: as PyTorch: for a < 0, log(a) is NaN and so is db (y itself is NaN
+ * unless b is an integer); the two masked cases avoid 0 * inf at a == 0.
+ */
+BIN_FORWARD(pow_forward, pow(a, b))
+BIN_BACKWARD(pow_backward, b == 0 ? 0 : g * b * (T)pow(a, b - 1),
+             a == 0 && b >= 0 ? 0 : g * y * (T)log(a))
+static tg_status pow_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_POW); }
+static void pow_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 20, 20); }
+
+const tg_op_def tg_op_pow_def = {
+    .name = "pow", .n_in = 2,
+    .shape = bin_shape, .forward = pow_forward, .backward = pow_backward,
+    .sample = pow_sample, .n_samples = 4, .cost = pow_cost,
+};
+
+tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ctx, &tg_op_pow_def, a, b); }
+
+/* ---- maximum -------------------------------------------------------------
+ * y = max(a, b)            a, b: any shapes that broadcast to y; NaN propagates
+ * VJP: dy goes to the larger input; on an exact tie (a == b) each gets dy/2
+ *      (as PyTorch). Where a or b is NaN, both get dy (PyTorch's masks).
+ */
+BIN_FORWARD(maximum_forward, (a != a || a > b) ? a : b)
+BIN_BACKWARD(maximum_backward, a == b ? g / 2 : a < b ? 0 : g,
+             a == b ? g / 2 : a > b ? 0 : g)
+static tg_status maximum_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_NOTIE); }
+static void maximum_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
+
+const tg_op_def tg_op_maximum_def = {
+    .name = "maximum", .n_in = 2,
+    .shape = bin_shape, .forward = maximum_forward, .backward = maximum_backward,
+    .sample = maximum_sample, .n_samples = 4, .cost = maximum_cost,
+};
+
+tg_tensor *tg_maximum(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ctx, &tg_op_maximum_def, a, b); }
+
+/* ---- minimum -------------------------------------------------------------
+ * y = min(a, b)            a, b: any shapes that broadcast to y; NaN propagates
+ * VJP: dy goes to the smaller input; on an exact tie each gets dy/2.
+ */
+BIN_FORWARD(minimum_forward, (a != a || a < b) ? a : b)
+BIN_BACKWARD(minimum_backward, a == b ? g / 2 : a > b ? 0 : g,
+             a == b ? g / 2 : a < b ? 0 : g)
+static tg_status minimum_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_NOTIE); }
+static void minimum_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
+
+const tg_op_def tg_op_minimum_def = {
+    .name = "minimum", .n_in = 2,
+    .shape = bin_shape, .forward = minimum_forward, .backward = minimum_backward,
+    .sample = minimum_sample, .n_samples = 4, .cost = minimum_cost,
+};
+
+tg_tensor *tg_minimum(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ctx, &tg_op_minimum_def, a, b); }
+
+/* ---- shared pieces of the tensor-scalar ops ------------------------------
+ * One tensor x and a constant c in n->p.f[0] (rounded to x's dtype before
+ * use, as PyTorch does with a Python scalar). No broadcasting: y has x's
+ * shape. */
+
+static tg_status sc_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s = tg_chk_float(n, 0);
+    if (s != TG_OK)
+        return s;
+    *dt = n->in[0]->dtype;
+    *ndim = n->in[0]->ndim;
+    memcpy(shape, n->in[0]->shape, sizeof(int64_t) * (size_t)*ndim);
+    return TG_OK;
+}
+
+/* y = EXPR with the element `x` and the constant `c`. */
+#define SC_FORWARD(fn, EXPR)                                                       \
+    static tg_status fn(tg_node *n)                                                \
+    {                                                                              \
+        size_t len = TG_NUMEL(n->out);                                             \
+        TG_DISPATCH(n->out->dtype, T, {                                            \
+            const T *X = n->in[0]->data, c = (T)n->p.f[0];                         \
+            T *Y = n->out->data;                                                   \
+            for (size_t i = 0; i < len; i++) {                                     \
+                const T x = X[i];                                                  \
+                Y[i] = (T)(EXPR);                                                  \
+            }                                                                      \
+        });                                                                        \
+        return TG_OK;                                                              \
+    }
+
+/* dx += G with `x`, `c`, the output `y` and the upstream gradient `g`. */
+#define SC_BACKWARD(fn, G)                                                         \
+    static void fn(tg_node *n)                                                     \
+    {                                                                              \
+        size_t len = TG_NUMEL(n->out);                                             \
+        TG_DISPATCH(n->out->dtype, T, {                                            \
+            const T *X = n->in[0]->data, *Y = n->out->data, *DY = n->out->grad;    \
+            const T c = (T)n->p.f[0];                                              \
+            T *dx = n->in[0]->grad;                                                \
+            (void)X; (void)Y; (void)c;                                             \
+            if (dx)                                                                \
+                for (size_t i = 0; i < len; i++) {                                 \
+                    const T x = X[i], y = Y[i], g = DY[i];                         \
+                    (void)x; (void)y;                                              \
+                    dx[i] += (T)(G);                                               \
+                }                                                                  \
+        });                                                                        \
+    }
+
+/* Variants: a (3,4) matrix with constant c0, a scalar (ndim 0) with c1.
+ * Values uniform in [lo, hi), or |x| in [gap, hi) when gap > 0. */
+static tg_status sc_sample(tg_node *n, tg_dtype dt, int v, double lo, double hi, double gap,
+                           double c0, double c1)
+{
+    static const int64_t shape[2] = {3, 4};
+    if (v < 0 || v > 1)
+        return TG_ERR_ARG;
+    int nd = v == 0 ? 2 : 0;
+    n->n_in = 1;
+    n->in[0] = gap > 0 ? tg_sample_away0(n, dt, nd, shape, hi, gap) : tg_sample_uniform(n, dt, nd, shape, lo, hi);
+    n->p.f[0] = v == 0 ? c0 : c1;
+    return n->in[0] ? TG_OK : tg_ctx_status(n->ctx);
+}
+
+static void sc_cost(const tg_node *n, tg_op_cost *c, double f, double b)
+{
+    double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
+    c->fwd_flops = f * e;
+    c->fwd_bytes = 2 * e * w;
+    c->bwd_flops = b * e;
+    c->bwd_bytes = 4 * e * w;   /* read dy and x or y, read+write dx */
+}
+
+static tg_tensor *sc_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, double c)
+{
+    tg_op_params p;
+    memset(&p, 0, sizeof p);
+    p.f[0] = c;
+    return tg_apply(ctx, def, &x, 1, &p, NULL);
+}
+
+/* ---- add_scalar ----------------------------------------------------------
+ * y = x + c                x, y: any shape; c = p.f[0]
+ * VJP: dx += dy
+ */
+SC_FORWARD(add_scalar_forward, x + c)
+SC_BACKWARD(add_scalar_backward, g)
+static tg_status add_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 0.75, -1.25); }
+static void add_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 1, 1); }
+
+const tg_op_def tg_op_add_scalar_def = {
+    .name = "add_scalar", .n_in = 1,
+    .shape = sc_shape, .forward = add_scalar_forward, .backward = add_scalar_backward,
+    .sample = add_scalar_sample, .n_samples = 2, .cost = add_scalar_cost,
+};
+
+tg_tensor *tg_add_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(ctx, &tg_op_add_scalar_def, x, c); }
+
+/* x - c is x + (-c) exactly (negation is exact), so it records add_scalar. */
+tg_tensor *tg_sub_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(ctx, &tg_op_add_scalar_def, x, -c); }
+
+/* ---- rsub_scalar ---------------------------------------------------------
+ * y = c - x                x, y: any shape; c = p.f[0]
+ * VJP: dx += -dy
+ */
+SC_FORWARD(rsub_scalar_forward, c - x)
+SC_BACKWARD(rsub_scalar_backward, -g)
+static tg_status rsub_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 1.5, -0.25); }
+static void rsub_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 1, 1); }
+
+const tg_op_def tg_op_rsub_scalar_def = {
+    .name = "rsub_scalar", .n_in = 1,
+    .shape = sc_shape, .forward = rsub_scalar_forward, .backward = rsub_scalar_backward,
+    .sample = rsub_scalar_sample, .n_samples = 2, .cost = rsub_scalar_cost,
+};
+
+tg_tensor *tg_rsub_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(ctx, &tg_op_rsub_scalar_def, x, c); }
+
+/* ---- mul_scalar ----------------------------------------------------------
+ * y = x * c                x, y: any shape; c = p.f[0]
+ * VJP: dx += dy * c
+ */
+SC_FORWARD(mul_scalar_forward, x * c)
+SC_BACKWARD(mul_scalar_backward, g * c)
+static tg_status mul_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, -1.5, 2.5); }
+static void mul_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 1, 1); }
+
+const tg_op_def tg_op_mul_scalar_def = {
+    .name = "mul_scalar", .n_in = 1,
+    .shape = sc_shape, .forward = mul_scalar_forward, .backward = mul_scalar_backward,
+    .sample = mul_scalar_sample, .n_samples = 2, .cost = mul_scalar_cost,
+};
+
+tg_tensor *tg_mul_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(ctx, &tg_op_mul_scalar_def, x, c); }
+
+/* ---- div_scalar ----------------------------------------------------------
+ * y = x / c                x, y: any shape; c = p.f[0] (c == 0 gives inf/NaN)
+ * VJP: dx += dy / c
+ * NOTE: its own descriptor rather than mul_scalar(1/c): x * (1/c) is not
+ * always x / c, and div_scalar matches div by a scalar tensor bit for bit.
+ */
+SC_FORWARD(div_scalar_forward, x / c)
+SC_BACKWARD(div_scalar_backward, g / c)
+static tg_status div_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 0.8, -2.5); }
+static void div_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 1, 1); }
+
+const tg_op_def tg_op_div_scalar_def = {
+    .name = "div_scalar", .n_in = 1,
+    .shape = sc_shape, .forward = div_scalar_forward, .backward = div_scalar_backward,
+    .sample = div_scalar_sample, .n_samples = 2, .cost = div_scalar_cost,
+};
+
+tg_tensor *tg_div_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(ctx, &tg_op_div_scalar_def, x, c); }
+
+/* ---- rdiv_scalar ---------------------------------------------------------
+ * y = c / x                x, y: any shape; c = p.f[0]
+ * VJP: dx += -dy * (y / x)       (= -dy * c / x^2, without squaring x)
+ */
+SC_FORWARD(rdiv_scalar_forward, c / x)
+SC_BACKWARD(rdiv_scalar_backward, -g * (y / x))
+static tg_status rdiv_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0.5, 1.5, -0.7); }
+static void rdiv_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 1, 3); }
+
+const tg_op_def tg_op_rdiv_scalar_def = {
+    .name = "rdiv_scalar", .n_in = 1,
+    .shape = sc_shape, .forward = rdiv_scalar_forward, .backward = rdiv_scalar_backward,
+    .sample = rdiv_scalar_sample, .n_samples = 2, .cost = rdiv_scalar_cost,
+};
+
+tg_tensor *tg_rdiv_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(ctx, &tg_op_rdiv_scalar_def, x, c); }
+
+/* ---- pow_scalar ----------------------------------------------------------
+ * y = x ^ c                x, y: any shape; c = p.f[0]
+ * VJP: dx += dy * c * x^(c-1)     (0 when c == 0, as PyTorch)
+ */
+SC_FORWARD(pow_scalar_forward, pow(x, c))
+SC_BACKWARD(pow_scalar_backward, c == 0 ? 0 : g * c * (T)pow(x, c - 1))
+static tg_status pow_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, 0.5, 2, 0, 2.5, -1.5); }
+static void pow_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 20, 22); }
+
+const tg_op_def tg_op_pow_scalar_def = {
+    .name = "pow_scalar", .n_in = 1,
+    .shape = sc_shape, .forward = pow_scalar_forward, .backward = pow_scalar_backward,
+    .sample = pow_scalar_sample, .n_samples = 2, .cost = pow_scalar_cost,
+};
+
+tg_tensor *tg_pow_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(ctx, &tg_op_pow_scalar_def, x, c); }
+
+/* ---- where ---------------------------------------------------------------
+ * y = mask ? a : b         mask: i32, f32 or f64 (non-zero, NaN included, is
+ *                          true); a, b: same float dtype; all three broadcast
+ *                          together to y. Input 0 (mask) takes no gradient.
+ * VJP: da += sum_stretched(mask ? dy : 0), db += sum_stretched(mask ? 0 : dy)
+ * NOTE: the branch not taken gets exactly 0: the VJP never multiplies by a
+ * branch's values, so inf/NaN there cannot leak into the other's gradient.
+ * (An op *producing* the untaken branch still sees dy = 0 and may turn it
+ * into NaN itself, e.g. 0 / (2 sqrt(y)) at y == 0; mask its input instead.)
+ * Forward saves the mask as bytes (mask's numel) in n->saved.
+ */
+static tg_status where_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s = tg_chk_same_dtype(n, 1, 2);
+    if (s != TG_OK)
+        return s;
+    tg_tensor ab;
+    memset(&ab, 0, sizeof ab);
+    if ((s = tg_broadcast_shape(n, n->in[1], n->in[2], &ab.ndim, ab.shape)) != TG_OK)
+        return s;
+    *dt = n->in[1]->dtype;
+    return tg_broadcast_shape(n, n->in[0], &ab, ndim, shape);
+}
+
+static void where_layout(const tg_node *n, ew_layout *L)
+{
+    const tg_tensor *ops[3] = { n->in[0], n->in[1], n->in[2] };
+    ew_layout_init(L, n->out, ops, 3);
+}
+
+static tg_status where_forward(tg_node *n)
+{
+    const tg_tensor *mask = n->in[0];
+    uint8_t *M = tg_ctx_alloc(n->ctx, (size_t)(mask->numel ? mask->numel : 1), "where");
+    if (!M)
+        return tg_ctx_status(n->ctx);
+    const int64_t mn = mask->numel;
+    if (mask->dtype == TG_I32) {
+        const int32_t *m = mask->data;
+        for (int64_t i = 0; i < mn; i++)
+            M[i] = m[i] != 0;
+    } else {
+        TG_DISPATCH(mask->dtype, U, {
+            const U *m = mask->data;
+            for (int64_t i = 0; i < mn; i++)
+                M[i] = m[i] != 0;
+        });
+    }
+    n->saved = M;
+    ew_layout L;
+    where_layout(n, &L);
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *A = n->in[1]->data, *B = n->in[2]->data;
+        T *Y = n->out->data;
+        EW_FOR(&L, 3, { const T a = A[i1], b = B[i2]; Y[io] = M[i0] ? a : b; });
+    });
+    return TG_OK;
+}
+
+static void where_backward(tg_node *n)
+{
+    const uint8_t *M = n->saved;
+    ew_layout L;
+    where_layout(n, &L);
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *DY = n->out->grad;
+        T *da = n->in[1]->grad, *db = n->in[2]->grad;
+        if (da)
+            EW_ACC(&L, 3, 1, T, da, M[i0] ? g : 0, const T g = DY[io];);
+        if (db)
+            EW_ACC(&L, 3, 2, T, db, M[i0] ? 0 : g, const T g = DY[io];);
+    });
+}
+
+/* Variants: all (2,3) with an i32 mask; mask (3,1) in dt, a (2,3,4), b a
+ * scalar; i32 mask (4,1,3), a (5,1), b (1,3) -> (4,5,3). */
+static tg_status where_sample(tg_node *n, tg_dtype dt, int v)
+{
+    static const int nds[3][3] = { {2, 2, 2}, {2, 3, 0}, {3, 2, 2} };
+    static const int64_t shapes[3][3][3] = {
+        { {2, 3}, {2, 3}, {2, 3} }, { {3, 1}, {2, 3, 4}, {0} }, { {4, 1, 3}, {5, 1}, {1, 3} },
+    };
+    static const double mvals[3] = {0, 1.5, -0.5};   /* float mask: non-zero = true */
+    if (v < 0 || v > 2)
+        return TG_ERR_ARG;
+    n->n_in = 3;
+    tg_dtype mdt = v == 1 ? dt : TG_I32;
+    tg_tensor *m = n->in[0] = tg_tensor_new(n->ctx, mdt, nds[v][0], shapes[v][0]);
+    for (int i = 1; i < 3; i++)
+        n->in[i] = tg_sample_uniform(n, dt, nds[v][i], shapes[v][i], -2, 2);
+    if (!m || !n->in[1] || !n->in[2])
+        return tg_ctx_status(n->ctx);
+    tg_rng *r = tg_ctx_rng(n->ctx);
+    for (int64_t i = 0; i < m->numel; i++) {
+        int k = i < 2 ? (int)(1 - i) : (int)tg_rng_below(r, 2);   /* both branches taken */
+        tg_tensor_set(m, i, mdt == TG_I32 ? k : k ? mvals[1 + tg_rng_below(r, 2)] : 0.0);
+    }
+    return TG_OK;
+}
+
+static void where_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
+
+const tg_op_def tg_op_where_def = {
+    .name = "where", .n_in = 3, .nondiff = 1u << 0,
+    .shape = where_shape, .forward = where_forward, .backward = where_backward,
+    .sample = where_sample, .n_samples = 3, .cost = where_cost,
+};
+
+tg_tensor *tg_where(tg_ctx *ctx, tg_tensor *mask, tg_tensor *a, tg_tensor *b)
+{
+    tg_tensor *in[3] = { mask, a, b };
+    return tg_apply(ctx, &tg_op_where_def, in, 3, NULL, NULL);
+}

@@ -1,0 +1,722 @@
+/* reduce.c — reductions over any set of axes: sum, mean, var, max, min,
+ * logsumexp. All six share one parameter layout, one shape function and one
+ * "plan" that maps every output element to the input elements it reduces.
+ * Sums accumulate in double, in a fixed order, for f32 and f64 alike.
+ * Not here: softmax (softmax.c), arg-max indices, cumulative ops. */
+#include "ops_common.h"
+
+/* ---- shared: params, shape, the reduction plan ----------------------------
+ * Params (all six ops):
+ *   p.i[0]  bitmask of reduced axes, bit k = axis k (negative axes already
+ *           normalised by the wrappers; 0 = reduce nothing, an identity)
+ *   p.i[1]  keepdims: non-zero keeps reduced axes as size 1, otherwise
+ *           they are removed (reducing every axis then gives ndim 0)
+ *   p.i[2]  correction (var only): divisor is count - correction
+ *
+ * The plan. Size-1 dims are dropped and neighbouring dims of the same kind
+ * (kept / reduced) merged, which leaves alternating groups. A trailing kept
+ * group becomes `inner` (contiguous: the vectorised loop), the last reduced
+ * group the `run`, the other kept groups `outer` and the other reduced
+ * groups the table of `n_tab` offsets. Output element (o, i), stored at
+ * o * inner + i, reduces the R = n_tab * run inputs at
+ *     obase[o] + toff[t] + j * inner + i,   t < n_tab, j < run (this order)
+ * With at most [kept] reduced [kept] the offsets are affine and the tables
+ * NULL: obase[o] = o * R * inner, n_tab = 1, toff[0] = 0. The common cases:
+ *   last axis / all axes   inner == 1: contiguous slices of R elements
+ *   axis 0 (column sums)   outer == 1: R rows of `inner` accumulated at once
+ *   axes (0, 2) of 2x3x4   obase = {0, 4, 8}, toff = {0, 12}, run = 4
+ */
+typedef struct rplan {
+    int64_t        outer, inner, n_tab, run, R;
+    const int64_t *obase;     /* NULL: o * R * inner                        */
+    const int64_t *toff;      /* NULL: n_tab == 1, offset 0                 */
+    double        *mean;      /* var: the mean of each output element       */
+} rplan;
+
+#define PL_OBASE(pl, o) ((pl)->obase ? (pl)->obase[o] : (o) * (pl)->R * (pl)->inner)
+#define PL_TOFF(pl, t)  ((pl)->toff ? (pl)->toff[t] : 0)
+
+/* Run the statements `...` on the rows of one output block: `row` points at
+ * `inner` consecutive inputs, one per output element of the block. */
+#define PL_ROWS(pl, T, xo, row, ...)                                            \
+    for (int64_t t_ = 0; t_ < (pl)->n_tab; t_++)                                \
+        for (int64_t j_ = 0; j_ < (pl)->run; j_++) {                            \
+            const T *row = (xo) + PL_TOFF(pl, t_) + j_ * (pl)->inner;           \
+            __VA_ARGS__                                                         \
+        }
+
+/* Run the statements `...` for every input element: xi is its flat index,
+ * yi that of the output element it reduces into. Used by the VJPs. */
+#define PL_FOREACH(pl, ...)                                                     \
+    for (int64_t o_ = 0; o_ < (pl)->outer; o_++)                                \
+        for (int64_t t_ = 0; t_ < (pl)->n_tab; t_++) {                          \
+            const int64_t rb_ = PL_OBASE(pl, o_) + PL_TOFF(pl, t_);             \
+            if ((pl)->inner == 1) {                                             \
+                const int64_t yi = o_;                                          \
+                for (int64_t xi = rb_; xi < rb_ + (pl)->run; xi++) {            \
+                    __VA_ARGS__                                                 \
+                }                                                               \
+            } else {                                                            \
+                for (int64_t j_ = 0; j_ < (pl)->run; j_++)                      \
+                    for (int64_t i_ = 0; i_ < (pl)->inner; i_++) {              \
+                        const int64_t xi = rb_ + j_ * (pl)->inner + i_;         \
+                        const int64_t yi = o_ * (pl)->inner + i_;               \
+                        __VA_ARGS__                                             \
+                    }                                                           \
+            }                                                                   \
+        }
+
+/* exp in x's precision: expf for f32 (the sums stay in double). */
+#define EXP_T(v) _Generic((v), float: expf, default: exp)(v)
+
+static tg_status reduce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s = tg_chk_float(n, 0);
+    if (s != TG_OK)
+        return s;
+    const tg_tensor *x = n->in[0];
+    int64_t mask = n->p.i[0];
+    if (mask < 0 || (mask >> x->ndim) != 0) {
+        char b[TG_SHAPE_STR_MAX];
+        return tg_op_fail(n, TG_ERR_ARG, "axis mask 0x%llx out of range for %d dims (shape %s)",
+                          (unsigned long long)mask, x->ndim, TG_SHAPE_OF(x, b));
+    }
+    int nd = 0;
+    for (int k = 0; k < x->ndim; k++) {
+        if (!((mask >> k) & 1))
+            shape[nd++] = x->shape[k];
+        else if (n->p.i[1])
+            shape[nd++] = 1;
+    }
+    *dt = x->dtype;
+    *ndim = nd;
+    return TG_OK;
+}
+
+/* Offsets of every index of the groups of kind `red`, in row-major order. */
+static void fill_offsets(int64_t *dst, int g, const int64_t *gsz, const int64_t *gstr,
+                         const int *gred, int red)
+{
+    int64_t idx[TG_MAX_DIMS] = {0}, total = 1, off = 0;
+    for (int j = 0; j < g; j++)
+        if (gred[j] == red)
+            total *= gsz[j];
+    for (int64_t t = 0; t < total; t++) {
+        dst[t] = off;
+        for (int j = g - 1; j >= 0; j--) {
+            if (gred[j] != red)
+                continue;
+            off += gstr[j];
+            if (++idx[j] < gsz[j])
+                break;
+            off -= gstr[j] * gsz[j];
+            idx[j] = 0;
+        }
+    }
+}
+
+/* Build the plan for n (forward) and keep it in n->saved for the VJP. */
+static rplan *plan_new(tg_node *n, int with_mean)
+{
+    const tg_tensor *x = n->in[0];
+    int64_t mask = n->p.i[0], n_out = n->out->numel;
+    rplan *pl = tg_node_scratch(n, sizeof *pl);
+    if (!pl)
+        return NULL;
+    memset(pl, 0, sizeof *pl);
+
+    int64_t gsz[TG_MAX_DIMS], gstr[TG_MAX_DIMS], stride = 1, strides[TG_MAX_DIMS];
+    int gred[TG_MAX_DIMS], g = 0;
+    for (int k = x->ndim - 1; k >= 0; k--) {
+        strides[k] = stride;
+        stride *= x->shape[k];
+    }
+    for (int k = 0; k < x->ndim; k++) {
+        int red = (int)((mask >> k) & 1);
+        if (x->shape[k] == 1)
+            continue;
+        if (g > 0 && gred[g - 1] == red) {
+            gsz[g - 1] *= x->shape[k];
+            gstr[g - 1] = strides[k];
+        } else {
+            gsz[g] = x->shape[k];
+            gstr[g] = strides[k];
+            gred[g++] = red;
+        }
+    }
+
+    pl->outer = pl->inner = pl->n_tab = pl->run = 1;
+    if (x->numel == 0) {
+        /* Nothing to read: either no output, or outputs over empty slices. */
+        pl->outer = n_out;
+        pl->run = 0;
+    } else {
+        if (g > 0 && !gred[g - 1])
+            pl->inner = gsz[--g];
+        if (g > 0) {
+            pl->run = gsz[--g];             /* groups alternate: this one is reduced */
+            for (int j = 0; j < g; j++) {
+                if (gred[j])
+                    pl->n_tab *= gsz[j];
+                else
+                    pl->outer *= gsz[j];
+            }
+        }
+        if (g > 1) {                        /* not [kept] reduced [kept]: tables */
+            int64_t *ob = tg_node_scratch(n, (size_t)pl->outer * sizeof *ob);
+            int64_t *to = tg_node_scratch(n, (size_t)pl->n_tab * sizeof *to);
+            if (!ob || !to)
+                return NULL;
+            fill_offsets(ob, g, gsz, gstr, gred, 0);
+            fill_offsets(to, g, gsz, gstr, gred, 1);
+            pl->obase = ob;
+            pl->toff = to;
+        }
+    }
+    pl->R = pl->n_tab * pl->run;
+    if (with_mean) {
+        pl->mean = tg_node_scratch(n, (size_t)(n_out ? n_out : 1) * sizeof(double));
+        if (!pl->mean)
+            return NULL;
+    }
+    n->saved = pl;
+    return pl;
+}
+
+/* Scratch of k doubles per output element of a block (forward) or per
+ * output element (VJP); NULL with the context's error set. */
+static double *scratch(tg_node *n, int64_t count)
+{
+    return tg_node_scratch(n, (size_t)(count > 0 ? count : 1) * sizeof(double));
+}
+
+/* Contiguous kernels on a run of `len` elements, per dtype. Sums are in
+ * double with eight partial sums combined in a fixed order: deterministic,
+ * and the main loops vectorise.
+ *   dsum:  sum (x - mu)           dssd: sum (x - mu)^2
+ *   dext:  max (or min) of x, NaN if any x is NaN; +-inf for len 0
+ *   dsexp: sum exp(x - shift) */
+#define DEF_RUN_KERNELS(T, sfx)                                                 \
+    static double dsum_##sfx(const T *x, int64_t len, double mu)               \
+    {                                                                           \
+        double a[8] = {0};                                                      \
+        int64_t i = 0;                                                          \
+        for (; i + 8 <= len; i += 8)                                            \
+            for (int j = 0; j < 8; j++)                                         \
+                a[j] += (double)x[i + j] - mu;                                  \
+        for (; i < len; i++)                                                    \
+            a[0] += (double)x[i] - mu;                                          \
+        return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); \
+    }                                                                           \
+    static double dssd_##sfx(const T *x, int64_t len, double mu)               \
+    {                                                                           \
+        double a[8] = {0};                                                      \
+        int64_t i = 0;                                                          \
+        for (; i + 8 <= len; i += 8)                                            \
+            for (int j = 0; j < 8; j++) {                                       \
+                double d = (double)x[i + j] - mu;                               \
+                a[j] += d * d;                                                  \
+            }                                                                   \
+        for (; i < len; i++) {                                                  \
+            double d = (double)x[i] - mu;                                       \
+            a[0] += d * d;                                                      \
+        }                                                                       \
+        return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); \
+    }                                                                           \
+    static double dext_##sfx(const T *x, int64_t len, int is_max)              \
+    {                                                                           \
+        T m[8];                                                                 \
+        int nan = 0;                                                            \
+        int64_t i = 0;                                                          \
+        for (int j = 0; j < 8; j++)                                             \
+            m[j] = is_max ? (T)-INFINITY : (T)INFINITY;                         \
+        if (is_max) {                                                           \
+            for (; i + 8 <= len; i += 8)                                        \
+                for (int j = 0; j < 8; j++) {                                   \
+                    T v = x[i + j];                                             \
+                    m[j] = v > m[j] ? v : m[j];                                 \
+                    nan |= v != v;                                              \
+                }                                                               \
+            for (; i < len; i++) {                                              \
+                m[0] = x[i] > m[0] ? x[i] : m[0];                               \
+                nan |= x[i] != x[i];                                            \
+            }                                                                   \
+            for (int j = 1; j < 8; j++)                                         \
+                m[0] = m[j] > m[0] ? m[j] : m[0];                               \
+        } else {                                                                \
+            for (; i + 8 <= len; i += 8)                                        \
+                for (int j = 0; j < 8; j++) {                                   \
+                    T v = x[i + j];                                             \
+                    m[j] = v < m[j] ? v : m[j];                                 \
+                    nan |= v != v;                                              \
+                }                                                               \
+            for (; i < len; i++) {                                              \
+                m[0] = x[i] < m[0] ? x[i] : m[0];                               \
+                nan |= x[i] != x[i];                                            \
+            }                                                                   \
+            for (int j = 1; j < 8; j++)                                         \
+                m[0] = m[j] < m[0] ? m[j] : m[0];                               \
+        }                                                                       \
+        return nan ? NAN : (double)m[0];                                        \
+    }                                                                           \
+    static double dsexp_##sfx(const T *x, int64_t len, double shift)           \
+    {                                                                           \
+        double s = 0;                                                           \
+        for (int64_t i = 0; i < len; i++)                                       \
+            s += (double)EXP_T((T)(x[i] - (T)shift));                           \
+        return s;                                                               \
+    }
+DEF_RUN_KERNELS(float, f32)
+DEF_RUN_KERNELS(double, f64)
+#define RUN_KERNEL(name, x) _Generic((x), const float *: name##_f32, const double *: name##_f64)
+
+/* Combine two partial extremes, NaN winning. */
+static inline double ext_merge(double m, double v, int is_max)
+{
+    return (v != v || (is_max ? v > m : v < m)) ? v : m;
+}
+
+/* acc[i] = sum over the block's rows of (row[i] - mu), in double; inner == 1
+ * sums each contiguous run with the 8-lane kernel. */
+#define PL_SUM(pl, T, xo, acc) do {                                            \
+        if ((pl)->inner == 1) {                                                 \
+            double s_ = 0;                                                      \
+            for (int64_t t_ = 0; t_ < (pl)->n_tab; t_++)                        \
+                s_ += RUN_KERNEL(dsum, xo)((xo) + PL_TOFF(pl, t_), (pl)->run, 0.0); \
+            (acc)[0] = s_;                                                      \
+        } else {                                                                \
+            for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                        \
+                (acc)[i_] = 0;                                                  \
+            PL_ROWS(pl, T, xo, row_,                                            \
+                    for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                \
+                        (acc)[i_] += (double)row_[i_];)                         \
+        }                                                                       \
+    } while (0)
+
+/* Reduce cost: `f` flops per input element forward, `b` backward. */
+static void reduce_cost(const tg_node *n, tg_op_cost *c, double f, double b)
+{
+    double e = (double)n->in[0]->numel, o = (double)n->out->numel;
+    double w = (double)tg_dtype_size(n->out->dtype);
+    c->fwd_flops = f * e;
+    c->fwd_bytes = (e + o) * w;
+    c->bwd_flops = b * e;
+    c->bwd_bytes = (o + 2 * e) * w + (b > 1 ? e * w : 0);  /* dy, dx rw (+ x) */
+}
+
+/* Samples shared by the family: 0: 2x3x4 over axis 1; 1: 2x3x4 over axes
+ * (0, 2) keeping dims; 2: 2x3x4 over all axes to a scalar; 3: 3x1x4 over
+ * all axes keeping dims. Values uniform in [-2, 2), except SAMPLE_DISTINCT:
+ * values at least 0.08 apart (no ties for max/min). SAMPLE_VAR alternates
+ * correction 0 (even variants) and 1 (odd). */
+enum { SAMPLE_PLAIN, SAMPLE_DISTINCT, SAMPLE_VAR };
+
+static tg_status reduce_sample(tg_node *n, tg_dtype dt, int v, int kind)
+{
+    static const int64_t shapes[4][3] = { {2, 3, 4}, {2, 3, 4}, {2, 3, 4}, {3, 1, 4} };
+    static const int64_t masks[4] = { 2, 5, 7, 7 };
+    static const int64_t keep[4] = { 0, 1, 0, 1 };
+    if (v < 0 || v > 3)
+        return TG_ERR_ARG;
+    n->n_in = 1;
+    n->p.i[0] = masks[v];
+    n->p.i[1] = keep[v];
+    n->p.i[2] = kind == SAMPLE_VAR ? (v & 1) : 0;
+    if (kind != SAMPLE_DISTINCT) {
+        n->in[0] = tg_sample_uniform(n, dt, 3, shapes[v], -2, 2);
+        return n->in[0] ? TG_OK : tg_ctx_status(n->ctx);
+    }
+    /* A random permutation of -1.2, -1.1, ... (steps of 0.1, each plus a
+     * jitter below 0.02): distinct, well separated values. */
+    tg_tensor *x = tg_tensor_new(n->ctx, dt, 3, shapes[v]);
+    if (!x)
+        return tg_ctx_status(n->ctx);
+    tg_rng *rng = tg_ctx_rng(n->ctx);
+    int64_t len = x->numel;
+    for (int64_t i = 0; i < len; i++)
+        tg_tensor_set(x, i, 0.1 * (double)(i - len / 2) + 0.02 * tg_rng_uniform(rng));
+    for (int64_t i = len - 1; i > 0; i--) {
+        int64_t j = (int64_t)tg_rng_below(rng, (uint64_t)i + 1);
+        double a = tg_tensor_get(x, i);
+        tg_tensor_set(x, i, tg_tensor_get(x, j));
+        tg_tensor_set(x, j, a);
+    }
+    n->in[0] = x;
+    return TG_OK;
+}
+
+/* The wrappers' common part: validate and normalise the axis list, then
+ * apply. Errors name the op: "sum: axis 3 out of range for 3 dims". */
+static tg_tensor *reduce_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, const int *axes,
+                               int n_axes, int keepdims, int correction)
+{
+    tg_op_params p;
+    memset(&p, 0, sizeof p);
+    if (ctx && tg_ctx_status(ctx) == TG_OK && x) {
+        int nd = x->ndim, lim = nd ? nd : 1;   /* a scalar accepts axis 0 or -1 */
+        int64_t seen = 0;
+        if (n_axes < 0 || (n_axes > 0 && !axes))
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: bad axis list (%d axes%s)", def->name, n_axes,
+                               axes ? "" : ", NULL pointer"), NULL;
+        for (int j = 0; j < n_axes; j++) {
+            int a = axes[j];
+            if (a < -lim || a >= lim)
+                return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: axis %d out of range for %d dims",
+                                   def->name, a, nd), NULL;
+            int k = a < 0 ? a + lim : a;
+            if ((seen >> k) & 1)
+                return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: axis %d repeated in the axis list",
+                                   def->name, a), NULL;
+            seen |= (int64_t)1 << k;
+        }
+        p.i[0] = n_axes == 0 ? ((int64_t)1 << nd) - 1 : (nd ? seen : 0);
+    }
+    p.i[1] = keepdims != 0;
+    p.i[2] = correction;
+    return tg_apply(ctx, def, &x, 1, &p, NULL);
+}
+
+/* ---- sum / mean -------------------------------------------------------------
+ * sum:  y[o] = sum_{r} x[o, r]         mean: y[o] = sum_{r} x[o, r] / R
+ * x: any shape; y: x's shape without (or with size 1 at) the reduced axes;
+ * R = number of elements reduced into each output (0 over an empty axis:
+ * sum 0, mean NaN).
+ * VJP: dx[o, r] += dy[o]   (mean: dy[o] / R) — a broadcast back.
+ */
+static tg_status sum_mean_forward(tg_node *n, int mean)
+{
+    rplan *pl = plan_new(n, 0);
+    double *acc = pl ? scratch(n, pl->inner) : NULL;
+    if (!acc)
+        return tg_ctx_status(n->ctx);
+    double R = (double)pl->R;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data;
+        T *y = n->out->data;
+        for (int64_t o = 0; o < pl->outer; o++) {
+            const T *xo = x + PL_OBASE(pl, o);
+            PL_SUM(pl, T, xo, acc);
+            T *yo = y + o * pl->inner;
+            for (int64_t i = 0; i < pl->inner; i++)
+                yo[i] = (T)(mean ? acc[i] / R : acc[i]);
+        }
+    });
+    return TG_OK;
+}
+
+static void sum_mean_backward(tg_node *n, int mean)
+{
+    const rplan *pl = n->saved;
+    if (!n->in[0]->grad)
+        return;
+    int64_t n_out = n->out->numel;
+    double *gs = scratch(n, n_out);
+    if (!gs)
+        return;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *dy = n->out->grad;
+        T *dx = n->in[0]->grad;
+        for (int64_t o = 0; o < n_out; o++)
+            gs[o] = mean ? (double)dy[o] / (double)pl->R : (double)dy[o];
+        PL_FOREACH(pl, dx[xi] += (T)gs[yi];)
+    });
+}
+
+static tg_status sum_forward(tg_node *n) { return sum_mean_forward(n, 0); }
+static void sum_backward(tg_node *n) { sum_mean_backward(n, 0); }
+static tg_status sum_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, SAMPLE_PLAIN); }
+static void sum_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 1, 1); }
+
+const tg_op_def tg_op_sum_def = {
+    .name = "sum", .n_in = 1,
+    .shape = reduce_shape, .forward = sum_forward, .backward = sum_backward,
+    .sample = sum_sample, .n_samples = 4, .cost = sum_cost,
+};
+
+tg_tensor *tg_sum(tg_ctx *ctx, tg_tensor *x, const int *axes, int n_axes, int keepdims)
+{
+    return reduce_apply(ctx, &tg_op_sum_def, x, axes, n_axes, keepdims, 0);
+}
+
+tg_tensor *tg_sum_all(tg_ctx *ctx, tg_tensor *x)
+{
+    return reduce_apply(ctx, &tg_op_sum_def, x, NULL, 0, 0, 0);
+}
+
+static tg_status mean_forward(tg_node *n) { return sum_mean_forward(n, 1); }
+static void mean_backward(tg_node *n) { sum_mean_backward(n, 1); }
+static void mean_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 1, 1); }
+
+const tg_op_def tg_op_mean_def = {
+    .name = "mean", .n_in = 1,
+    .shape = reduce_shape, .forward = mean_forward, .backward = mean_backward,
+    .sample = sum_sample, .n_samples = 4, .cost = mean_cost,
+};
+
+tg_tensor *tg_mean(tg_ctx *ctx, tg_tensor *x, const int *axes, int n_axes, int keepdims)
+{
+    return reduce_apply(ctx, &tg_op_mean_def, x, axes, n_axes, keepdims, 0);
+}
+
+tg_tensor *tg_mean_all(tg_ctx *ctx, tg_tensor *x)
+{
+    return reduce_apply(ctx, &tg_op_mean_def, x, NULL, 0, 0, 0);
+}
+
+/* ---- var ----------------------------------------------------------------------
+ * mu[o] = sum_r x[o, r] / R;  y[o] = sum_r (x[o, r] - mu[o])^2 / max(0, R - c)
+ * c = p.i[2], the correction (0 population, 1 sample: torch.var(correction=)).
+ * Two passes in double (the mean, then squared deviations); the means are
+ * saved for the VJP.
+ * VJP: dx[o, r] += dy[o] * 2 (x[o, r] - mu[o]) / (R - c).
+ * NOTE: when R - c <= 0 this follows PyTorch: y = ss / 0 (inf, or NaN when
+ * all deviations are 0) and dx += dy * (x == mu ? NaN : inf).
+ */
+static tg_status var_forward(tg_node *n)
+{
+    rplan *pl = plan_new(n, 1);
+    double *acc = pl ? scratch(n, pl->inner) : NULL;
+    if (!acc)
+        return tg_ctx_status(n->ctx);
+    double R = (double)pl->R, dof = R - (double)n->p.i[2];
+    double div = dof > 0 ? dof : 0;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data;
+        T *y = n->out->data;
+        for (int64_t o = 0; o < pl->outer; o++) {
+            const T *xo = x + PL_OBASE(pl, o);
+            double *mu = pl->mean + o * pl->inner;
+            PL_SUM(pl, T, xo, acc);
+            for (int64_t i = 0; i < pl->inner; i++)
+                mu[i] = acc[i] / R;
+            if (pl->inner == 1) {
+                acc[0] = 0;
+                for (int64_t t = 0; t < pl->n_tab; t++)
+                    acc[0] += RUN_KERNEL(dssd, xo)(xo + PL_TOFF(pl, t), pl->run, mu[0]);
+            } else {
+                for (int64_t i = 0; i < pl->inner; i++)
+                    acc[i] = 0;
+                PL_ROWS(pl, T, xo, row,
+                        for (int64_t i = 0; i < pl->inner; i++) {
+                            double d = (double)row[i] - mu[i];
+                            acc[i] += d * d;
+                        })
+            }
+            T *yo = y + o * pl->inner;
+            for (int64_t i = 0; i < pl->inner; i++)
+                yo[i] = (T)(acc[i] / div);
+        }
+    });
+    return TG_OK;
+}
+
+static void var_backward(tg_node *n)
+{
+    const rplan *pl = n->saved;
+    if (!n->in[0]->grad)
+        return;
+    double dof = (double)pl->R - (double)n->p.i[2], c = 2 / dof;
+    const double *mu = pl->mean;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data, *dy = n->out->grad;
+        T *dx = n->in[0]->grad;
+        if (dof > 0) {
+            PL_FOREACH(pl, dx[xi] += (T)((double)dy[yi] * c * ((double)x[xi] - mu[yi]));)
+        } else {
+            PL_FOREACH(pl, dx[xi] += (T)((double)dy[yi] * ((double)x[xi] == mu[yi] ? NAN : INFINITY));)
+        }
+    });
+}
+
+static tg_status var_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, SAMPLE_VAR); }
+static void var_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 4, 4); }
+
+const tg_op_def tg_op_var_def = {
+    .name = "var", .n_in = 1,
+    .shape = reduce_shape, .forward = var_forward, .backward = var_backward,
+    .sample = var_sample, .n_samples = 4, .cost = var_cost,
+};
+
+tg_tensor *tg_var(tg_ctx *ctx, tg_tensor *x, const int *axes, int n_axes, int keepdims, int correction)
+{
+    return reduce_apply(ctx, &tg_op_var_def, x, axes, n_axes, keepdims, correction);
+}
+
+/* ---- max / min ----------------------------------------------------------------
+ * max: y[o] = max_r x[o, r]     min: y[o] = min_r x[o, r]
+ * A NaN in a slice makes its result NaN. Reducing over an empty axis is an
+ * error (there is no identity element).
+ * VJP: dy[o] goes to the extreme element; on ties it is split evenly among
+ * the k tied elements, dx += dy[o] / k each (PyTorch's amax/amin). A NaN
+ * slice sends NaN to every element of it (as PyTorch).
+ */
+static tg_status extreme_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s = reduce_shape(n, dt, ndim, shape);
+    if (s != TG_OK)
+        return s;
+    const tg_tensor *x = n->in[0];
+    for (int k = 0; k < x->ndim; k++)
+        if (((n->p.i[0] >> k) & 1) && x->shape[k] == 0) {
+            char b[TG_SHAPE_STR_MAX];
+            return tg_op_fail(n, TG_ERR_SHAPE, "cannot reduce over empty axis %d (shape %s)", k,
+                              TG_SHAPE_OF(x, b));
+        }
+    return TG_OK;
+}
+
+static tg_status extreme_forward(tg_node *n, int is_max)
+{
+    rplan *pl = plan_new(n, 0);
+    double *m = pl ? scratch(n, pl->inner) : NULL;
+    if (!m)
+        return tg_ctx_status(n->ctx);
+    double init = is_max ? -INFINITY : INFINITY;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data;
+        T *y = n->out->data;
+        for (int64_t o = 0; o < pl->outer; o++) {
+            const T *xo = x + PL_OBASE(pl, o);
+            for (int64_t i = 0; i < pl->inner; i++)
+                m[i] = init;
+            if (pl->inner == 1) {
+                for (int64_t t = 0; t < pl->n_tab; t++)
+                    m[0] = ext_merge(m[0], RUN_KERNEL(dext, xo)(xo + PL_TOFF(pl, t), pl->run, is_max), is_max);
+            } else {
+                PL_ROWS(pl, T, xo, row,
+                        for (int64_t i = 0; i < pl->inner; i++)
+                            m[i] = ext_merge(m[i], (double)row[i], is_max);)
+            }
+            T *yo = y + o * pl->inner;
+            for (int64_t i = 0; i < pl->inner; i++)
+                yo[i] = (T)m[i];
+        }
+    });
+    return TG_OK;
+}
+
+static void extreme_backward(tg_node *n)
+{
+    const rplan *pl = n->saved;
+    if (!n->in[0]->grad)
+        return;
+    int64_t n_out = n->out->numel;
+    double *w = scratch(n, n_out);
+    if (!w)
+        return;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
+        T *dx = n->in[0]->grad;
+        for (int64_t o = 0; o < n_out; o++)
+            w[o] = 0;
+        PL_FOREACH(pl, w[yi] += x[xi] == y[yi];)      /* count the ties */
+        for (int64_t o = 0; o < n_out; o++)
+            w[o] = w[o] > 0 ? (double)dy[o] / w[o] : NAN;   /* no tie: a NaN slice */
+        PL_FOREACH(pl, if (x[xi] == y[yi] || w[yi] != w[yi]) dx[xi] += (T)w[yi];)
+    });
+}
+
+static tg_status extreme_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, SAMPLE_DISTINCT); }
+static void extreme_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 1, 2); }
+
+static tg_status max_forward(tg_node *n) { return extreme_forward(n, 1); }
+
+const tg_op_def tg_op_max_def = {
+    .name = "max", .n_in = 1,
+    .shape = extreme_shape, .forward = max_forward, .backward = extreme_backward,
+    .sample = extreme_sample, .n_samples = 4, .cost = extreme_cost,
+};
+
+tg_tensor *tg_max(tg_ctx *ctx, tg_tensor *x, const int *axes, int n_axes, int keepdims)
+{
+    return reduce_apply(ctx, &tg_op_max_def, x, axes, n_axes, keepdims, 0);
+}
+
+static tg_status min_forward(tg_node *n) { return extreme_forward(n, 0); }
+
+const tg_op_def tg_op_min_def = {
+    .name = "min", .n_in = 1,
+    .shape = extreme_shape, .forward = min_forward, .backward = extreme_backward,
+    .sample = extreme_sample, .n_samples = 4, .cost = extreme_cost,
+};
+
+tg_tensor *tg_min(tg_ctx *ctx, tg_tensor *x, const int *axes, int n_axes, int keepdims)
+{
+    return reduce_apply(ctx, &tg_op_min_def, x, axes, n_axes, keepdims, 0);
+}
+
+/* ---- logsumexp ----------------------------------------------------------------
+ * y[o] = m + log(sum_r exp(x[o, r] - m)),  m = max_r x[o, r]  (stable; the sum
+ * is in double). When m is infinite the shift is 0 instead (PyTorch's rule):
+ * an all -inf slice (and an empty one) gives -inf, never NaN; a +inf gives
+ * +inf.
+ * VJP: dx[o, r] += dy[o] * exp(x[o, r] - y[o])   (the softmax; reuses y).
+ * NOTE: an all -inf slice (y = -inf) passes no gradient (PyTorch gives NaN).
+ */
+static tg_status logsumexp_forward(tg_node *n)
+{
+    rplan *pl = plan_new(n, 0);
+    double *m = pl ? scratch(n, 2 * pl->inner) : NULL;
+    if (!m)
+        return tg_ctx_status(n->ctx);
+    double *s = m + pl->inner;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data;
+        T *y = n->out->data;
+        for (int64_t o = 0; o < pl->outer; o++) {
+            const T *xo = x + PL_OBASE(pl, o);
+            for (int64_t i = 0; i < pl->inner; i++) {
+                m[i] = -INFINITY;
+                s[i] = 0;
+            }
+            if (pl->inner == 1) {
+                for (int64_t t = 0; t < pl->n_tab; t++)
+                    m[0] = ext_merge(m[0], RUN_KERNEL(dext, xo)(xo + PL_TOFF(pl, t), pl->run, 1), 1);
+                if (isinf(m[0]))
+                    m[0] = 0;
+                for (int64_t t = 0; t < pl->n_tab; t++)
+                    s[0] += RUN_KERNEL(dsexp, xo)(xo + PL_TOFF(pl, t), pl->run, m[0]);
+            } else {
+                PL_ROWS(pl, T, xo, row,
+                        for (int64_t i = 0; i < pl->inner; i++)
+                            m[i] = ext_merge(m[i], (double)row[i], 1);)
+                for (int64_t i = 0; i < pl->inner; i++)
+                    if (isinf(m[i]))
+                        m[i] = 0;
+                PL_ROWS(pl, T, xo, row,
+                        for (int64_t i = 0; i < pl->inner; i++)
+                            s[i] += (double)EXP_T((T)(row[i] - (T)m[i]));)
+            }
+            T *yo = y + o * pl->inner;
+            for (int64_t i = 0; i < pl->inner; i++)
+                yo[i] = (T)(log(s[i]) + m[i]);
+        }
+    });
+    return TG_OK;
+}
+
+static void logsumexp_backward(tg_node *n)
+{
+    const rplan *pl = n->saved;
+    if (!n->in[0]->grad)
+        return;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
+        T *dx = n->in[0]->grad;
+        PL_FOREACH(pl, if (y[yi] != (T)-INFINITY) dx[xi] += dy[yi] * EXP_T((T)(x[xi] - y[yi]));)
+    });
+}
+
+static tg_status logsumexp_sample(tg_node *n, tg_dtype dt, int v) { return reduce_sample(n, dt, v, SAMPLE_PLAIN); }
+static void logsumexp_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 12, 12); }
+
+const tg_op_def tg_op_logsumexp_def = {
+    .name = "logsumexp", .n_in = 1,
+    .shape = reduce_shape, .forward = logsumexp_forward, .backward = logsumexp_backward,
+    .sample = logsumexp_sample, .n_samples = 4, .cost = logsumexp_cost,
+};
+
+tg_tensor *tg_logsumexp(tg_ctx *ctx, tg_tensor *x, const int *axes, int n_axes, int keepdims)
+{
+    return reduce_apply(ctx, &tg_op_logsumexp_def, x, axes, n_axes, keepdims, 0);
+}

@@ -1,0 +1,328 @@
+/* softmax.c — softmax and log-softmax over one axis (any axis, negative
+ * allowed), computed stably by subtracting the slice's max, with one exp per
+ * element (expf for f32) and the sums in double. Cross-entropy on logits
+ * lives in loss.c, logsumexp in reduce.c.
+ *
+ * Layout shared by both ops: the axis splits x into (outer, A, inner), A the
+ * axis length; slice (o, i) holds x[(o * A + a) * inner + i], a < A.
+ * inner == 1 (the last axis) is a contiguous row; inner > 1 is handled a row
+ * of `inner` slices at a time, so memory is read contiguously either way.
+ * Params: p.i[0] = axis as given (normalised by the shape function).
+ */
+#include "ops_common.h"
+
+typedef struct smx_layout {
+    int64_t outer, A, inner;
+} smx_layout;
+
+static tg_status smx_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s = tg_chk_float(n, 0);
+    if (s != TG_OK)
+        return s;
+    const tg_tensor *x = n->in[0];
+    int axis;
+    /* A scalar is a slice of one: axis 0 or -1 (as PyTorch). */
+    if (!(x->ndim == 0 && n->p.i[0] == -1) && (s = tg_norm_axis(n, n->p.i[0], x->ndim, &axis)) != TG_OK)
+        return s;
+    *dt = x->dtype;
+    *ndim = x->ndim;
+    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+    return TG_OK;
+}
+
+static smx_layout smx_layout_of(const tg_node *n)
+{
+    const tg_tensor *x = n->in[0];
+    smx_layout L = { 1, 1, 1 };
+    int64_t a = n->p.i[0] < 0 ? n->p.i[0] + x->ndim : n->p.i[0];
+    for (int k = 0; k < x->ndim; k++) {
+        if (k < a)
+            L.outer *= x->shape[k];
+        else if (k == a)
+            L.A = x->shape[k];
+        else
+            L.inner *= x->shape[k];
+    }
+    return L;
+}
+
+/* Scratch of `k` * inner doubles for the inner > 1 kernels (NULL: error set). */
+static double *smx_work(tg_node *n, const smx_layout *L, int k)
+{
+    return tg_node_scratch(n, (size_t)k * (size_t)(L->inner ? L->inner : 1) * sizeof(double));
+}
+
+/* exp in x's precision: expf for f32 (the sums stay in double). */
+#define EXP_T(v) _Generic((v), float: expf, default: exp)(v)
+
+/* The max of a contiguous row of n elements, NaN if one is NaN. Eight
+ * lanes so the compare-select loop vectorises. */
+#define DEF_ROW_MAX(T, sfx)                                                     \
+    static double row_max_##sfx(const T *x, int64_t len)                        \
+    {                                                                           \
+        T m[8];                                                                 \
+        int nan = 0;                                                            \
+        int64_t i = 0;                                                          \
+        for (int j = 0; j < 8; j++)                                             \
+            m[j] = (T)-INFINITY;                                                \
+        for (; i + 8 <= len; i += 8)                                            \
+            for (int j = 0; j < 8; j++) {                                       \
+                T v = x[i + j];                                                 \
+                m[j] = v > m[j] ? v : m[j];                                     \
+                nan |= v != v;                                                  \
+            }                                                                   \
+        for (; i < len; i++) {                                                  \
+            m[0] = x[i] > m[0] ? x[i] : m[0];                                   \
+            nan |= x[i] != x[i];                                                \
+        }                                                                       \
+        for (int j = 1; j < 8; j++)                                             \
+            m[0] = m[j] > m[0] ? m[j] : m[0];                                   \
+        return nan ? NAN : (double)m[0];                                        \
+    }
+DEF_ROW_MAX(float, f32)
+DEF_ROW_MAX(double, f64)
+#define row_max(T, x, len) _Generic((x), const float *: row_max_f32, const double *: row_max_f64)(x, len)
+
+/* m[i] = max over slice (o, i) of the block xo; NaN propagates into m. An
+ * all -inf (or a +inf) slice then gives NaN outputs, as in PyTorch. */
+#define SMX_MAX(T, L, xo, m) do {                                               \
+        for (int64_t i_ = 0; i_ < (L).inner; i_++)                              \
+            (m)[i_] = -INFINITY;                                                \
+        for (int64_t a_ = 0; a_ < (L).A; a_++) {                                \
+            const T *row_ = (xo) + a_ * (L).inner;                              \
+            for (int64_t i_ = 0; i_ < (L).inner; i_++) {                        \
+                double v_ = (double)row_[i_];                                   \
+                if (v_ != v_ || v_ > (m)[i_])                                   \
+                    (m)[i_] = v_;                                               \
+            }                                                                   \
+        }                                                                       \
+    } while (0)
+
+static void smx_cost(const tg_node *n, tg_op_cost *c)
+{
+    double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
+    c->fwd_flops = 14 * e;          /* max, subtract, exp (~10), sum, scale */
+    c->fwd_bytes = 2 * e * w;
+    c->bwd_flops = 4 * e;
+    c->bwd_bytes = 4 * e * w;       /* y, dy, dx read and written */
+}
+
+/* Samples: 0: 3x5 over axis -1; 1: 4x3 over axis 0; 2: 2x3x4 over axis 1
+ * (a middle axis); 3: 5x1 over axis -1 (a size-1 axis: y = 1, dx = 0). */
+static tg_status smx_sample(tg_node *n, tg_dtype dt, int v)
+{
+    static const int64_t shapes[4][3] = { {3, 5}, {4, 3}, {2, 3, 4}, {5, 1} };
+    static const int nds[4] = { 2, 2, 3, 2 };
+    static const int64_t axes[4] = { -1, 0, 1, -1 };
+    if (v < 0 || v > 3)
+        return TG_ERR_ARG;
+    n->n_in = 1;
+    n->p.i[0] = axes[v];
+    n->in[0] = tg_sample_uniform(n, dt, nds[v], shapes[v], -3, 3);
+    return n->in[0] ? TG_OK : tg_ctx_status(n->ctx);
+}
+
+/* ---- softmax --------------------------------------------------------------
+ * y = exp(x - m) / sum_axis exp(x - m),  m = max over the axis
+ * x, y: any shape (same); the axis may be negative.
+ * VJP: dx += y * (dy - sum_axis(dy * y))   (reuses the output y)
+ * Stable for logits of +-1e4: softmax([1e4, 0, -1e4]) = [1, 0, 0], VJP finite.
+ */
+static tg_status softmax_forward(tg_node *n)
+{
+    smx_layout L = smx_layout_of(n);
+    double *m = smx_work(n, &L, 2);
+    if (!m)
+        return tg_ctx_status(n->ctx);
+    double *s = m + L.inner;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data;
+        T *y = n->out->data;
+        for (int64_t o = 0; o < L.outer; o++) {
+            const T *xo = x + o * L.A * L.inner;
+            T *yo = y + o * L.A * L.inner;
+            if (L.inner == 1) {                      /* a contiguous row */
+                T mt = (T)row_max(T, xo, L.A);
+                double sum = 0;
+                for (int64_t a = 0; a < L.A; a++) {
+                    yo[a] = EXP_T((T)(xo[a] - mt));
+                    sum += (double)yo[a];
+                }
+                double inv = 1.0 / sum;
+                for (int64_t a = 0; a < L.A; a++)
+                    yo[a] = (T)((double)yo[a] * inv);
+                continue;
+            }
+            SMX_MAX(T, L, xo, m);
+            for (int64_t i = 0; i < L.inner; i++)
+                s[i] = 0;
+            for (int64_t a = 0; a < L.A; a++)        /* y = exp(x - m), s = sum y */
+                for (int64_t i = 0; i < L.inner; i++) {
+                    int64_t k = a * L.inner + i;
+                    yo[k] = EXP_T((T)(xo[k] - (T)m[i]));
+                    s[i] += (double)yo[k];
+                }
+            for (int64_t i = 0; i < L.inner; i++)
+                s[i] = 1.0 / s[i];
+            for (int64_t a = 0; a < L.A; a++)
+                for (int64_t i = 0; i < L.inner; i++) {
+                    int64_t k = a * L.inner + i;
+                    yo[k] = (T)((double)yo[k] * s[i]);
+                }
+        }
+    });
+    return TG_OK;
+}
+
+static void softmax_backward(tg_node *n)
+{
+    if (!n->in[0]->grad)
+        return;
+    smx_layout L = smx_layout_of(n);
+    double *dot = smx_work(n, &L, 1);
+    if (!dot)
+        return;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *y = n->out->data, *dy = n->out->grad;
+        T *dx = n->in[0]->grad;
+        for (int64_t o = 0; o < L.outer; o++) {
+            int64_t base = o * L.A * L.inner;
+            if (L.inner == 1) {
+                const T *yr = y + base, *gr = dy + base;
+                T *dr = dx + base;
+                double d = 0;
+                for (int64_t a = 0; a < L.A; a++)
+                    d += (double)gr[a] * (double)yr[a];
+                for (int64_t a = 0; a < L.A; a++)
+                    dr[a] += (T)((double)yr[a] * ((double)gr[a] - d));
+                continue;
+            }
+            for (int64_t i = 0; i < L.inner; i++)
+                dot[i] = 0;
+            for (int64_t a = 0; a < L.A; a++)
+                for (int64_t i = 0; i < L.inner; i++) {
+                    int64_t k = base + a * L.inner + i;
+                    dot[i] += (double)dy[k] * (double)y[k];
+                }
+            for (int64_t a = 0; a < L.A; a++)
+                for (int64_t i = 0; i < L.inner; i++) {
+                    int64_t k = base + a * L.inner + i;
+                    dx[k] += (T)((double)y[k] * ((double)dy[k] - dot[i]));
+                }
+        }
+    });
+}
+
+const tg_op_def tg_op_softmax_def = {
+    .name = "softmax", .n_in = 1,
+    .shape = smx_shape, .forward = softmax_forward, .backward = softmax_backward,
+    .sample = smx_sample, .n_samples = 4, .cost = smx_cost,
+};
+
+tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x, int axis)
+{
+    tg_op_params p;
+    memset(&p, 0, sizeof p);
+    p.i[0] = axis;
+    return tg_apply(ctx, &tg_op_softmax_def, &x, 1, &p, NULL);
+}
+
+/* ---- log_softmax ----------------------------------------------------------
+ * y = (x - m) - log(sum_axis exp(x - m)),  m = max over the axis
+ * x, y: any shape (same); the axis may be negative.
+ * VJP: dx += dy - exp(y) * sum_axis(dy)    (exp(y) is the softmax; reuses y)
+ * Stable for logits of +-1e4: log_softmax([1e4, 0, -1e4]) = [0, -1e4, -2e4].
+ */
+static tg_status log_softmax_forward(tg_node *n)
+{
+    smx_layout L = smx_layout_of(n);
+    double *m = smx_work(n, &L, 2);
+    if (!m)
+        return tg_ctx_status(n->ctx);
+    double *s = m + L.inner;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *x = n->in[0]->data;
+        T *y = n->out->data;
+        for (int64_t o = 0; o < L.outer; o++) {
+            const T *xo = x + o * L.A * L.inner;
+            T *yo = y + o * L.A * L.inner;
+            if (L.inner == 1) {                      /* a contiguous row */
+                double mx = row_max(T, xo, L.A), sum = 0;
+                for (int64_t a = 0; a < L.A; a++)
+                    sum += (double)EXP_T((T)(xo[a] - (T)mx));
+                double ls = log(sum);
+                for (int64_t a = 0; a < L.A; a++)
+                    yo[a] = (T)(((double)xo[a] - mx) - ls);
+                continue;
+            }
+            SMX_MAX(T, L, xo, m);
+            for (int64_t i = 0; i < L.inner; i++)
+                s[i] = 0;
+            for (int64_t a = 0; a < L.A; a++)
+                for (int64_t i = 0; i < L.inner; i++) {
+                    int64_t k = a * L.inner + i;
+                    s[i] += (double)EXP_T((T)(xo[k] - (T)m[i]));
+                }
+            for (int64_t i = 0; i < L.inner; i++)
+                s[i] = log(s[i]);
+            for (int64_t a = 0; a < L.A; a++)
+                for (int64_t i = 0; i < L.inner; i++) {
+                    int64_t k = a * L.inner + i;
+                    yo[k] = (T)(((double)xo[k] - m[i]) - s[i]);
+                }
+        }
+    });
+    return TG_OK;
+}
+
+static void log_softmax_backward(tg_node *n)
+{
+    if (!n->in[0]->grad)
+        return;
+    smx_layout L = smx_layout_of(n);
+    double *sdy = smx_work(n, &L, 1);
+    if (!sdy)
+        return;
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *y = n->out->data, *dy = n->out->grad;
+        T *dx = n->in[0]->grad;
+        for (int64_t o = 0; o < L.outer; o++) {
+            int64_t base = o * L.A * L.inner;
+            if (L.inner == 1) {
+                const T *yr = y + base, *gr = dy + base;
+                T *dr = dx + base;
+                double sg = 0;
+                for (int64_t a = 0; a < L.A; a++)
+                    sg += (double)gr[a];
+                for (int64_t a = 0; a < L.A; a++)
+                    dr[a] += (T)((double)gr[a] - (double)EXP_T(yr[a]) * sg);
+                continue;
+            }
+            for (int64_t i = 0; i < L.inner; i++)
+                sdy[i] = 0;
+            for (int64_t a = 0; a < L.A; a++)
+                for (int64_t i = 0; i < L.inner; i++)
+                    sdy[i] += (double)dy[base + a * L.inner + i];
+            for (int64_t a = 0; a < L.A; a++)
+                for (int64_t i = 0; i < L.inner; i++) {
+                    int64_t k = base + a * L.inner + i;
+                    dx[k] += (T)((double)dy[k] - (double)EXP_T(y[k]) * sdy[i]);
+                }
+        }
+    });
+}
+
+const tg_op_def tg_op_log_softmax_def = {
+    .name = "log_softmax", .n_in = 1,
+    .shape = smx_shape, .forward = log_softmax_forward, .backward = log_softmax_backward,
+    .sample = smx_sample, .n_samples = 4, .cost = smx_cost,
+};
+
+tg_tensor *tg_log_softmax(tg_ctx *ctx, tg_tensor *x, int axis)
+{
+    tg_op_params p;
+    memset(&p, 0, sizeof p);
+    p.i[0] = axis;
+    return tg_apply(ctx, &tg_op_log_softmax_def, &x, 1, &p, NULL);
+}
