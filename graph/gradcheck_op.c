@@ -239,7 +239,8 @@ static tg_status analytic(op_state *s, const run_spec *r)
                 gc_set(s->gb[o].body, s->xt[o]->dtype, k, s->g0[o][k]);
         s->xt[o]->grad = s->gb[o].body;
     }
-    s->def->backward(&n);
+    if (s->def->backward)
+        s->def->backward(&n);
     if (tg_ctx_status(s->ctx) != TG_OK)
         st = ctx_err(s, "backward");
     check_writes(s, &n, owned);
@@ -428,7 +429,9 @@ static tg_status setup_inputs(op_state *s)
         if (!s->xt[i])
             return ctx_err(s, "copying the sample");
         s->arr64[i] = s->x64[i];
-        s->diff[i] = fl && s->def->backward && !(s->def->nondiff & (1u << i)) && x->numel > 0;
+        /* An op without a VJP is checked too: its gradient is then zero,
+         * right for piecewise-constant ops, caught when it was forgotten. */
+        s->diff[i] = fl && !(s->def->nondiff & (1u << i)) && x->numel > 0;
         s->n_diff += s->diff[i];
         if (!(s->xt_copy[i] = xalloc(tbytes(s->xt[i]))))
             return TG_ERR_NOMEM;

@@ -21,6 +21,9 @@
  *     whose analytic value lies between them, is counted as non-differentiable
  *     (n_nondiff), not as a failure. So is a point where f is not finite
  *     within one step.
+ *   - Inputs marked in def->nondiff and integer inputs are not checked. An
+ *     op without a VJP (backward NULL) is checked as having a zero gradient:
+ *     right for piecewise-constant ops, caught when a VJP was forgotten.
  *   - The contracts (TG_GC_* below) are checked on every variant.
  *   - Before every forward run the context's RNG is restored, so ops that
  *     draw random numbers (dropout) see the same draws each time.

@@ -625,6 +625,19 @@ static const tg_op_def masked_def = { .name = "t_masked", .n_in = 2, .nondiff = 
     .shape = shape_same, .forward = masked_forward, .backward = masked_backward,
     .sample = masked_sample, .n_samples = 1 };
 
+/* Without a VJP: floor (zero gradient, right) and x sin x (forgotten VJP). */
+static tg_status floor_forward(tg_node *n)
+{
+    for (int64_t i = 0; i < n->out->numel; i++)
+        tg_tensor_set(n->out, i, floor(4 * tg_tensor_get(n->in[0], i)));
+    return TG_OK;
+}
+
+static const tg_op_def floor_def = { .name = "t_floor", .n_in = 1, .shape = shape1,
+    .forward = floor_forward, .sample = one_sample, .n_samples = 1 };
+static const tg_op_def novjp_def = { .name = "t_xsin_novjp", .n_in = 1, .shape = shape1,
+    .forward = xsin_forward, .sample = one_sample, .n_samples = 1 };
+
 static void test_rng_and_integer_inputs(void)
 {
     tg_gradcheck_report r;
@@ -633,6 +646,10 @@ static void test_rng_and_integer_inputs(void)
     TEST_CHECK(check(&dropout_def, &o, &r) == TG_OK && r.passed);
     TEST_CHECK(check(&masked_def, NULL, &r) == TG_OK && r.passed);
     TEST_CHECK(r.n_checked == 9 && r.n_alias_pairs == 0);
+
+    TEST_CHECK(check(&floor_def, NULL, &r) == TG_OK && r.passed && r.n_checked == 24);
+    TEST_CHECK(tg_gradcheck_op(&novjp_def, NULL, &r) == TG_OK);
+    TEST_CHECK(!r.passed && r.n_failed > 20 && r.worst[0].analytic == 0.0);
 }
 
 /* ---- composites through the tape ------------------------------------------- */
