@@ -132,6 +132,12 @@ static const tg_op_def *op_find(const char *name)
  * kept open for the life of the program. */
 static int load_user_ops(const char *path)
 {
+    /* A bare file name means the file here, not a search of the library path. */
+    char local[4096];
+    if (!strchr(path, '/') && strlen(path) + 3 <= sizeof local) {
+        snprintf(local, sizeof local, "./%s", path);
+        path = local;
+    }
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         fprintf(stderr, "tapegrad gradcheck: cannot load %s: %s\n", path, dlerror());
@@ -215,7 +221,7 @@ static int gradcheck_args(int argc, char **argv, gc_cli *c)
             c->op = v;
         } else if ((m = opt_value(argc, argv, &i, "--load", &v)) != 0) {
             if (m < 0) goto missing;
-            if (load_user_ops(v) != 0) return -1;
+            if (load_user_ops(v) != 0) return -2;
         } else if ((m = opt_value(argc, argv, &i, "--variant", &v)) != 0) {
             if (m < 0) goto missing;
             if (!parse_int(v, 0, 1 << 20, &c->variant)) goto bad;
@@ -432,7 +438,8 @@ static int cmd_gradcheck(int argc, char **argv)
     gc_cli c;
     int r = gradcheck_args(argc, argv, &c);
     if (r != 0) {
-        gradcheck_usage(r > 0 ? stdout : stderr);
+        if (r != -2)            /* -2: the error said it all (a user library failed to load) */
+            gradcheck_usage(r > 0 ? stdout : stderr);
         return r > 0 ? EXIT_PASS : EXIT_USAGE;
     }
     if (c.list)
