@@ -1,7 +1,7 @@
 /* gradcheck_impl.h — private to graph/gradcheck*.c: resolved options, the
  * scalar-loss evaluator the numeric core differentiates, and report helpers.
- * gradcheck.c holds the numeric core, the report and the composite check;
- * gradcheck_op.c the op check with its contracts. */
+ * gradcheck.c holds the numeric core and the report, gradcheck_op.c the op
+ * check with its contracts, gradcheck_fn.c the composite-function check. */
 #ifndef TG_GRADCHECK_IMPL_H
 #define TG_GRADCHECK_IMPL_H
 

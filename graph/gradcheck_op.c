@@ -63,19 +63,16 @@ static int gbuf_alloc(gbuf *b, size_t bytes)
     return b->base != NULL;
 }
 
-/* Canaries on both sides; body from `src` (bytes) or zeroed. */
-static void gbuf_arm(gbuf *b, const void *src)
+/* Canaries on both sides, a zeroed body. */
+static void gbuf_arm(gbuf *b)
 {
     memset(b->base, CANARY, GUARD_BYTES);
     memset(b->base + GUARD_BYTES + b->bytes, CANARY, GUARD_BYTES);
-    if (src)
-        memcpy(b->body, src, b->bytes);
-    else
-        memset(b->body, 0, b->bytes);
+    memset(b->body, 0, b->bytes);
 }
 
-/* Offset of the first damaged guard byte: negative before the body,
- * >= bytes after it; 0 with *ok = 1 when intact. */
+/* 1 when both guards are intact; else 0 with *where the offset of the first
+ * damaged byte relative to the body (negative: before it). */
 static int gbuf_intact(const gbuf *b, long *where)
 {
     for (long i = 0; i < GUARD_BYTES; i++)
@@ -178,9 +175,9 @@ static void check_writes(op_state *s, const tg_node *n, const unsigned char *own
     long at;
     for (int i = 0; i < s->n_in; i++) {
         if (owned[i] && !gbuf_intact(&s->gb[i], &at))
-            gc_contract_fail(s->rep, TG_GC_WRITES, "variant %d: the VJP wrote %ld bytes %s input %d's gradient "
-                             "buffer (%zu bytes)", s->variant, at < 0 ? -at : at - (long)s->gb[i].bytes + 1,
-                             at < 0 ? "before" : "past the end of", i, s->gb[i].bytes);
+            gc_contract_fail(s->rep, TG_GC_WRITES, "variant %d: the VJP wrote %s input %d's gradient "
+                             "(at byte offset %ld of a %zu-byte buffer)", s->variant,
+                             at < 0 ? "before the start of" : "past the end of", i, at, s->gb[i].bytes);
         if (memcmp(s->xt[i]->data, s->xt_copy[i], tbytes(s->xt[i])) != 0) {
             int64_t k = 0;
             size_t es = tg_dtype_size(s->xt[i]->dtype);
@@ -220,7 +217,7 @@ static tg_status analytic(op_state *s, const run_spec *r)
     if (r->y)
         capture(n.out->data, s->odt, s->onumel, r->y);
     memcpy(s->ycopy, n.out->data, tbytes(n.out));
-    gbuf_arm(&s->ubuf, NULL);
+    gbuf_arm(&s->ubuf);
     for (int64_t k = 0; k < s->onumel; k++)
         gc_set(s->ubuf.body, s->odt, k, s->u[k]);
     n.out->grad = s->ubuf.body;
@@ -233,7 +230,7 @@ static tg_status analytic(op_state *s, const run_spec *r)
         if (!s->diff[i] || !(r->mask & (1u << i)) || o < 0 || owned[o])
             continue;
         owned[o] = 1;
-        gbuf_arm(&s->gb[o], NULL);
+        gbuf_arm(&s->gb[o]);
         if (r->prefill)
             for (int64_t k = 0; k < s->xt[o]->numel; k++)
                 gc_set(s->gb[o].body, s->xt[o]->dtype, k, s->g0[o][k]);
@@ -406,8 +403,10 @@ static tg_status setup_inputs(op_state *s)
 {
     const gc_cfg *cfg = s->cfg;
     tg_status st = s->def->sample(&s->proto, TG_F64, s->variant);
-    if (st != TG_OK || tg_ctx_status(s->ctx) != TG_OK)
-        return ctx_err(s, "the sample failed");
+    if (st != TG_OK || tg_ctx_status(s->ctx) != TG_OK) {
+        tg_status e = ctx_err(s, "the sample failed");
+        return st != TG_OK ? st : e;
+    }
     s->n_in = s->proto.n_in;
     if (s->n_in < 1 || s->n_in > TG_MAX_IN) {
         snprintf(s->err, sizeof s->err, "variant %d: the sample gave %d inputs", s->variant, s->n_in);
