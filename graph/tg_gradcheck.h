@@ -16,20 +16,26 @@
  *   - An element compares as |a - n| <= atol * max(1, g) + rtol * |n| + noise,
  *     where g is the largest |numeric| of that input and noise is the f64
  *     rounding floor of the difference quotient (16 eps sum|u_i f_i| / h).
- *   - Kinks: an element that fails but whose left and right one-sided
+ *     An element that fails is retried at h/2 (a kink or a steep stretch
+ *     within h of x spoils the first estimate).
+ *   - Kinks: an element that still fails but whose left and right one-sided
  *     differences disagree, by a jump that stays when the step is halved, and
- *     whose analytic value lies between them, is counted as non-differentiable
- *     (n_nondiff), not as a failure. So is a point where f is not finite
- *     within one step.
+ *     whose analytic value lies between them (a subgradient), is counted as
+ *     non-differentiable (n_nondiff), not as a failure. So is a point where f
+ *     is not finite within one step. An analytic value outside the one-sided
+ *     slopes at a kink is a failure.
  *   - Inputs marked in def->nondiff and integer inputs are not checked. An
  *     op without a VJP (backward NULL) is checked as having a zero gradient:
  *     right for piecewise-constant ops, caught when a VJP was forgotten.
  *   - The contracts (TG_GC_* below) are checked on every variant.
  *   - Before every forward run the context's RNG is restored, so ops that
- *     draw random numbers (dropout) see the same draws each time.
+ *     draw random numbers (dropout) see the same draws each time. Reference
+ *     runs start from zeroed arena memory and the uninit run from NaN bytes,
+ *     so a read of memory nobody wrote shows as a difference.
  *
  * The library never prints; tg_gradcheck_report_print formats a report for
- * programs. The checker is not thread safe across calls sharing a report.
+ * programs. Each call works in its own private context: calls with distinct
+ * reports may run in parallel when the ops themselves are thread safe.
  */
 #ifndef TG_GRADCHECK_H
 #define TG_GRADCHECK_H
