@@ -2,6 +2,7 @@
  *
  *   core   tg_core.h   tensors, the context (arena, errors, RNG, threads)
  *   graph  tg_graph.h  the op interface, recording, backward, graph export
+ *          tg_gradcheck.h  the gradient checker (ops and composite functions)
  *   ops    tg_ops.h    the built-in ops and their registry
  */
 #ifndef TAPEGRAD_H
@@ -9,6 +10,7 @@
 
 #include "tg_core.h"
 #include "tg_graph.h"
+#include "tg_gradcheck.h"
 #include "tg_ops.h"
 #include "tg_optim.h"
 
