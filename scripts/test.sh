@@ -10,9 +10,10 @@ status=0
 run_suite() {   # $1 = build dir, rest = meson setup options
     dir=$1; shift
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; status=1; return; }
+        mkdir -p "$dir"
+        meson setup "$dir" "$@" >"$dir/setup.log" 2>&1 || { cat "$dir/setup.log"; status=1; return; }
     fi
-    ninja -C "$dir" >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; status=1; return; }
+    ninja -C "$dir" >"$dir/build.log" 2>&1 || { tail -50 "$dir/build.log"; status=1; return; }
     meson test -C "$dir" --print-errorlogs --num-processes "$jobs" || status=1
 }
 
