@@ -290,7 +290,8 @@ static tg_status parse_header(const char *label, const char *hdr, size_t hlen,
         if (strcmp(key, "__metadata__") == 0)
             s = parse_metadata(f, label, v, err, cap);
         else {
-            s = parse_tensor(&f->t[f->n], label, key, v, f->dims + used, data_len, err, cap);
+            s = parse_tensor(&f->t[f->n], label, key, v, f->dims ? f->dims + used : NULL,
+                             data_len, err, cap);
             if (s == TG_OK) {
                 used += (size_t)f->t[f->n].info.ndim;
                 f->by_name[f->n] = &f->t[f->n];

@@ -18,9 +18,10 @@
  *   TG_ERR_IO      the file could not be opened, read, written or renamed
  *                  (strerror's text is in the message)
  *   TG_ERR_FORMAT  the content is malformed or truncated
- *   TG_ERR_SHAPE   load_into: a tensor's dtype or shape differs from the target
+ *   TG_ERR_SHAPE   load_into: the file does not fit the targets (a tensor
+ *                  missing, a dtype or shape differing, an extra tensor)
  *   TG_ERR_ARG     bad arguments (NULL pointers, invalid or duplicate names,
- *                  negative dims, a tensor missing from the file)
+ *                  negative or overflowing dims, an invalid dtype)
  *   TG_ERR_NOMEM   an allocation failed
  * All memory comes from tg_malloc (jansson's parser allocates internally with
  * malloc and frees before returning).
@@ -84,12 +85,13 @@ typedef struct tg_st_info {
     int            dtype;       /* the tg_dtype for F32, F64, I32; -1 otherwise  */
     size_t         elem_size;   /* bytes per element                              */
     int            ndim;
-    const int64_t *shape;       /* ndim dims                                      */
+    const int64_t *shape;       /* ndim dims (NULL for a scalar)                  */
     int64_t        numel;
-    const void    *data;        /* nbytes bytes, little-endian; aligned to 16 in
-                                   the buffer plus the file's own offset, so only
-                                   files written with aligned offsets give aligned
-                                   pointers: memcpy when unsure                  */
+    const void    *data;        /* nbytes bytes, little-endian. The data buffer is
+                                   16-byte aligned, so this is aligned exactly when
+                                   the file's offset is a multiple of the element
+                                   size (not guaranteed by the format): memcpy
+                                   when unsure                                    */
     size_t         nbytes;
 } tg_st_info;
 
@@ -126,7 +128,8 @@ enum {
  * that each of the `n` targets exists in the file with exactly its dtype and
  * shape (and with TG_ST_NO_EXTRA, that the file holds nothing else), and only
  * then copies every tensor into its target's data. On any error no target is
- * written; the message names the tensor and both shapes, e.g.
+ * written. A mismatch is TG_ERR_SHAPE with a message naming the tensor and
+ * both shapes (or dtypes), e.g.
  * "checkpoint model.ckpt: tensor 'dense1.weight' has shape 784x64, model
  * expects 784x128". */
 tg_status tg_safetensors_load_into(const char *path, const tg_st_entry *targets, int n,
