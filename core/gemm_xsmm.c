@@ -167,15 +167,15 @@ static inline void tile_f64(const double *s, int64_t ls, double *d, int64_t ld)
 #else
 #define TILE_F32 8
 #define TILE_F64 8
-#define TILE_SCALAR(T, n)                                                          \
-    static inline void tile_##T(const T *s, int64_t ls, T *d, int64_t ld)          \
+#define TILE_SCALAR(T, F, n)                                                       \
+    static inline void tile_##F(const T *s, int64_t ls, T *d, int64_t ld)          \
     {                                                                              \
         for (int64_t r = 0; r < n; r++)                                            \
             for (int64_t c = 0; c < n; c++)                                        \
                 d[c * ld + r] = s[r * ls + c];                                     \
     }
-TILE_SCALAR(f32, TILE_F32)
-TILE_SCALAR(f64, TILE_F64)
+TILE_SCALAR(float, f32, TILE_F32)
+TILE_SCALAR(double, f64, TILE_F64)
 #endif
 
 #define TRANSPOSE(T, F, n)                                                              \

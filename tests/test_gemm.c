@@ -96,6 +96,7 @@ static int check_case(tg_ctx *ctx, tg_rng *r, tg_dtype dt, int ta, int tb,
 static void test_square_and_mixed(void)
 {
     tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_ctx_set_poison(ctx, 1);   /* scratch must be written before it is read */
     tg_rng r;
     tg_rng_seed(&r, 42);
     static const int64_t sizes[] = {1, 3, 17, 63, 64, 65, 300};
@@ -133,6 +134,7 @@ static void test_square_and_mixed(void)
 static void test_blocking(void)
 {
     tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_ctx_set_poison(ctx, 1);
     tg_rng r;
     tg_rng_seed(&r, 7);
     for (int t = 0; t < 4; t++) {
