@@ -1,1 +1,2 @@
 /* ops/matmul.c */
+TG_OP(MATMUL, matmul)

@@ -8,6 +8,25 @@
 extern "C" {
 #endif
 
+/* C = A·B, row-major, the usual mathematical convention:
+ *     A (M,K)   · B (K,N)   -> C (M,N)
+ *     A (B,M,K) · B (B,K,N) -> C (B,M,N)   batched, same batch size
+ *     A (B,M,K) · B (K,N)   -> C (B,M,N)   B shared by every batch entry
+ *     A (M,K)   · B (B,K,N) -> C (B,M,N)   A shared by every batch entry
+ * f32 or f64, both the same. Gradients flow to both inputs (a shared
+ * operand's gradient is summed over the batch); a and b may be the same
+ * tensor. Returns an arena tensor, or NULL with the context's error set:
+ * "matmul: inner dims differ (32x784 · 128x10)", a batch mismatch, an input
+ * that is not 2-D or 3-D, mixed dtypes, a NULL input. */
+tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);
+
+/* C = op(A)·op(B) with op(X) = Xᵀ (the last two dims swapped) when its flag
+ * is set: e.g. tg_matmul_t(ctx, x, w, 0, 1) is x·wᵀ for w stored (N,K).
+ * Shapes and errors as tg_matmul, for the transposed operands (an error
+ * marks them: "inner dims differ (3x5 · 5x4ᵀ)"). No transposed copy is
+ * made: the flags go to the GEMM. */
+tg_tensor *tg_matmul_t(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b);
+
 #ifdef __cplusplus
 }
 #endif

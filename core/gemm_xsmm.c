@@ -1,0 +1,386 @@
+/* gemm_xsmm.c — tg_gemm on libxsmm JIT kernels: the column-major mapping,
+ * the kernel cache, cache blocking with packed operands, and the choice of
+ * orientation for skinny products. The ONLY file that includes libxsmm.h.
+ *
+ * Deliberately not used: libxsmm_sgemm/dgemm (linked with libxsmmnoblas they
+ * compute wrong results above 64³), TRANS_A kernels and alpha != 1 (libxsmm
+ * 1.17 returns NULL for both). See DESIGN.md, Kernels.
+ *
+ * libxsmm is column-major. A row-major M×N matrix with leading dimension ld
+ * is the column-major N×M matrix with the same ld, so the row-major
+ *     C = op(A)·op(B)    is the column-major    Cᵀ = op(B)ᵀ·op(A)ᵀ,
+ * i.e. a kernel with (m, n, k) = (N, M, K), a-operand from B, b-operand from
+ * A. libxsmm's a-operand must be untransposed (no TRANS_A): it is always a
+ * packed panel of op(B) (packing transposes when trans_b). Its b-operand may
+ * be transposed (TRANS_B), which is exactly row-major trans_a, so A is read
+ * in place.
+ */
+#include "gemm.h"
+
+#include <libxsmm.h>
+#include <pthread.h>
+#include <string.h>
+
+/* ---- blocking ------------------------------------------------------------
+ * A kernel call computes an MB×NB block of C over KB terms of the sum. NB is
+ * libxsmm's m (the vector dimension), MB its n. The op(B) panel of KB×NC is
+ * packed once per (column panel, K block) into NB-wide contiguous chunks
+ * (no cache-set conflicts, transposed when needed) and reused by every row
+ * block of C. Each C block is owned by one (ic, jr) iteration and summed
+ * over K blocks in a fixed order: the loop over (ic, jr) can later be split
+ * across threads with bit-identical results. */
+typedef struct blocking { int64_t mb, nb, kb, nc; } blocking;
+
+static const blocking block_f32 = { 64, 64, 1024, 128 };
+static const blocking block_f64 = { 64, 64, 512, 64 };
+#define NOPACK_BYTES (1 << 20)
+
+/* ---- kernel cache ---------------------------------------------------------
+ * Dispatched kernels keyed by everything the JIT code depends on. A fixed
+ * table: no allocation of ours ever; when full, libxsmm's own registry still
+ * answers (more slowly). NULL results are cached too. */
+typedef union kfn { libxsmm_smmfunction s; libxsmm_dmmfunction d; } kfn;
+typedef struct kkey { int32_t dt, m, n, k, lda, ldb, ldc, flags; } kkey;
+typedef struct kslot { kkey key; kfn fn; int full; } kslot;
+
+#define CACHE_SLOTS 1024   /* power of two */
+static kslot           cache[CACHE_SLOTS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t  xsmm_once = PTHREAD_ONCE_INIT;
+
+static void xsmm_init(void) { libxsmm_init(); }
+
+static uint32_t key_hash(const kkey *k)
+{
+    const int32_t *w = &k->dt;
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 8; i++)
+        h = (h ^ (uint32_t)w[i]) * 16777619u;
+    return h;
+}
+
+static kfn dispatch(const kkey *k)
+{
+    kfn f;
+    libxsmm_blasint lda = k->lda, ldb = k->ldb, ldc = k->ldc;
+    int flags = k->flags, prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
+    /* 1.17 takes beta = 0 from the beta value and from the flag alike. */
+    int beta0 = (flags & LIBXSMM_GEMM_FLAG_BETA_0) != 0;
+    if (k->dt == TG_F32) {
+        float alpha = 1, beta = beta0 ? 0.0f : 1.0f;
+        f.s = libxsmm_smmdispatch(k->m, k->n, k->k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
+    } else {
+        double alpha = 1, beta = beta0 ? 0.0 : 1.0;
+        f.d = libxsmm_dmmdispatch(k->m, k->n, k->k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
+    }
+    return f;
+}
+
+static kfn kernel_get(tg_dtype dt, int64_t m, int64_t n, int64_t k,
+                      int64_t lda, int64_t ldb, int64_t ldc, int flags)
+{
+    kkey key;
+    memset(&key, 0, sizeof key);
+    key.dt = (int32_t)dt; key.m = (int32_t)m; key.n = (int32_t)n; key.k = (int32_t)k;
+    key.lda = (int32_t)lda; key.ldb = (int32_t)ldb; key.ldc = (int32_t)ldc; key.flags = flags;
+    pthread_once(&xsmm_once, xsmm_init);
+
+    pthread_mutex_lock(&cache_lock);
+    uint32_t h = key_hash(&key);
+    kslot *free_slot = NULL;
+    for (uint32_t probe = 0; probe < 16; probe++) {
+        kslot *s = &cache[(h + probe) & (CACHE_SLOTS - 1)];
+        if (!s->full) {
+            free_slot = s;
+            break;
+        }
+        if (memcmp(&s->key, &key, sizeof key) == 0) {
+            kfn f = s->fn;
+            pthread_mutex_unlock(&cache_lock);
+            return f;
+        }
+    }
+    kfn f = dispatch(&key);
+    if (free_slot) {
+        free_slot->key = key;
+        free_slot->fn = f;
+        free_slot->full = 1;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return f;
+}
+
+static inline int kfn_null(tg_dtype dt, kfn f) { return dt == TG_F32 ? f.s == NULL : f.d == NULL; }
+
+static inline void kfn_call(tg_dtype dt, kfn f, const void *a, const void *b, void *c)
+{
+    if (dt == TG_F32)
+        f.s(a, b, c);
+    else
+        f.d(a, b, c);
+}
+
+/* ---- packing ----------------------------------------------------------------
+ * Transposed copies: dst[c][r] = src[r][c] for an rows×cols source, in
+ * square tiles (8×8 f32, 4×4 f64) that use AVX shuffles when the build has
+ * AVX (the scalar loop is 2-3× slower and shows in NT products). */
+#if defined(__AVX__)
+#include <immintrin.h>
+
+static inline void tile_f32(const float *s, int64_t ls, float *d, int64_t ld)
+{
+    __m256 r0 = _mm256_loadu_ps(s),          r1 = _mm256_loadu_ps(s + ls);
+    __m256 r2 = _mm256_loadu_ps(s + 2 * ls), r3 = _mm256_loadu_ps(s + 3 * ls);
+    __m256 r4 = _mm256_loadu_ps(s + 4 * ls), r5 = _mm256_loadu_ps(s + 5 * ls);
+    __m256 r6 = _mm256_loadu_ps(s + 6 * ls), r7 = _mm256_loadu_ps(s + 7 * ls);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(d,          _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(d + ld,     _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(d + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(d + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(d + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(d + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(d + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(d + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+static inline void tile_f64(const double *s, int64_t ls, double *d, int64_t ld)
+{
+    __m256d r0 = _mm256_loadu_pd(s),          r1 = _mm256_loadu_pd(s + ls);
+    __m256d r2 = _mm256_loadu_pd(s + 2 * ls), r3 = _mm256_loadu_pd(s + 3 * ls);
+    __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+    __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    _mm256_storeu_pd(d,          _mm256_permute2f128_pd(t0, t2, 0x20));
+    _mm256_storeu_pd(d + ld,     _mm256_permute2f128_pd(t1, t3, 0x20));
+    _mm256_storeu_pd(d + 2 * ld, _mm256_permute2f128_pd(t0, t2, 0x31));
+    _mm256_storeu_pd(d + 3 * ld, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+#define TILE_F32 8
+#define TILE_F64 4
+#else
+#define TILE_F32 8
+#define TILE_F64 8
+#define TILE_SCALAR(T, F, n)                                                       \
+    static inline void tile_##F(const T *s, int64_t ls, T *d, int64_t ld)          \
+    {                                                                              \
+        for (int64_t r = 0; r < n; r++)                                            \
+            for (int64_t c = 0; c < n; c++)                                        \
+                d[c * ld + r] = s[r * ls + c];                                     \
+    }
+TILE_SCALAR(float, f32, TILE_F32)
+TILE_SCALAR(double, f64, TILE_F64)
+#endif
+
+#define TRANSPOSE(T, F, n)                                                              \
+    static void transpose_##F(const T *s, int64_t ls, int64_t rows, int64_t cols,        \
+                              T *d, int64_t ld)                                          \
+    {                                                                                    \
+        int64_t r = 0;                                                                   \
+        for (; r + n <= rows; r += n) {                                                  \
+            int64_t c = 0;                                                               \
+            for (; c + n <= cols; c += n)                                                \
+                tile_##F(s + r * ls + c, ls, d + c * ld + r, ld);                        \
+            for (; c < cols; c++)                                                        \
+                for (int64_t i = r; i < r + n; i++)                                      \
+                    d[c * ld + i] = s[i * ls + c];                                       \
+        }                                                                                \
+        for (; r < rows; r++)                                                            \
+            for (int64_t c = 0; c < cols; c++)                                           \
+                d[c * ld + r] = s[r * ls + c];                                           \
+    }
+TRANSPOSE(float, f32, TILE_F32)
+TRANSPOSE(double, f64, TILE_F64)
+
+/* pack_b: the kc×nc block of op(B) starting at (p0, j0), as consecutive
+ * chunks of nb columns; chunk c holds kc rows of w = min(nb, nc - c·nb)
+ * elements (row-major, ld w). With trans_b, B is stored N×K. */
+static void pack_b(tg_dtype dt, const char *B, int64_t ldb, int tb, int64_t p0, int64_t j0,
+                   int64_t kc, int64_t nc, int64_t nb, char *dst)
+{
+    size_t es = tg_dtype_size(dt);
+    for (int64_t jr = 0; jr < nc; jr += nb) {
+        int64_t w = nc - jr < nb ? nc - jr : nb;
+        if (!tb) {
+            for (int64_t p = 0; p < kc; p++)
+                memcpy(dst + (size_t)(p * w) * es, B + (size_t)((p0 + p) * ldb + j0 + jr) * es, (size_t)w * es);
+        } else {
+            const char *src = B + (size_t)((j0 + jr) * ldb + p0) * es;   /* w rows of kc */
+            if (dt == TG_F32)
+                transpose_f32((const float *)src, ldb, w, kc, (float *)dst, w);
+            else
+                transpose_f64((const double *)src, ldb, w, kc, (double *)dst, w);
+        }
+        dst += (size_t)(kc * w) * es;
+    }
+}
+
+/* C[i][j] = beta·C[i][j] + X[j][i] for an M×N C and an N×M X (ld M). */
+#define ADD_T(T)                                                                        \
+    static void add_t_##T(int64_t M, int64_t N, const T *X, double beta, T *C, int64_t ldc) \
+    {                                                                                   \
+        for (int64_t ii = 0; ii < M; ii += 16)                                          \
+            for (int64_t jj = 0; jj < N; jj += 16) {                                    \
+                int64_t ie = ii + 16 < M ? ii + 16 : M, je = jj + 16 < N ? jj + 16 : N; \
+                for (int64_t i = ii; i < ie; i++)                                       \
+                    for (int64_t j = jj; j < je; j++)                                   \
+                        C[i * ldc + j] = beta == 0.0 ? X[j * M + i] : C[i * ldc + j] + X[j * M + i]; \
+            }                                                                           \
+    }
+ADD_T(float)
+ADD_T(double)
+
+/* ---- the blocked product -------------------------------------------------- */
+
+/* Kernels for one call: [k remainder][m remainder][n remainder][beta 0]. */
+typedef struct kset { kfn k[2][2][2][2]; int have[2][2][2][2]; } kset;
+
+static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                         const char *A, int64_t lda, const char *B, int64_t ldb,
+                         double beta, char *C, int64_t ldc)
+{
+    const blocking bl = dt == TG_F32 ? block_f32 : block_f64;
+    const size_t es = tg_dtype_size(dt);
+    const int64_t kb = K < bl.kb ? K : bl.kb;
+    const int64_t nc_max = N < bl.nc ? N : bl.nc;
+
+    size_t mark = tg_ctx_arena_mark(ctx);
+    /* B is read in place (no packing) when untransposed and either small
+     * enough to stay in cache or used by a single row block of C, where
+     * packing cannot pay for itself. */
+    const int nopack = !tb && ((double)K * (double)N * (double)es <= NOPACK_BYTES || M <= bl.mb);
+    char *bp = NULL;
+    if (!nopack && !(bp = tg_ctx_alloc(ctx, (size_t)(kb * nc_max) * es, "gemm")))
+        return tg_ctx_status(ctx);
+
+    /* Every kernel this call needs, up front (so that a NULL one sends the
+     * whole call to the reference, and a later parallel loop only reads).
+     * Per dimension: the full block size [0] and the remainder [1] (0 when
+     * the dimension divides evenly). Only the first K block may use beta 0. */
+    int64_t ksz[2] = { K < bl.kb ? K : bl.kb, K > bl.kb ? K % bl.kb : 0 };
+    int64_t msz[2] = { M < bl.mb ? M : bl.mb, M > bl.mb ? M % bl.mb : 0 };
+    int64_t nsz[2] = { N < bl.nb ? N : bl.nb, N > bl.nb ? N % bl.nb : 0 };
+    kset ks;
+    memset(&ks, 0, sizeof ks);
+    for (int ik = 0; ik < 2; ik++)
+        for (int im = 0; im < 2; im++)
+            for (int in = 0; in < 2; in++)
+                for (int ib = 0; ib < 2; ib++) {
+                    if (!ksz[ik] || !msz[im] || !nsz[in] || (ib && (ik || beta != 0.0)))
+                        continue;
+                    int flags = (ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0) | (ib ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
+                    /* libxsmm (m, n, k) = (columns, rows, depth) of the C block */
+                    kfn f = kernel_get(dt, nsz[in], msz[im], ksz[ik], nopack ? ldb : nsz[in], lda, ldc, flags);
+                    if (kfn_null(dt, f)) {
+                        tg_ctx_arena_rewind(ctx, mark);
+                        return tg_gemm_ref(dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+                    }
+                    ks.k[ik][im][in][ib] = f;
+                    ks.have[ik][im][in][ib] = 1;
+                }
+
+    for (int64_t jc = 0; jc < N; jc += bl.nc) {
+        int64_t nc = N - jc < bl.nc ? N - jc : bl.nc;
+        for (int64_t pc = 0; pc < K; pc += bl.kb) {
+            int64_t kc = K - pc < bl.kb ? K - pc : bl.kb;
+            int ik = kc != ksz[0];
+            int ib = pc == 0 && beta == 0.0;
+            if (!nopack)
+                pack_b(dt, B, ldb, tb, pc, jc, kc, nc, bl.nb, bp);
+            /* Later: OpenMP over the (ic, jr) pairs; each C block has one owner. */
+            for (int64_t ic = 0; ic < M; ic += bl.mb) {
+                int64_t mb = M - ic < bl.mb ? M - ic : bl.mb;
+                int im = mb != msz[0];
+                const char *a_blk = A + (size_t)(ta ? pc * lda + ic : ic * lda + pc) * es;
+                for (int64_t jr = 0; jr < nc; jr += bl.nb) {
+                    int64_t w = nc - jr < bl.nb ? nc - jr : bl.nb;
+                    int in = w != nsz[0];
+                    const char *b_blk = nopack ? B + (size_t)(pc * ldb + jc + jr) * es
+                                               : bp + (size_t)(jr * kc) * es;
+                    TG_ASSERT(ks.have[ik][im][in][ib]);
+                    kfn_call(dt, ks.k[ik][im][in][ib], b_blk, a_blk, C + (size_t)(ic * ldc + jc + jr) * es);
+                }
+            }
+        }
+    }
+    tg_ctx_arena_rewind(ctx, mark);
+    return TG_OK;
+}
+
+/* ---- orientation ------------------------------------------------------------
+ * The kernels vectorise over N (columns of C): an N that fills its vectors
+ * badly (N = 10 uses 10 of 16 f32 lanes) wastes the rest. When A is stored
+ * transposed, op(A)ᵀ is in memory as is, so Cᵀ = op(B)ᵀ·op(A)ᵀ (vectorised
+ * over M) costs only a transposed add of the small M×N result: do that when
+ * it fills the vectors clearly better. With A untransposed the swap would
+ * transpose all of A, which costs more than it saves (measured). */
+static double lane_use(int64_t n, int64_t vlen)
+{
+    return (double)n / (double)(((n + vlen - 1) / vlen) * vlen);
+}
+
+static int want_swap(tg_dtype dt, int ta, int64_t M, int64_t N)
+{
+    int64_t vlen = dt == TG_F32 ? 16 : 8;
+    return ta && N < 4 * vlen && M > N && lane_use(M, vlen) > lane_use(N, vlen) + 0.15;
+}
+
+static void zero_rows(tg_dtype dt, int64_t M, int64_t N, char *C, int64_t ldc)
+{
+    size_t es = tg_dtype_size(dt);
+    for (int64_t i = 0; i < M; i++)
+        memset(C + (size_t)(i * ldc) * es, 0, (size_t)N * es);   /* all-zero bits is 0.0 */
+}
+
+tg_status tg_gemm(tg_ctx *ctx, tg_dtype dt, int trans_a, int trans_b,
+                  int64_t M, int64_t N, int64_t K,
+                  const void *A, int64_t lda, const void *B, int64_t ldb,
+                  double beta, void *C, int64_t ldc)
+{
+    if (!ctx)
+        return TG_ERR_ARG;
+    if (tg_ctx_status(ctx) != TG_OK)
+        return tg_ctx_status(ctx);
+    const char *why;
+    if (tg_gemm_check(dt, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, &why) != TG_OK)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "gemm: %s (%lldx%lldx%lld)", why,
+                           (long long)M, (long long)N, (long long)K);
+    trans_a = trans_a != 0;
+    trans_b = trans_b != 0;
+    if (M == 0 || N == 0)
+        return TG_OK;
+    if (K == 0) {
+        if (beta == 0.0)
+            zero_rows(dt, M, N, C, ldc);
+        return TG_OK;
+    }
+    /* libxsmm takes int dimensions and leading dimensions. */
+    const int64_t lim = INT32_MAX;
+    if (lda > lim || ldb > lim || ldc > lim || M > lim || N > lim || K > lim)
+        return tg_gemm_ref(dt, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+
+    if (!want_swap(dt, trans_a, M, N))
+        return blocked(ctx, dt, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+
+    /* Cᵀ (N×M) = op(B)ᵀ·op(A)ᵀ: A' = B with the flag flipped, B' = A. */
+    size_t es = tg_dtype_size(dt);
+    size_t mark = tg_ctx_arena_mark(ctx);
+    char *x = tg_ctx_alloc(ctx, (size_t)(M * N) * es, "gemm");
+    if (!x)
+        return tg_ctx_status(ctx);
+    tg_status s = blocked(ctx, dt, !trans_b, !trans_a, N, M, K, B, ldb, A, lda, 0.0, x, M);
+    if (s == TG_OK) {
+        if (dt == TG_F32)
+            add_t_float(M, N, (const float *)x, beta, C, ldc);
+        else
+            add_t_double(M, N, (const double *)x, beta, C, ldc);
+    }
+    tg_ctx_arena_rewind(ctx, mark);
+    return s;
+}

@@ -1,0 +1,204 @@
+/* matmul.c — the matmul family: C = op(A)·op(B), 2-D and batched, on the
+ * row-major tg_gemm of core/gemm.h (libxsmm underneath; no column-major
+ * thinking here). Forward and both VJPs are GEMMs that write straight into
+ * the output or ACCUMULATE (beta = 1) straight into the gradients: no
+ * temporaries, no transposed copies at this level. */
+#include "ops_common.h"
+#include "gemm.h"
+
+/* ---- matmul -------------------------------------------------------------
+ * C = op(A)·op(B)        op(X) = X, or Xᵀ when its flag is set
+ *                        (p.i[0] = trans_a, p.i[1] = trans_b; 0 or 1)
+ * Shapes (op applies to the last two dims):
+ *   (M,K)   · (K,N)   -> (M,N)
+ *   (B,M,K) · (B,K,N) -> (B,M,N)   batched
+ *   (B,M,K) · (K,N)   -> (B,M,N)   B shared over the batch (a dense layer)
+ *   (M,K)   · (B,K,N) -> (B,M,N)   A shared over the batch
+ * VJP, per batch entry:  dop(A) += dC·op(B)ᵀ,  dop(B) += op(A)ᵀ·dC,
+ * written for the stored layouts:
+ *   dA += dC·op(B)ᵀ   (M×K)       or, trans_a,   dA += op(B)·dCᵀ  (K×M)
+ *   dB += op(A)ᵀ·dC   (K×N)       or, trans_b,   dB += dCᵀ·op(A)  (N×K)
+ * A shared operand sums its gradient over the batch: one GEMM over the
+ * flattened batch rows where the layout allows, else one GEMM per entry in
+ * batch order (deterministic either way).
+ */
+
+/* The product of one node, read from its inputs' shapes. */
+typedef struct mm_dims {
+    int64_t nb;            /* batch entries (1 for 2-D · 2-D)                 */
+    int64_t M, N, K;
+    int64_t lda, ldb;      /* stored row lengths of A and B                   */
+    int64_t sa, sb;        /* element stride between batch entries, 0: shared */
+    int     ta, tb;
+} mm_dims;
+
+static int64_t ld_of(int64_t cols) { return cols > 0 ? cols : 1; }
+
+static void mm_dims_of(const tg_node *n, mm_dims *d)
+{
+    const tg_tensor *a = n->in[0], *b = n->in[1];
+    d->ta = n->p.i[0] != 0;
+    d->tb = n->p.i[1] != 0;
+    int64_t ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
+    int64_t br = b->shape[b->ndim - 2], bc = b->shape[b->ndim - 1];
+    d->M = d->ta ? ac : ar;
+    d->K = d->ta ? ar : ac;
+    d->N = d->tb ? br : bc;
+    d->lda = ld_of(ac);
+    d->ldb = ld_of(bc);
+    d->sa = a->ndim == 3 ? ar * ac : 0;
+    d->sb = b->ndim == 3 ? br * bc : 0;
+    d->nb = a->ndim == 3 ? a->shape[0] : b->ndim == 3 ? b->shape[0] : 1;
+}
+
+/* nb GEMMs C_i = op(A_i)·op(B_i) + beta_i·C_i, where X_i = X + i·sX (sX = 0:
+ * the same matrix for every i). A shared C (sC = 0) accumulates: beta for
+ * i = 0, then 1. Two cases collapse to one GEMM over the whole batch:
+ *   - B shared, A untransposed, A and C rows contiguous across entries:
+ *     stack the rows (M·nb rows);
+ *   - C shared, A stored K×M and B stored K×N, both contiguous across
+ *     entries: stack the summation (K·nb terms). */
+static tg_status bgemm(tg_ctx *ctx, tg_dtype dt, int64_t nb, int ta, int tb,
+                       int64_t M, int64_t N, int64_t K,
+                       const char *A, int64_t lda, int64_t sA,
+                       const char *B, int64_t ldb, int64_t sB,
+                       double beta, char *C, int64_t ldc, int64_t sC)
+{
+    if (nb > 1 && sB == 0 && sA && sC && !ta && sA == M * lda && sC == M * ldc)
+        return tg_gemm(ctx, dt, ta, tb, M * nb, N, K, A, lda, B, ldb, beta, C, ldc);
+    if (nb > 1 && sC == 0 && sA && sB && ta && !tb && sA == K * lda && sB == K * ldb)
+        return tg_gemm(ctx, dt, ta, tb, M, N, K * nb, A, lda, B, ldb, beta, C, ldc);
+    size_t es = tg_dtype_size(dt);
+    for (int64_t i = 0; i < nb; i++) {
+        tg_status s = tg_gemm(ctx, dt, ta, tb, M, N, K, A + (size_t)(i * sA) * es, lda,
+                              B + (size_t)(i * sB) * es, ldb, sC == 0 && i > 0 ? 1.0 : beta,
+                              C + (size_t)(i * sC) * es, ldc);
+        if (s != TG_OK)
+            return s;
+    }
+    return TG_OK;
+}
+
+static tg_status matmul_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    const tg_tensor *a = n->in[0], *b = n->in[1];
+    tg_status s = tg_chk_same_dtype(n, 0, 1);
+    if (s != TG_OK)
+        return s;
+    char sa[TG_SHAPE_STR_MAX], sb[TG_SHAPE_STR_MAX];
+    for (int i = 0; i < 2; i++)
+        if (n->in[i]->ndim != 2 && n->in[i]->ndim != 3)
+            return tg_op_fail(n, TG_ERR_SHAPE, "input %d is %d-D (%s), expected 2-D or 3-D", i,
+                              n->in[i]->ndim, TG_SHAPE_OF(n->in[i], sa));
+    if ((n->p.i[0] != 0 && n->p.i[0] != 1) || (n->p.i[1] != 0 && n->p.i[1] != 1))
+        return tg_op_fail(n, TG_ERR_ARG, "transpose flags must be 0 or 1 (got %lld, %lld)",
+                          (long long)n->p.i[0], (long long)n->p.i[1]);
+    mm_dims d;
+    mm_dims_of(n, &d);
+    int64_t kb = d.tb ? b->shape[b->ndim - 1] : b->shape[b->ndim - 2];
+    if (d.K != kb)
+        return tg_op_fail(n, TG_ERR_SHAPE, "inner dims differ (%s%s · %s%s)",
+                          TG_SHAPE_OF(a, sa), d.ta ? "ᵀ" : "", TG_SHAPE_OF(b, sb), d.tb ? "ᵀ" : "");
+    if (a->ndim == 3 && b->ndim == 3 && a->shape[0] != b->shape[0])
+        return tg_op_fail(n, TG_ERR_SHAPE, "batch sizes differ (%s · %s)",
+                          TG_SHAPE_OF(a, sa), TG_SHAPE_OF(b, sb));
+    *dt = a->dtype;
+    *ndim = a->ndim == 3 || b->ndim == 3 ? 3 : 2;
+    int k = 0;
+    if (*ndim == 3)
+        shape[k++] = d.nb;
+    shape[k++] = d.M;
+    shape[k] = d.N;
+    return TG_OK;
+}
+
+static tg_status matmul_forward(tg_node *n)
+{
+    mm_dims d;
+    mm_dims_of(n, &d);
+    return bgemm(n->ctx, n->out->dtype, d.nb, d.ta, d.tb, d.M, d.N, d.K,
+                 n->in[0]->data, d.lda, d.sa, n->in[1]->data, d.ldb, d.sb,
+                 0.0, n->out->data, ld_of(d.N), d.M * d.N);
+}
+
+static void matmul_backward(tg_node *n)
+{
+    mm_dims d;
+    mm_dims_of(n, &d);
+    tg_ctx *ctx = n->ctx;
+    tg_dtype dt = n->out->dtype;
+    const char *a = n->in[0]->data, *b = n->in[1]->data, *dc = n->out->grad;
+    char *da = n->in[0]->grad, *db = n->in[1]->grad;
+    int64_t ldc = ld_of(d.N), sc = d.M * d.N;
+    /* Each input's contribution separately: correct when in[0] == in[1]. */
+    if (da) {
+        if (!d.ta)   /* dA (M×K) += dC·op(B)ᵀ */
+            bgemm(ctx, dt, d.nb, 0, !d.tb, d.M, d.K, d.N, dc, ldc, sc, b, d.ldb, d.sb,
+                  1.0, da, d.lda, d.sa);
+        else         /* dA (K×M) += op(B)·dCᵀ */
+            bgemm(ctx, dt, d.nb, d.tb, 1, d.K, d.M, d.N, b, d.ldb, d.sb, dc, ldc, sc,
+                  1.0, da, d.lda, d.sa);
+    }
+    if (db) {
+        if (!d.tb)   /* dB (K×N) += op(A)ᵀ·dC */
+            bgemm(ctx, dt, d.nb, !d.ta, 0, d.K, d.N, d.M, a, d.lda, d.sa, dc, ldc, sc,
+                  1.0, db, d.ldb, d.sb);
+        else         /* dB (N×K) += dCᵀ·op(A) */
+            bgemm(ctx, dt, d.nb, 1, d.ta, d.N, d.K, d.M, dc, ldc, sc, a, d.lda, d.sa,
+                  1.0, db, d.ldb, d.sb);
+    }
+}
+
+/* Variants: 2-D odd sizes; batched with trans_a; 3-D·2-D with trans_b (the
+ * flattened paths); both transposed, 3-D·2-D with M = 1 (per-entry paths). */
+static tg_status matmul_sample(tg_node *n, tg_dtype dt, int v)
+{
+    static const struct { int na, nb; int64_t a[3], b[3]; int ta, tb; } cases[] = {
+        { 2, 2, {3, 5},    {5, 4},    0, 0 },
+        { 3, 3, {2, 4, 3}, {2, 4, 5}, 1, 0 },
+        { 3, 2, {2, 3, 4}, {5, 4},    0, 1 },
+        { 3, 2, {2, 4, 1}, {3, 4},    1, 1 },
+    };
+    if (v < 0 || v >= (int)(sizeof cases / sizeof cases[0]))
+        return TG_ERR_ARG;
+    n->n_in = 2;
+    n->in[0] = tg_sample_uniform(n, dt, cases[v].na, cases[v].a, -1, 1);
+    n->in[1] = tg_sample_uniform(n, dt, cases[v].nb, cases[v].b, -1, 1);
+    n->p.i[0] = cases[v].ta;
+    n->p.i[1] = cases[v].tb;
+    return n->in[0] && n->in[1] ? TG_OK : tg_ctx_status(n->ctx);
+}
+
+static void matmul_cost(const tg_node *n, tg_op_cost *c)
+{
+    mm_dims d;
+    mm_dims_of(n, &d);
+    double w = (double)tg_dtype_size(n->out->dtype);
+    double na = (double)n->in[0]->numel, nb = (double)n->in[1]->numel, nc = (double)n->out->numel;
+    double mnk = (double)d.nb * (double)d.M * (double)d.N * (double)d.K;
+    c->fwd_flops = 2 * mnk;
+    c->fwd_bytes = w * (na + nb + nc);
+    c->bwd_flops = 4 * mnk;                          /* two GEMMs of the forward's size */
+    c->bwd_bytes = w * (2 * nc + 3 * na + 3 * nb);   /* dC twice, A and B, dA and dB read+written */
+}
+
+const tg_op_def tg_op_matmul_def = {
+    .name = "matmul", .n_in = 2,
+    .shape = matmul_shape, .forward = matmul_forward, .backward = matmul_backward,
+    .sample = matmul_sample, .n_samples = 4, .cost = matmul_cost,
+};
+
+tg_tensor *tg_matmul_t(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b)
+{
+    tg_op_params p;
+    memset(&p, 0, sizeof p);
+    p.i[0] = trans_a != 0;
+    p.i[1] = trans_b != 0;
+    tg_tensor *in[2] = { a, b };
+    return tg_apply(ctx, &tg_op_matmul_def, in, 2, &p, NULL);
+}
+
+tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b)
+{
+    return tg_matmul_t(ctx, a, b, 0, 0);
+}
