@@ -48,8 +48,10 @@ static tg_tensor *load(tg_ctx *ctx, json_t *j, tg_dtype fdt)
     tg_tensor *t = tg_tensor_new(ctx, is_int ? TG_I32 : fdt, nd, dims);
     if (!t)
         return NULL;
-    for (int64_t i = 0; i < t->numel; i++)
-        tg_tensor_set(t, i, json_number_value(json_array_get(data, (size_t)i)));
+    for (int64_t i = 0; i < t->numel; i++) {
+        json_t *v = json_array_get(data, (size_t)i);   /* masks come as booleans */
+        tg_tensor_set(t, i, json_is_boolean(v) ? (double)json_is_true(v) : json_number_value(v));
+    }
     return t;
 }
 
