@@ -1,5 +1,6 @@
 /* test_alloc.c — after the first step of a recorded computation, repeating
- * step + reset allocates nothing on the heap. Counted twice: through
+ * training step (forward, backward, clipping, optimizer) + reset
+ * allocates nothing on the heap. Counted twice: through
  * tapegrad's allocator hook, and (outside sanitizer builds, which interpose
  * malloc themselves) by interposing malloc/calloc/realloc for the whole
  * process, which also catches any allocation that bypasses the hook. */
@@ -45,15 +46,22 @@ static long sys_count;
 static int counting;
 #endif
 
-/* One step: a small recorded computation, its backward, a reset. */
-static int step(tg_ctx *ctx, tg_tensor *w)
+/* One training step of a small MLP (dense, ReLU, batch norm, dropout,
+ * softmax cross-entropy, Adam), then a reset: what a training loop does. */
+static tg_model *model;
+static tg_optim *opt;
+static float xb[32 * 64];
+static int32_t yb[32];
+
+static int step(tg_ctx *ctx)
 {
-    tg_tensor *x = tg_tensor_rand(ctx, TG_F32, TG_DIMS(16, 8), -1, 1);
-    tg_tensor *y = tg_exp(ctx, tg_exp(ctx, x));
-    (void)y;
-    tg_tensor *z = tg_exp(ctx, w);
-    tg_tensor *seed = tg_tensor_fill(ctx, TG_F32, TG_DIMS(8, 8), 1.0);
-    int ok = z && tg_backward_seed(ctx, z, seed) == TG_OK;
+    tg_tensor *x = tg_tensor_wrap(ctx, TG_F32, TG_DIMS(32, 64), xb);
+    tg_tensor *y = tg_tensor_wrap(ctx, TG_I32, TG_DIMS(32), yb);
+    tg_tensor *loss = tg_cross_entropy(ctx, tg_model_forward(ctx, model, x), y, TG_REDUCE_MEAN);
+    tg_params_zero_grad(tg_model_params(model));
+    int ok = tg_backward(ctx, loss) == TG_OK;
+    tg_clip_grad_norm(tg_model_params(model), 5.0);
+    ok &= tg_optim_step(opt) == TG_OK;
     tg_ctx_reset(ctx);
     return ok;
 }
@@ -62,12 +70,19 @@ int main(void)
 {
     tg_set_allocator(counting_alloc, NULL);
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .arena_bytes = 4096, .seed = 1 });
-    tg_tensor *w = tg_tensor_create(TG_F32, TG_DIMS(8, 8), NULL);
-    TEST_CHECK(ctx && w && tg_tensor_requires_grad(w) == TG_OK);
+    TEST_CHECK(ctx != NULL);
+    char err[200];
+    model = tg_model_from_spec("64-48relu_bn_d0.1-48tanh_res-10", TG_F32, 5, err, sizeof err);
+    TEST_CHECK_MSG(model != NULL, "%s", err);
+    tg_optim_config cfg = tg_optim_defaults(TG_OPTIM_ADAM, 1e-3);
+    opt = tg_optim_new(tg_model_params(model), &cfg, err, sizeof err);
+    TEST_CHECK(opt != NULL);
+    for (int i = 0; i < 32 * 64; i++) xb[i] = (float)((i * 37) % 101) / 101.0f;
+    for (int i = 0; i < 32; i++) yb[i] = i % 10;
 
     /* The first steps may grow the arena (4 KiB start forces growth) and the tape. */
-    TEST_CHECK(step(ctx, w));
-    TEST_CHECK(step(ctx, w));
+    TEST_CHECK(step(ctx));
+    TEST_CHECK(step(ctx));
 #if INTERPOSE
     /* The interposer sees allocations (so a zero below means something). */
     counting = 1;
@@ -81,13 +96,14 @@ int main(void)
     counting = 1;
     int ok = 1;
     for (int i = 0; i < 50; i++)
-        ok &= step(ctx, w);
+        ok &= step(ctx);
     counting = 0;
     TEST_CHECK(ok);
     TEST_CHECK_MSG(hook_count == h0, "%ld allocations through the hook in 50 steps", hook_count - h0);
     TEST_CHECK_MSG(sys_count == 0, "%ld malloc calls in 50 steps", sys_count);
 
-    tg_tensor_destroy(w);
+    tg_optim_free(opt);
+    tg_model_free(model);
     tg_ctx_free(ctx);
     tg_set_allocator(NULL, NULL);
     return test_report("test_alloc");
