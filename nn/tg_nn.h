@@ -14,6 +14,7 @@
 
 #include "tg_ops.h"
 #include "tg_optim.h"
+#include "tg_checkpoint.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -104,6 +105,27 @@ int64_t    tg_model_in_features(const tg_model *m);
 int64_t    tg_model_out_features(const tg_model *m);
 /* Short description, one layer per line, e.g. for `tapegrad train`. */
 void       tg_model_describe(const tg_model *m, char *buf, size_t cap);
+
+/* ---- checkpoints ------------------------------------------------------------ */
+/* A model checkpoint is a safetensors file (tg_checkpoint.h) holding
+ *   param.<name>                 every parameter
+ *   buffer.<name>                every buffer (running statistics)
+ *   optim.<state>.<name>         the optimizer's state for each parameter
+ * and in "__metadata__": format "tapegrad-checkpoint-1", dtype, the model's
+ * RNG state (model_rng), the optimizer's kind and step count (optim,
+ * optim_steps), plus the caller's own pairs (`extra`: e.g. the spec, the
+ * epoch, the data seed). Saving is crash-safe (temporary file + rename).
+ * `o` may be NULL (no optimizer state is written). */
+tg_status tg_model_save(const char *path, tg_model *m, tg_optim *o,
+                        const tg_st_meta *extra, int n_extra, char *err, size_t err_cap);
+
+/* Load a checkpoint into `m` (and `o` unless NULL: then the file must hold
+ * the same optimizer kind's state). All or nothing: every name, dtype and
+ * shape is checked first; on any mismatch (TG_ERR_SHAPE, naming the tensor
+ * and both shapes) or bad file (TG_ERR_IO, TG_ERR_FORMAT) nothing in m or o
+ * changes. Restores parameters, buffers, the model RNG, the optimizer state
+ * and step count. */
+tg_status tg_model_load(const char *path, tg_model *m, tg_optim *o, char *err, size_t err_cap);
 
 #ifdef __cplusplus
 }
