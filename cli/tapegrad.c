@@ -12,7 +12,7 @@
  *
  * Exit status: 0 success, 1 a check failed, 2 usage error.
  */
-#include "tapegrad.h"
+#include "cli.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -24,64 +24,6 @@
 #define TAPEGRAD_VERSION "unknown"
 #endif
 
-enum { EXIT_PASS = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
-
-/* ---- argument helpers ---------------------------------------------------- */
-
-/* Matches "--name" (value in the next argument) or "--name=value". Returns
- * 1 and sets *val when matched, -1 when the value is missing. */
-static int opt_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    if (!s || !*s || *s == '-')
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end)
-        return 0;
-    *out = v;
-    return 1;
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    uint64_t v;
-    if (!parse_u64(s, &v) || v < (uint64_t)lo || v > (uint64_t)hi)
-        return 0;
-    *out = (int)v;
-    return 1;
-}
-
-static int parse_pos_double(const char *s, double *out)
-{
-    if (!s || !*s)
-        return 0;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !(v > 0))
-        return 0;
-    *out = v;
-    return 1;
-}
 
 /* Levenshtein distance, for "did you mean". */
 static size_t edit_distance(const char *a, const char *b)
@@ -433,7 +375,7 @@ static int gradcheck_one(gc_cli *c)
     return failed ? EXIT_FAIL : EXIT_PASS;
 }
 
-static int cmd_gradcheck(int argc, char **argv)
+int cmd_gradcheck(int argc, char **argv)
 {
     gc_cli c;
     int r = gradcheck_args(argc, argv, &c);
@@ -457,8 +399,9 @@ typedef struct command {
 
 static const command commands[] = {
     { "gradcheck", cmd_gradcheck, "check ops' gradients (VJPs) against finite differences" },
-    /* { "train", cmd_train, ... }, { "eval", cmd_eval, ... }, { "bench", cmd_bench, ... }
-     * are added here by their issues. */
+    { "train",     cmd_train,     "train a model on Fashion-MNIST (or any IDX data set)" },
+    { "eval",      cmd_eval,      "evaluate a checkpoint on the test set" },
+    /* { "bench", cmd_bench, ... } is added by the benchmark issue. */
 };
 
 static void usage(FILE *f)
