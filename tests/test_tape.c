@@ -79,8 +79,35 @@ static void test_no_grad_detach_retain(void)
     tg_ctx_free(ctx);
 }
 
+static void test_dot(void)
+{
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_tensor *x = tg_tensor_rand(ctx, TG_F32, TG_DIMS(4, 3), -1, 1);
+    tg_tensor *w = tg_tensor_rand(ctx, TG_F32, TG_DIMS(3, 2), -1, 1);
+    tg_tensor_requires_grad(w);
+    w->name = "w";
+    tg_tensor *loss = tg_sum_all(ctx, tg_relu(ctx, tg_matmul(ctx, x, w)));
+    char buf[4096] = {0};
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    TEST_CHECK(tg_graph_dot(ctx, loss, f) == TG_OK);
+    fclose(f);
+    TEST_CHECK(strncmp(buf, "digraph", 7) == 0);
+    TEST_CHECK(strstr(buf, "matmul\\n4x2 f32") != NULL);
+    TEST_CHECK(strstr(buf, "relu\\n4x2 f32") != NULL);
+    TEST_CHECK(strstr(buf, "sum\\nscalar f32") != NULL);
+    TEST_CHECK(strstr(buf, "w\\n3x2 f32\\nrequires grad") != NULL);
+    TEST_CHECK(strstr(buf, "leaf\\n4x3 f32") != NULL);
+    int edges = 0;
+    for (const char *p = buf; (p = strstr(p, "->")) != NULL; p += 2)
+        edges++;
+    TEST_CHECK(edges == 4);
+    TEST_CHECK(tg_graph_dot(ctx, NULL, stdout) == TG_ERR_ARG);
+    tg_ctx_free(ctx);
+}
+
 int main(void)
 {
+    test_dot();
     test_exp_chain();
     test_errors();
     test_no_grad_detach_retain();
