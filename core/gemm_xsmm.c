@@ -255,11 +255,11 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
     blocking bl = dt == TG_F32 ? block_f32 : block_f64;
     const size_t es = tg_dtype_size(dt);
     /* Rows of A a multiple of 2 KiB apart share few L1 sets, and a kernel
-     * streams a whole register block of rows at once (many rows when N is
-     * narrow): they evict each other. Blocks of 8 rows fit the 8 ways
+     * with a narrow N streams many rows of A at once (a wide register block
+     * of rows): they evict each other. Blocks of 8 rows fit the 8 ways
      * (measured, f32 128x10x1024: 21 GFLOP/s with 64-row blocks, 69 with 8;
-     * large products are unaffected). */
-    if (!ta && (lda * (int64_t)es) % 2048 == 0)
+     * 128x16x1024: 34 -> 109). Wide products gain nothing or lose a little. */
+    if (!ta && N < 128 && (lda * (int64_t)es) % 2048 == 0)
         bl.mb = 8;
     const int64_t kb = K < bl.kb ? K : bl.kb;
     const int64_t nc_max = N < bl.nc ? N : bl.nc;
