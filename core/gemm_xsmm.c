@@ -26,9 +26,16 @@
  * libxsmm's m (the vector dimension), MB its n. The op(B) panel of KB×NC is
  * packed once per (column panel, K block) into NB-wide contiguous chunks
  * (no cache-set conflicts, transposed when needed) and reused by every row
- * block of C. Each C block is owned by one (ic, jr) iteration and summed
- * over K blocks in a fixed order: the loop over (ic, jr) can later be split
- * across threads with bit-identical results. */
+ * block of C; A is read in place. Each C block is owned by one (ic, jr)
+ * iteration and summed over K blocks in a fixed order, so the loop over
+ * (ic, jr) can later be split across threads with bit-identical results.
+ *
+ * Sizes measured on one Zen 4 core (benchmarks/bench_gemm.c, thread CPU
+ * time): a deep KB (one K block up to 1024 f32) beat 128–512 by 5–10 % at
+ * 1024³ (C is loaded and stored once); NC keeps the packed panel at about
+ * 512 KiB of the 1 MiB L2. Packing B pays only when B is large and reused by
+ * several row blocks (NOPACK_BYTES); MB drops to 8 for A rows at 2 KiB
+ * multiples (see blocked()). NC must be a multiple of NB. */
 typedef struct blocking { int64_t mb, nb, kb, nc; } blocking;
 
 static const blocking block_f32 = { 64, 64, 1024, 128 };
@@ -245,8 +252,15 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
                          const char *A, int64_t lda, const char *B, int64_t ldb,
                          double beta, char *C, int64_t ldc)
 {
-    const blocking bl = dt == TG_F32 ? block_f32 : block_f64;
+    blocking bl = dt == TG_F32 ? block_f32 : block_f64;
     const size_t es = tg_dtype_size(dt);
+    /* Rows of A a multiple of 2 KiB apart share few L1 sets, and a kernel
+     * with a narrow N streams many rows of A at once (a wide register block
+     * of rows): they evict each other. Blocks of 8 rows fit the 8 ways
+     * (measured, f32 128x10x1024: 21 GFLOP/s with 64-row blocks, 69 with 8;
+     * 128x16x1024: 34 -> 109). Wide products gain nothing or lose a little. */
+    if (!ta && N < 128 && (lda * (int64_t)es) % 2048 == 0)
+        bl.mb = 8;
     const int64_t kb = K < bl.kb ? K : bl.kb;
     const int64_t nc_max = N < bl.nc ? N : bl.nc;
 

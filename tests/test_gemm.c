@@ -142,6 +142,9 @@ static void test_blocking(void)
         TEST_CHECK(check_case(ctx, &r, TG_F32, ta, tb, 80, 300, 1100, t & 1 ? 1.0 : 0.0, 1));
         TEST_CHECK(check_case(ctx, &r, TG_F64, ta, tb, 70, 200, 700, t & 1 ? 0.0 : 1.0, 2));
         TEST_CHECK(check_case(ctx, &r, TG_F32, ta, tb, 33, 520, 600, 0.0, 0));   /* one row block */
+        /* rows of A 2 KiB apart: 8-row blocks, with a remainder */
+        TEST_CHECK(check_case(ctx, &r, TG_F32, ta, tb, 70, 10, 512, 1.0, 0));
+        TEST_CHECK(check_case(ctx, &r, TG_F64, ta, tb, 21, 90, 256, 0.0, 0));
     }
     tg_ctx_free(ctx);
 }
