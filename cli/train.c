@@ -19,7 +19,7 @@ typedef struct train_cfg {
     tg_schedule sched;
     double clip_norm, clip_value, l1, l2;
     int64_t batch, limit, test_limit;
-    int epochs, threads, quiet;
+    int epochs, threads, quiet, anomaly;
     uint64_t seed;
     tg_dtype dtype;
 } train_cfg;
@@ -57,6 +57,7 @@ static void train_usage(FILE *f)
         "  --resume FILE       continue from a checkpoint of the same run\n"
         "  --csv FILE          per-epoch train loss, test loss, test accuracy\n"
         "  --plot FILE.png     loss/accuracy chart (needs gnuplot)\n"
+        "  --detect-anomaly    stop at the first NaN/Inf in any op or VJP, naming it\n"
         "  --quiet             no per-epoch lines\n", DEFAULT_DATA);
 }
 
@@ -81,7 +82,7 @@ static int parse_opt(train_cfg *c, int argc, char **argv, int *i)
     DBL("--clip-norm", clip_norm) DBL("--clip-value", clip_value) DBL("--l1", l1) DBL("--l2", l2)
     I64("--batch", batch, 1) I64("--limit", limit, 1) I64("--test-limit", test_limit, 1)
     I64("--step-size", sched.step_size, 1) I64("--warmup", sched.warmup_steps, 0)
-    FLAG("--nesterov", opt.nesterov) FLAG("--centered", opt.centered) FLAG("--quiet", quiet)
+    FLAG("--nesterov", opt.nesterov) FLAG("--centered", opt.centered) FLAG("--quiet", quiet) FLAG("--detect-anomaly", anomaly)
     if ((r = opt_value(argc, argv, i, "--epochs", &v)) != 0) {
         if (r < 0 || !parse_int(v, 1, 100000, &c->epochs)) goto bad;
         return 1;
@@ -335,6 +336,8 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = c.seed, .n_threads = c.threads });
+    if (ctx)
+        tg_ctx_set_anomaly(ctx, c.anomaly);
     if (!ctx || tg_batch_iter_init(&it, &train, c.batch, 1, c.seed, 0) != TG_OK) {
         fprintf(stderr, "tapegrad: out of memory\n");
         goto done;

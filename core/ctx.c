@@ -142,6 +142,17 @@ tg_status tg_ctx_fail(tg_ctx *ctx, tg_status s, const char *fmt, ...)
 }
 
 int tg_ctx_threads(const tg_ctx *ctx) { return ctx->n_threads; }
+void tg_ctx_set_anomaly(tg_ctx *ctx, int on) { if (ctx) ctx->anomaly = on != 0; }
+int tg_ctx_anomaly(const tg_ctx *ctx) { return ctx ? ctx->anomaly : 0; }
+
+tg_ctx *tg_ctx_site(tg_ctx *ctx, const char *file, int line)
+{
+    if (ctx) {
+        ctx->site_file = file;
+        ctx->site_line = line;
+    }
+    return ctx;
+}
 void tg_ctx_set_threads(tg_ctx *ctx, int n) { ctx->n_threads = n < 1 ? 1 : n; }
 tg_rng *tg_ctx_rng(tg_ctx *ctx) { return &ctx->rng; }
 

@@ -108,6 +108,17 @@ tg_status   tg_ctx_fail(tg_ctx *ctx, tg_status s, const char *fmt, ...)
 #endif
     ;
 
+/* Anomaly mode (off by default): every op's forward output and every VJP
+ * result is checked for NaN and Inf; the first one found stops the step with
+ * TG_ERR_NUMERIC and a message naming the op, its input shapes, the first bad
+ * index and value, and where the op was recorded (file:line, captured by the
+ * call-site macros of tapegrad.h). Costs one pass over each output. */
+void tg_ctx_set_anomaly(tg_ctx *ctx, int on);
+int  tg_ctx_anomaly(const tg_ctx *ctx);
+/* Remember the caller's file:line for the next recorded op (used by the
+ * call-site macros; rarely called directly). Returns ctx. */
+tg_ctx *tg_ctx_site(tg_ctx *ctx, const char *file, int line);
+
 int  tg_ctx_threads(const tg_ctx *ctx);
 void tg_ctx_set_threads(tg_ctx *ctx, int n);      /* n < 1 is taken as 1 */
 

@@ -36,7 +36,9 @@ struct tg_ctx {
     tg_rng     rng;
     int        n_threads;
     int        grad_enabled;  /* 1 unless inside a no-grad scope        */
-    int        anomaly;       /* reserved for anomaly mode              */
+    int        anomaly;       /* check outputs and VJPs for NaN/Inf     */
+    const char *site_file;    /* caller's file:line for the next op     */
+    int        site_line;
     tg_ctx_ext tape;          /* owned by graph/                        */
 };
 

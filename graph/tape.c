@@ -4,6 +4,7 @@
 #include "tg_graph.h"
 #include "../core/tg_core_impl.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct tape {
@@ -130,11 +131,71 @@ tg_status tg_node_run(tg_node *n)
     return ctx->status;
 }
 
+/* ---- anomaly mode -------------------------------------------------------- */
+
+/* Index of the first NaN/Inf among n floats of dtype dt, or -1. */
+static int64_t first_bad(const void *p, tg_dtype dt, int64_t n)
+{
+    if (dt == TG_F32) {
+        const float *x = p;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(x[i]))
+                return i;
+    } else if (dt == TG_F64) {
+        const double *x = p;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(x[i]))
+                return i;
+    }
+    return -1;
+}
+
+static void describe_inputs(const tg_node *n, char *buf, size_t cap)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n->n_in && off < cap; i++) {
+        char s[TG_SHAPE_STR_MAX];
+        int w = snprintf(buf + off, cap - off, "%s%s %s", i ? ", " : "",
+                         tg_shape_str(n->in[i]->ndim, n->in[i]->shape, s, sizeof s),
+                         tg_dtype_name(n->in[i]->dtype));
+        off += w > 0 ? (size_t)w : 0;
+    }
+}
+
+/* Record TG_ERR_NUMERIC if t (data, or grad when `grad`) holds NaN/Inf. */
+static int anomaly_check(tg_node *n, const tg_tensor *t, int grad, int input)
+{
+    const void *p = grad ? t->grad : t->data;
+    if (!p || !tg_dtype_is_float(t->dtype))
+        return 0;
+    int64_t i = first_bad(p, t->dtype, t->numel);
+    if (i < 0)
+        return 0;
+    double v = grad ? tg_tensor_grad_get(t, i) : tg_tensor_get(t, i);
+    char ins[256], where[160] = "";
+    describe_inputs(n, ins, sizeof ins);
+    if (n->file)
+        snprintf(where, sizeof where, ", recorded at %s:%d", n->file, n->line);
+    if (grad)
+        tg_ctx_fail(n->ctx, TG_ERR_NUMERIC, "anomaly: the VJP of %s (inputs %s) wrote %g into the "
+                    "gradient of input %d at index %lld%s", n->def->name, ins, v, input, (long long)i, where);
+    else
+        tg_ctx_fail(n->ctx, TG_ERR_NUMERIC, "anomaly: %s (inputs %s) produced %g at index %lld%s",
+                    n->def->name, ins, v, (long long)i, where);
+    return 1;
+}
+
 tg_tensor *tg_apply_at(tg_ctx *ctx, const tg_op_def *def, tg_tensor *const *in, int n_in,
                        const tg_op_params *p, void *user, const char *file, int line)
 {
     if (!ctx || ctx->status != TG_OK)
         return NULL;
+    if (!file && ctx->site_file) {       /* set by a call-site macro */
+        file = ctx->site_file;
+        line = ctx->site_line;
+    }
+    ctx->site_file = NULL;
     if (!def)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "apply: NULL op definition"), NULL;
     if (n_in < 0 || n_in > TG_MAX_IN || (n_in > 0 && !in))
@@ -157,6 +218,8 @@ tg_tensor *tg_apply_at(tg_ctx *ctx, const tg_op_def *def, tg_tensor *const *in, 
         if (!in[i])
             return tg_op_fail(n, TG_ERR_ARG, "input %d is NULL", i), NULL;
     if (tg_node_run(n) != TG_OK)
+        return NULL;
+    if (ctx->anomaly && anomaly_check(n, n->out, 0, 0))
         return NULL;
     int needs = 0;
     if (ctx->grad_enabled && def->backward)
@@ -308,6 +371,10 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
             continue;
         tg_node *n = tp->nodes[k];
         n->def->backward(n);
+        if (ctx->anomaly)
+            for (int i = 0; i < n->n_in && ctx->status == TG_OK; i++)
+                if (n->in[i]->grad && !(n->def->nondiff & (1u << i)))
+                    anomaly_check(n, n->in[i], 1, i);
         if (ctx->status != TG_OK) {
             st = ctx->status;
             break;

@@ -51,5 +51,9 @@ printf 'not a checkpoint' > "$dir/junk.ckpt"
 "$tg" eval --checkpoint "$dir/junk.ckpt" > "$dir/g.txt" 2>&1
 [ $? -eq 1 ] && grep -q "junk.ckpt" "$dir/g.txt" && ok || bad "junk checkpoint: $(cat "$dir/g.txt")"
 
+# 6. --detect-anomaly names the op where training blows up.
+"$tg" train --limit 2000 --epochs 1 --optim sgd --lr 1e6 --detect-anomaly --quiet > "$dir/h.txt" 2>&1
+[ $? -eq 1 ] && grep -q "anomaly: .* produced" "$dir/h.txt" && ok || bad "anomaly: $(cat "$dir/h.txt")"
+
 echo "test_train_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
