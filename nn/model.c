@@ -422,8 +422,13 @@ static int spec_layer(tg_model *m, const char *spec, const char *tok, size_t len
         act[a++] = *p++;
     act[a] = '\0';
     int ak = a ? tg_act_parse(act) : TG_ACT_NONE;
-    if (a && !strcmp(act, "leaky"))
+    /* "leaky_relu" contains the modifier separator: take "_relu" after
+     * "leaky" as part of the name ("leaky" alone is accepted too). */
+    if (a && !strcmp(act, "leaky")) {
         ak = TG_ACT_LEAKY_RELU;
+        if (!strncmp(p, "_relu", 5) && (p[5] == '_' || !p[5]))
+            p += 5;
+    }
     if (ak < 0)
         return spec_fail(err, cap, spec, tok, "unknown activation");
     int bn = 0, ln = 0, res = 0;
