@@ -113,21 +113,26 @@ static tg_layer *append(tg_model *m, lkind kind, const char *prefix)
     return l;
 }
 
-/* Undo the last append (a builder failed after it). */
-static void drop_last(tg_model *m)
+/* Undo the last append (a builder failed after it). The store cannot
+ * remove a parameter, so when some were already added under the layer's
+ * name the name stays taken: the next layer of the kind gets the next
+ * number instead of colliding with the orphans forever. */
+static void drop_last(tg_model *m, int added_params)
 {
     tg_layer *parent = m->open[m->depth - 1];
     tg_layer *l = parent->kids[--parent->n_kids];
-    m->counter[l->kind]--;
+    if (!added_params)
+        m->counter[l->kind]--;
     layer_free(l);
     tg_free(l);
 }
 
-static tg_tensor *add_named(tg_params *p, const tg_layer *l, const char *what, int ndim, const int64_t *shape)
+static tg_tensor *add_named(tg_params *p, const tg_layer *l, const char *what, int ndim, const int64_t *shape,
+                            tg_status *st)
 {
     char name[64];
     snprintf(name, sizeof name, "%s.%s", l->name, what);
-    return tg_params_add(p, name, ndim, shape, NULL);
+    return tg_params_add(p, name, ndim, shape, st);
 }
 
 static tg_status check_width(const tg_model *m, int64_t in)
@@ -139,18 +144,25 @@ static tg_status check_width(const tg_model *m, int64_t in)
 
 tg_status tg_model_add_dense(tg_model *m, int64_t in, int64_t out, tg_init init)
 {
-    if (!m || out <= 0 || check_width(m, in) != TG_OK)
-        return m && out > 0 ? TG_ERR_SHAPE : TG_ERR_ARG;
+    /* Every argument is checked before anything is added: a failure after
+     * a parameter was created would leave it in the store for good. */
+    if (!m || out <= 0 || (unsigned)init > TG_INIT_CONSTANT)
+        return TG_ERR_ARG;
+    if (check_width(m, in) != TG_OK)
+        return TG_ERR_SHAPE;
     tg_layer *l = append(m, L_DENSE, "dense");
     if (!l)
         return TG_ERR_NOMEM;
     l->in = in;
     l->out = out;
-    l->w = add_named(m->params, l, "weight", TG_DIMS(in, out));
-    l->b = l->w ? add_named(m->params, l, "bias", TG_DIMS(out)) : NULL;
-    if (!l->w || !l->b || tg_init_tensor(l->w, init, in, out, 0, &m->rng) != TG_OK) {
-        drop_last(m);   /* NOTE: a parameter already added stays, unused */
-        return TG_ERR_NOMEM;
+    tg_status st = TG_ERR_NOMEM;
+    l->w = add_named(m->params, l, "weight", TG_DIMS(in, out), &st);
+    l->b = l->w ? add_named(m->params, l, "bias", TG_DIMS(out), &st) : NULL;
+    if (l->b)
+        st = tg_init_tensor(l->w, init, in, out, 0, &m->rng);
+    if (st != TG_OK) {
+        drop_last(m, l->w != NULL);
+        return st;
     }
     if (m->in < 0)
         m->in = in;
@@ -193,13 +205,14 @@ tg_status tg_model_add_batchnorm(tg_model *m, int64_t features, double momentum,
     l->in = l->out = features;
     l->param = momentum;
     l->eps = eps;
-    l->w = add_named(m->params, l, "gamma", TG_DIMS(features));
-    l->b = l->w ? add_named(m->params, l, "beta", TG_DIMS(features)) : NULL;
-    l->rmean = l->b ? add_named(m->buffers, l, "running_mean", TG_DIMS(features)) : NULL;
-    l->rvar = l->rmean ? add_named(m->buffers, l, "running_var", TG_DIMS(features)) : NULL;
+    tg_status st = TG_ERR_NOMEM;
+    l->w = add_named(m->params, l, "gamma", TG_DIMS(features), &st);
+    l->b = l->w ? add_named(m->params, l, "beta", TG_DIMS(features), &st) : NULL;
+    l->rmean = l->b ? add_named(m->buffers, l, "running_mean", TG_DIMS(features), &st) : NULL;
+    l->rvar = l->rmean ? add_named(m->buffers, l, "running_var", TG_DIMS(features), &st) : NULL;
     if (!l->rvar) {
-        drop_last(m);
-        return TG_ERR_NOMEM;
+        drop_last(m, l->w != NULL);
+        return st;
     }
     tg_init_tensor(l->w, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);
     tg_init_tensor(l->rvar, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);
@@ -220,11 +233,12 @@ tg_status tg_model_add_layernorm(tg_model *m, int64_t features, double eps)
         return TG_ERR_NOMEM;
     l->in = l->out = features;
     l->eps = eps;
-    l->w = add_named(m->params, l, "gamma", TG_DIMS(features));
-    l->b = l->w ? add_named(m->params, l, "beta", TG_DIMS(features)) : NULL;
+    tg_status st = TG_ERR_NOMEM;
+    l->w = add_named(m->params, l, "gamma", TG_DIMS(features), &st);
+    l->b = l->w ? add_named(m->params, l, "beta", TG_DIMS(features), &st) : NULL;
     if (!l->b) {
-        drop_last(m);
-        return TG_ERR_NOMEM;
+        drop_last(m, l->w != NULL);
+        return st;
     }
     tg_init_tensor(l->w, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);
     if (m->width < 0)
