@@ -38,7 +38,7 @@ struct tg_model {
     tg_layer   root;
     tg_layer  *open[MAX_DEPTH];   /* open[0] = &root, then residual blocks   */
     int        depth;
-    int64_t    in, width;         /* input width, current output width (-1)  */
+    int64_t    width;             /* current output width (-1: unknown)      */
     int        counter[8];        /* per kind, for names                     */
 };
 
@@ -70,7 +70,7 @@ tg_model *tg_model_new(tg_dtype dt, uint64_t seed)
     m->root.kind = L_SEQ;
     m->open[0] = &m->root;
     m->depth = 1;
-    m->in = m->width = -1;
+    m->width = -1;
     return m;
 }
 
@@ -89,7 +89,35 @@ tg_params *tg_model_buffers(tg_model *m) { return m->buffers; }
 tg_rng *tg_model_rng(tg_model *m) { return &m->rng; }
 void tg_model_set_training(tg_model *m, int on) { m->training = on != 0; }
 int tg_model_training(const tg_model *m) { return m->training; }
-int64_t tg_model_in_features(const tg_model *m) { return m->in; }
+
+/* The input width a sequence of layers expects: the first layer that
+ * fixes one says (dense, norms, or a residual block through its own
+ * layers); 0 when no layer fixes it (activations, dropout only); -1 when a
+ * user's layer comes first (it may take any width). */
+static int64_t seq_in(const tg_layer *l)
+{
+    for (int i = 0; i < l->n_kids; i++) {
+        const tg_layer *k = l->kids[i];
+        switch (k->kind) {
+        case L_DENSE: case L_BN: case L_LN: return k->in;
+        case L_CUSTOM:                      return -1;
+        case L_RESIDUAL: {
+            int64_t r = seq_in(k);
+            if (r != 0)
+                return r;
+            break;
+        }
+        default: break;
+        }
+    }
+    return 0;
+}
+
+int64_t tg_model_in_features(const tg_model *m)
+{
+    int64_t r = seq_in(&m->root);
+    return r > 0 ? r : -1;
+}
 int64_t tg_model_out_features(const tg_model *m) { return m->width; }
 
 /* A new layer appended to the innermost open container. */
@@ -164,8 +192,6 @@ tg_status tg_model_add_dense(tg_model *m, int64_t in, int64_t out, tg_init init)
         drop_last(m, l->w != NULL);
         return st;
     }
-    if (m->in < 0)
-        m->in = in;
     m->width = out;
     return TG_OK;
 }
@@ -216,8 +242,6 @@ tg_status tg_model_add_batchnorm(tg_model *m, int64_t features, double momentum,
     }
     tg_init_tensor(l->w, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);
     tg_init_tensor(l->rvar, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);
-    if (m->width < 0)
-        m->in = features;
     m->width = features;
     return TG_OK;
 }
@@ -241,8 +265,6 @@ tg_status tg_model_add_layernorm(tg_model *m, int64_t features, double eps)
         return st;
     }
     tg_init_tensor(l->w, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);
-    if (m->width < 0)
-        m->in = features;
     m->width = features;
     return TG_OK;
 }
@@ -279,8 +301,15 @@ tg_status tg_model_end_residual(tg_model *m)
     if (!m || m->depth <= 1)
         return TG_ERR_STATE;
     tg_layer *l = m->open[m->depth - 1];
-    if (l->in >= 0 && m->width >= 0 && l->in != m->width)
+    /* The block's input width: the width before it, or, when that is not
+     * known (the block comes first, or after a user's layer), what its
+     * first layer takes. */
+    int64_t in = l->in > 0 ? l->in : seq_in(l);
+    if (in > 0 && m->width >= 0 && in != m->width)
         return TG_ERR_SHAPE;
+    l->in = l->out = in > 0 ? in : -1;
+    if (in > 0)
+        m->width = in;      /* x + f(x) has x's width, whatever f's layers are */
     m->depth--;
     return TG_OK;
 }
@@ -364,10 +393,11 @@ tg_tensor *tg_model_forward(tg_ctx *ctx, tg_model *m, tg_tensor *x)
         tg_ctx_fail(ctx, TG_ERR_STATE, "model_forward: a residual block is still open");
         return NULL;
     }
-    if (x && m->in > 0 && (x->ndim < 1 || x->shape[x->ndim - 1] != m->in)) {
+    int64_t in = tg_model_in_features(m);
+    if (x && in > 0 && (x->ndim < 1 || x->shape[x->ndim - 1] != in)) {
         char s[TG_SHAPE_STR_MAX];
         tg_ctx_fail(ctx, TG_ERR_SHAPE, "model_forward: input %s, model expects (batch, %lld)",
-                    tg_shape_str(x->ndim, x->shape, s, sizeof s), (long long)m->in);
+                    tg_shape_str(x->ndim, x->shape, s, sizeof s), (long long)in);
         return NULL;
     }
     return layer_forward(ctx, m, &m->root, x);
@@ -513,7 +543,7 @@ tg_model *tg_model_from_spec(const char *spec, tg_dtype dt, uint64_t seed, char 
             snprintf(err, cap, "model spec: out of memory");
         return NULL;
     }
-    m->in = m->width = in;
+    m->width = in;
     p = end;
     while (*p == '-') {
         const char *tok = ++p;
