@@ -322,6 +322,16 @@ static tg_tensor *bn_forward(tg_ctx *ctx, tg_model *m, tg_layer *l, tg_tensor *x
         return NULL;
     size_t es = tg_dtype_size(m->dt);
     int64_t C = l->out;
+    /* (batch, C) only: the op normalises axis 1 in training while eval
+     * broadcasts the statistics over the last axis, which for a 3-D input
+     * are different axes (and a (B, T, C) input would be normalised per
+     * time step in training). */
+    if (x->ndim != 2 || x->shape[1] != C) {
+        char s[TG_SHAPE_STR_MAX];
+        tg_ctx_fail(ctx, TG_ERR_SHAPE, "model_forward: batch norm %s: input %s, expected (batch, %lld)", l->name,
+                    tg_shape_str(x->ndim, x->shape, s, sizeof s), (long long)C);
+        return NULL;
+    }
     if (m->training) {
         tg_bn_stats st = { tg_ctx_alloc(ctx, (size_t)C * es, "batchnorm"),
                            tg_ctx_alloc(ctx, (size_t)C * es, "batchnorm") };
