@@ -403,8 +403,13 @@ tg_tensor *tg_model_forward(tg_ctx *ctx, tg_model *m, tg_tensor *x)
         tg_ctx_fail(ctx, TG_ERR_STATE, "model_forward: a residual block is still open");
         return NULL;
     }
+    if (x && x->dtype != m->dt) {
+        tg_ctx_fail(ctx, TG_ERR_ARG, "model_forward: input is %s, model is %s", tg_dtype_name(x->dtype),
+                    tg_dtype_name(m->dt));
+        return NULL;
+    }
     int64_t in = tg_model_in_features(m);
-    if (x && in > 0 && (x->ndim < 1 || x->shape[x->ndim - 1] != in)) {
+    if (x && in > 0 && (x->ndim < 2 || x->shape[x->ndim - 1] != in)) {
         char s[TG_SHAPE_STR_MAX];
         tg_ctx_fail(ctx, TG_ERR_SHAPE, "model_forward: input %s, model expects (batch, %lld)",
                     tg_shape_str(x->ndim, x->shape, s, sizeof s), (long long)in);
