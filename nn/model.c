@@ -385,8 +385,12 @@ static tg_tensor *layer_forward(tg_ctx *ctx, tg_model *m, tg_layer *l, tg_tensor
         return bn_forward(ctx, m, l, x);
     case L_LN:
         return tg_layer_norm(ctx, x, l->w, l->b, l->eps);
-    case L_CUSTOM:
-        return x ? l->fn(ctx, x, m->training, l->ud) : NULL;
+    case L_CUSTOM: {
+        tg_tensor *y = x ? l->fn(ctx, x, m->training, l->ud) : NULL;
+        if (x && !y && tg_ctx_status(ctx) == TG_OK)
+            tg_ctx_fail(ctx, TG_ERR_STATE, "model_forward: layer %s returned NULL without an error", l->name);
+        return y;
+    }
     }
     return NULL;
 }
