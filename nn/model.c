@@ -5,7 +5,7 @@
 #include "tg_nn.h"
 
 #include <ctype.h>
-#include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,62 +459,121 @@ void tg_model_describe(const tg_model *m, char *buf, size_t cap)
 
 /* ---- spec ---------------------------------------------------------------------- */
 
-static int spec_fail(char *err, size_t cap, const char *spec, const char *at, const char *why)
+#define SPEC_MAX_WIDTH (1LL << 24)
+
+typedef struct spec_src { const char *spec; char *err; size_t cap; } spec_src;
+
+/* "model spec '<spec>': <why> at position <1-based offset of at>"; 0. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int spec_fail(const spec_src *s, const char *at, const char *fmt, ...)
 {
-    if (err && cap)
-        snprintf(err, cap, "model spec '%s': %s at position %d", spec, why, (int)(at - spec) + 1);
+    if (s->err && s->cap) {
+        char why[160];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof why, fmt, ap);
+        va_end(ap);
+        snprintf(s->err, s->cap, "model spec '%s': %s at position %d", s->spec, why, (int)(at - s->spec) + 1);
+    }
     return 0;
 }
 
-/* Parse one layer token after the input width: WIDTH[act][_mod...]. */
-static int spec_layer(tg_model *m, const char *spec, const char *tok, size_t len, char *err, size_t cap)
+/* Digits only (no sign, no blanks): 1 with the width in *w and the end in
+ * *end; 0 when there is no digit; -1 when the number is 0 or too large. */
+static int spec_width(const char *p, const char **end, long long *w)
 {
-    char buf[96];
-    if (len == 0 || len >= sizeof buf)
-        return spec_fail(err, cap, spec, tok, len ? "layer token too long" : "empty layer");
-    memcpy(buf, tok, len);
-    buf[len] = '\0';
-    char *p = buf;
-    errno = 0;
-    long long width = strtoll(p, &p, 10);
-    if (p == buf || errno || width <= 0 || width > (1LL << 24))
-        return spec_fail(err, cap, spec, tok, "expected a positive width");
-    char act[32] = "";
-    size_t a = 0;
-    while (*p && *p != '_' && a + 1 < sizeof act)
-        act[a++] = *p++;
-    act[a] = '\0';
-    int ak = a ? tg_act_parse(act) : TG_ACT_NONE;
-    /* "leaky_relu" contains the modifier separator: take "_relu" after
-     * "leaky" as part of the name ("leaky" alone is accepted too). */
-    if (a && !strcmp(act, "leaky")) {
-        ak = TG_ACT_LEAKY_RELU;
-        if (!strncmp(p, "_relu", 5) && (p[5] == '_' || !p[5]))
-            p += 5;
+    long long v = 0;
+    const char *q = p;
+    while (isdigit((unsigned char)*q)) {
+        if (v <= SPEC_MAX_WIDTH)
+            v = v * 10 + (*q - '0');
+        q++;
     }
-    if (ak < 0)
-        return spec_fail(err, cap, spec, tok, "unknown activation");
-    int bn = 0, ln = 0, res = 0;
-    double drop = 0;
-    while (*p == '_') {
+    *end = q;
+    *w = v;
+    return q == p ? 0 : v < 1 || v > SPEC_MAX_WIDTH ? -1 : 1;
+}
+
+static int span_is(const char *p, const char *e, const char *word)
+{
+    size_t n = strlen(word);
+    return (size_t)(e - p) == n && !strncmp(p, word, n);
+}
+
+/* Parse one layer token [tok, end) after the input width:
+ * WIDTH[act][_mod...]; errors name the offending part's position. */
+static int spec_layer(tg_model *m, const spec_src *src, const char *tok, const char *end)
+{
+    if (tok == end)
+        return spec_fail(src, tok, "empty layer");
+    const char *p;
+    long long width;
+    int wr = spec_width(tok, &p, &width);
+    if (wr == 0)
+        return spec_fail(src, tok, "expected a positive width");
+    if (wr < 0)
+        return spec_fail(src, tok, "expected a positive width of at most %lld", SPEC_MAX_WIDTH);
+    /* The activation runs to the first '_'; "leaky_relu" contains one. */
+    const char *a0 = p;
+    while (p < end && *p != '_')
         p++;
-        if (!strncmp(p, "bn", 2) && (p[2] == '_' || !p[2])) { bn = 1; p += 2; }
-        else if (!strncmp(p, "ln", 2) && (p[2] == '_' || !p[2])) { ln = 1; p += 2; }
-        else if (!strncmp(p, "res", 3) && (p[3] == '_' || !p[3])) { res = 1; p += 3; }
-        else if (*p == 'd') {
-            char *e;
-            drop = strtod(p + 1, &e);
-            if (e == p + 1 || !(drop >= 0 && drop < 1))
-                return spec_fail(err, cap, spec, tok, "dropout needs a probability in [0, 1)");
-            p = e;
-        } else {
-            return spec_fail(err, cap, spec, tok, "unknown modifier (bn, ln, res, d<p>)");
-        }
+    int ak = TG_ACT_NONE;
+    if (span_is(a0, p, "leaky")) {
+        ak = TG_ACT_LEAKY_RELU;
+        if (end - p >= 5 && !strncmp(p, "_relu", 5) && (p + 5 == end || p[5] == '_'))
+            p += 5;
+    } else if (p > a0) {
+        ak = -1;
+        for (int k = TG_ACT_RELU; k <= TG_ACT_SOFTMAX && ak < 0; k++)
+            if (span_is(a0, p, tg_act_name((tg_act)k)))
+                ak = k;
+        if (ak < 0)
+            return spec_fail(src, a0, "unknown activation '%.*s'", (int)(p - a0), a0);
     }
-    if (*p)
-        return spec_fail(err, cap, spec, tok, "unexpected characters");
+    int bn = 0, ln = 0, res = 0, has_drop = 0;
+    const char *res_at = NULL;
+    double drop = 0;
+    while (p < end) {              /* *p == '_' */
+        const char *mod = ++p;
+        while (p < end && *p != '_')
+            p++;
+        int *flag = span_is(mod, p, "bn") ? &bn : span_is(mod, p, "ln") ? &ln : span_is(mod, p, "res") ? &res : NULL;
+        if (flag || *mod == 'd') {
+            int *seen = flag ? flag : &has_drop;
+            if (*seen)
+                return spec_fail(src, mod, "%.*s given twice", flag ? (int)(p - mod) : 7, flag ? mod : "dropout");
+            *seen = 1;
+        }
+        if (flag) {
+            if (flag == &res)
+                res_at = mod;
+            continue;
+        }
+        if (p > mod && *mod == 'd') {
+            /* d<p>: a plain decimal in [0, 1): digits and one '.', no sign,
+             * blank, exponent or nan. */
+            char num[32];
+            size_t n = (size_t)(p - mod - 1), dots = 0, ok = n > 0 && n < sizeof num;
+            for (size_t k = 0; ok && k < n; k++) {
+                dots += mod[1 + k] == '.';
+                ok = (isdigit((unsigned char)mod[1 + k]) || mod[1 + k] == '.') && dots <= 1;
+            }
+            if (ok) {
+                memcpy(num, mod + 1, n);
+                num[n] = '\0';
+                drop = strtod(num, NULL);
+            }
+            if (!ok || !(drop >= 0 && drop < 1))
+                return spec_fail(src, mod, "dropout needs a probability in [0, 1), got '%.*s'", (int)(p - mod), mod);
+            continue;
+        }
+        return spec_fail(src, mod, "unknown modifier '%.*s' (bn, ln, res, d<p>)", (int)(p - mod), mod);
+    }
     if (res && width != m->width)
-        return spec_fail(err, cap, spec, tok, "a residual layer must keep its width");
+        return spec_fail(src, res_at, "a residual layer must keep its width (%lld -> %lld)", (long long)m->width,
+                         width);
     int relu_like = ak == TG_ACT_RELU || ak == TG_ACT_LEAKY_RELU || ak == TG_ACT_ELU ||
                     ak == TG_ACT_GELU || ak == TG_ACT_SILU;
     tg_status s = TG_OK;
@@ -533,7 +592,7 @@ static int spec_layer(tg_model *m, const char *spec, const char *tok, size_t len
     if (s == TG_OK && res)
         s = tg_model_end_residual(m);
     if (s != TG_OK)
-        return spec_fail(err, cap, spec, tok, tg_status_str(s));
+        return spec_fail(src, tok, "%s", tg_status_str(s));
     return 1;
 }
 
@@ -544,31 +603,37 @@ tg_model *tg_model_from_spec(const char *spec, tg_dtype dt, uint64_t seed, char 
             snprintf(err, cap, "model spec: NULL");
         return NULL;
     }
-    const char *p = spec;
-    char *end;
-    errno = 0;
-    long long in = strtoll(p, &end, 10);
-    if (end == p || errno || in <= 0 || in > (1LL << 24) || (*end && *end != '-')) {
-        spec_fail(err, cap, spec, p, "expected the input width first");
+    spec_src src = { spec, err, cap };
+    const char *p;
+    long long in;
+    int wr = spec_width(spec, &p, &in);
+    if (wr <= 0) {
+        if (wr == 0)
+            spec_fail(&src, spec, "expected the input width first");
+        else
+            spec_fail(&src, spec, "expected an input width of at most %lld", SPEC_MAX_WIDTH);
         return NULL;
     }
-    if (!*end) {
-        spec_fail(err, cap, spec, end, "no layers after the input width");
+    if (*p && *p != '-') {
+        spec_fail(&src, p, "expected '-' after the input width");
+        return NULL;
+    }
+    if (!*p) {
+        spec_fail(&src, p, "no layers after the input width");
         return NULL;
     }
     tg_model *m = tg_model_new(dt, seed);
     if (!m) {
         if (err && cap)
-            snprintf(err, cap, "model spec: out of memory");
+            snprintf(err, cap, "model spec '%s': %s", spec, tg_dtype_is_float(dt) ? "out of memory" : "dtype must be f32 or f64");
         return NULL;
     }
     m->width = in;
-    p = end;
     while (*p == '-') {
         const char *tok = ++p;
         while (*p && *p != '-')
             p++;
-        if (!spec_layer(m, spec, tok, (size_t)(p - tok), err, cap)) {
+        if (!spec_layer(m, &src, tok, p)) {
             tg_model_free(m);
             return NULL;
         }
