@@ -540,22 +540,23 @@ static int spec_layer(tg_model *m, const spec_src *src, const char *tok, const c
         while (p < end && *p != '_')
             p++;
         int *flag = span_is(mod, p, "bn") ? &bn : span_is(mod, p, "ln") ? &ln : span_is(mod, p, "res") ? &res : NULL;
-        if (flag || *mod == 'd') {
-            int *seen = flag ? flag : &has_drop;
-            if (*seen)
-                return spec_fail(src, mod, "%.*s given twice", flag ? (int)(p - mod) : 7, flag ? mod : "dropout");
-            *seen = 1;
-        }
         if (flag) {
+            if (*flag)
+                return spec_fail(src, mod, "%.*s given twice", (int)(p - mod), mod);
+            *flag = 1;
             if (flag == &res)
                 res_at = mod;
             continue;
         }
-        if (p > mod && *mod == 'd') {
-            /* d<p>: a plain decimal in [0, 1): digits and one '.', no sign,
-             * blank, exponent or nan. */
+        if (*mod == 'd') {
+            if (has_drop)
+                return spec_fail(src, mod, "dropout given twice");
+            has_drop = 1;
+            /* d<p>: a plain decimal in [0, 1): digits and at most one '.',
+             * no sign, blank, exponent or nan. */
             char num[32];
-            size_t n = (size_t)(p - mod - 1), dots = 0, ok = n > 0 && n < sizeof num;
+            size_t n = (size_t)(p - mod - 1);
+            int ok = n > 0 && n < sizeof num, dots = 0;
             for (size_t k = 0; ok && k < n; k++) {
                 dots += mod[1 + k] == '.';
                 ok = (isdigit((unsigned char)mod[1 + k]) || mod[1 + k] == '.') && dots <= 1;
