@@ -5,7 +5,7 @@
 #include "tg_nn.h"
 
 #include <ctype.h>
-#include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +38,7 @@ struct tg_model {
     tg_layer   root;
     tg_layer  *open[MAX_DEPTH];   /* open[0] = &root, then residual blocks   */
     int        depth;
-    int64_t    in, width;         /* input width, current output width (-1)  */
+    int64_t    width;             /* current output width (-1: unknown)      */
     int        counter[8];        /* per kind, for names                     */
 };
 
@@ -70,7 +70,7 @@ tg_model *tg_model_new(tg_dtype dt, uint64_t seed)
     m->root.kind = L_SEQ;
     m->open[0] = &m->root;
     m->depth = 1;
-    m->in = m->width = -1;
+    m->width = -1;
     return m;
 }
 
@@ -89,7 +89,35 @@ tg_params *tg_model_buffers(tg_model *m) { return m->buffers; }
 tg_rng *tg_model_rng(tg_model *m) { return &m->rng; }
 void tg_model_set_training(tg_model *m, int on) { m->training = on != 0; }
 int tg_model_training(const tg_model *m) { return m->training; }
-int64_t tg_model_in_features(const tg_model *m) { return m->in; }
+
+/* The input width a sequence of layers expects: the first layer that
+ * fixes one says (dense, norms, or a residual block through its own
+ * layers); 0 when no layer fixes it (activations, dropout only); -1 when a
+ * user's layer comes first (it may take any width). */
+static int64_t seq_in(const tg_layer *l)
+{
+    for (int i = 0; i < l->n_kids; i++) {
+        const tg_layer *k = l->kids[i];
+        switch (k->kind) {
+        case L_DENSE: case L_BN: case L_LN: return k->in;
+        case L_CUSTOM:                      return -1;
+        case L_RESIDUAL: {
+            int64_t r = seq_in(k);
+            if (r != 0)
+                return r;
+            break;
+        }
+        default: break;
+        }
+    }
+    return 0;
+}
+
+int64_t tg_model_in_features(const tg_model *m)
+{
+    int64_t r = seq_in(&m->root);
+    return r > 0 ? r : -1;
+}
 int64_t tg_model_out_features(const tg_model *m) { return m->width; }
 
 /* A new layer appended to the innermost open container. */
@@ -113,21 +141,26 @@ static tg_layer *append(tg_model *m, lkind kind, const char *prefix)
     return l;
 }
 
-/* Undo the last append (a builder failed after it). */
-static void drop_last(tg_model *m)
+/* Undo the last append (a builder failed after it). The store cannot
+ * remove a parameter, so when some were already added under the layer's
+ * name the name stays taken: the next layer of the kind gets the next
+ * number instead of colliding with the orphans forever. */
+static void drop_last(tg_model *m, int added_params)
 {
     tg_layer *parent = m->open[m->depth - 1];
     tg_layer *l = parent->kids[--parent->n_kids];
-    m->counter[l->kind]--;
+    if (!added_params)
+        m->counter[l->kind]--;
     layer_free(l);
     tg_free(l);
 }
 
-static tg_tensor *add_named(tg_params *p, const tg_layer *l, const char *what, int ndim, const int64_t *shape)
+static tg_tensor *add_named(tg_params *p, const tg_layer *l, const char *what, int ndim, const int64_t *shape,
+                            tg_status *st)
 {
     char name[64];
     snprintf(name, sizeof name, "%s.%s", l->name, what);
-    return tg_params_add(p, name, ndim, shape, NULL);
+    return tg_params_add(p, name, ndim, shape, st);
 }
 
 static tg_status check_width(const tg_model *m, int64_t in)
@@ -139,21 +172,26 @@ static tg_status check_width(const tg_model *m, int64_t in)
 
 tg_status tg_model_add_dense(tg_model *m, int64_t in, int64_t out, tg_init init)
 {
-    if (!m || out <= 0 || check_width(m, in) != TG_OK)
-        return m && out > 0 ? TG_ERR_SHAPE : TG_ERR_ARG;
+    /* Every argument is checked before anything is added: a failure after
+     * a parameter was created would leave it in the store for good. */
+    if (!m || out <= 0 || (unsigned)init > TG_INIT_CONSTANT)
+        return TG_ERR_ARG;
+    if (check_width(m, in) != TG_OK)
+        return TG_ERR_SHAPE;
     tg_layer *l = append(m, L_DENSE, "dense");
     if (!l)
         return TG_ERR_NOMEM;
     l->in = in;
     l->out = out;
-    l->w = add_named(m->params, l, "weight", TG_DIMS(in, out));
-    l->b = l->w ? add_named(m->params, l, "bias", TG_DIMS(out)) : NULL;
-    if (!l->w || !l->b || tg_init_tensor(l->w, init, in, out, 0, &m->rng) != TG_OK) {
-        drop_last(m);   /* NOTE: a parameter already added stays, unused */
-        return TG_ERR_NOMEM;
+    tg_status st = TG_ERR_NOMEM;
+    l->w = add_named(m->params, l, "weight", TG_DIMS(in, out), &st);
+    l->b = l->w ? add_named(m->params, l, "bias", TG_DIMS(out), &st) : NULL;
+    if (l->b)
+        st = tg_init_tensor(l->w, init, in, out, 0, &m->rng);
+    if (st != TG_OK) {
+        drop_last(m, l->w != NULL);
+        return st;
     }
-    if (m->in < 0)
-        m->in = in;
     m->width = out;
     return TG_OK;
 }
@@ -193,18 +231,17 @@ tg_status tg_model_add_batchnorm(tg_model *m, int64_t features, double momentum,
     l->in = l->out = features;
     l->param = momentum;
     l->eps = eps;
-    l->w = add_named(m->params, l, "gamma", TG_DIMS(features));
-    l->b = l->w ? add_named(m->params, l, "beta", TG_DIMS(features)) : NULL;
-    l->rmean = l->b ? add_named(m->buffers, l, "running_mean", TG_DIMS(features)) : NULL;
-    l->rvar = l->rmean ? add_named(m->buffers, l, "running_var", TG_DIMS(features)) : NULL;
+    tg_status st = TG_ERR_NOMEM;
+    l->w = add_named(m->params, l, "gamma", TG_DIMS(features), &st);
+    l->b = l->w ? add_named(m->params, l, "beta", TG_DIMS(features), &st) : NULL;
+    l->rmean = l->b ? add_named(m->buffers, l, "running_mean", TG_DIMS(features), &st) : NULL;
+    l->rvar = l->rmean ? add_named(m->buffers, l, "running_var", TG_DIMS(features), &st) : NULL;
     if (!l->rvar) {
-        drop_last(m);
-        return TG_ERR_NOMEM;
+        drop_last(m, l->w != NULL);
+        return st;
     }
     tg_init_tensor(l->w, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);
     tg_init_tensor(l->rvar, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);
-    if (m->width < 0)
-        m->in = features;
     m->width = features;
     return TG_OK;
 }
@@ -220,15 +257,14 @@ tg_status tg_model_add_layernorm(tg_model *m, int64_t features, double eps)
         return TG_ERR_NOMEM;
     l->in = l->out = features;
     l->eps = eps;
-    l->w = add_named(m->params, l, "gamma", TG_DIMS(features));
-    l->b = l->w ? add_named(m->params, l, "beta", TG_DIMS(features)) : NULL;
+    tg_status st = TG_ERR_NOMEM;
+    l->w = add_named(m->params, l, "gamma", TG_DIMS(features), &st);
+    l->b = l->w ? add_named(m->params, l, "beta", TG_DIMS(features), &st) : NULL;
     if (!l->b) {
-        drop_last(m);
-        return TG_ERR_NOMEM;
+        drop_last(m, l->w != NULL);
+        return st;
     }
     tg_init_tensor(l->w, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);
-    if (m->width < 0)
-        m->in = features;
     m->width = features;
     return TG_OK;
 }
@@ -265,8 +301,15 @@ tg_status tg_model_end_residual(tg_model *m)
     if (!m || m->depth <= 1)
         return TG_ERR_STATE;
     tg_layer *l = m->open[m->depth - 1];
-    if (l->in >= 0 && m->width >= 0 && l->in != m->width)
+    /* The block's input width: the width before it, or, when that is not
+     * known (the block comes first, or after a user's layer), what its
+     * first layer takes. */
+    int64_t in = l->in > 0 ? l->in : seq_in(l);
+    if (in > 0 && m->width >= 0 && in != m->width)
         return TG_ERR_SHAPE;
+    l->in = l->out = in > 0 ? in : -1;
+    if (in > 0)
+        m->width = in;      /* x + f(x) has x's width, whatever f's layers are */
     m->depth--;
     return TG_OK;
 }
@@ -279,6 +322,16 @@ static tg_tensor *bn_forward(tg_ctx *ctx, tg_model *m, tg_layer *l, tg_tensor *x
         return NULL;
     size_t es = tg_dtype_size(m->dt);
     int64_t C = l->out;
+    /* (batch, C) only: the op normalises axis 1 in training while eval
+     * broadcasts the statistics over the last axis, which for a 3-D input
+     * are different axes (and a (B, T, C) input would be normalised per
+     * time step in training). */
+    if (x->ndim != 2 || x->shape[1] != C) {
+        char s[TG_SHAPE_STR_MAX];
+        tg_ctx_fail(ctx, TG_ERR_SHAPE, "model_forward: batch norm %s: input %s, expected (batch, %lld)", l->name,
+                    tg_shape_str(x->ndim, x->shape, s, sizeof s), (long long)C);
+        return NULL;
+    }
     if (m->training) {
         tg_bn_stats st = { tg_ctx_alloc(ctx, (size_t)C * es, "batchnorm"),
                            tg_ctx_alloc(ctx, (size_t)C * es, "batchnorm") };
@@ -332,8 +385,12 @@ static tg_tensor *layer_forward(tg_ctx *ctx, tg_model *m, tg_layer *l, tg_tensor
         return bn_forward(ctx, m, l, x);
     case L_LN:
         return tg_layer_norm(ctx, x, l->w, l->b, l->eps);
-    case L_CUSTOM:
-        return x ? l->fn(ctx, x, m->training, l->ud) : NULL;
+    case L_CUSTOM: {
+        tg_tensor *y = x ? l->fn(ctx, x, m->training, l->ud) : NULL;
+        if (x && !y && tg_ctx_status(ctx) == TG_OK)
+            tg_ctx_fail(ctx, TG_ERR_STATE, "model_forward: layer %s returned NULL without an error", l->name);
+        return y;
+    }
     }
     return NULL;
 }
@@ -350,10 +407,16 @@ tg_tensor *tg_model_forward(tg_ctx *ctx, tg_model *m, tg_tensor *x)
         tg_ctx_fail(ctx, TG_ERR_STATE, "model_forward: a residual block is still open");
         return NULL;
     }
-    if (x && m->in > 0 && (x->ndim < 1 || x->shape[x->ndim - 1] != m->in)) {
+    if (x && x->dtype != m->dt) {
+        tg_ctx_fail(ctx, TG_ERR_ARG, "model_forward: input is %s, model is %s", tg_dtype_name(x->dtype),
+                    tg_dtype_name(m->dt));
+        return NULL;
+    }
+    int64_t in = tg_model_in_features(m);
+    if (x && in > 0 && (x->ndim < 2 || x->shape[x->ndim - 1] != in)) {
         char s[TG_SHAPE_STR_MAX];
         tg_ctx_fail(ctx, TG_ERR_SHAPE, "model_forward: input %s, model expects (batch, %lld)",
-                    tg_shape_str(x->ndim, x->shape, s, sizeof s), (long long)m->in);
+                    tg_shape_str(x->ndim, x->shape, s, sizeof s), (long long)in);
         return NULL;
     }
     return layer_forward(ctx, m, &m->root, x);
@@ -396,57 +459,122 @@ void tg_model_describe(const tg_model *m, char *buf, size_t cap)
 
 /* ---- spec ---------------------------------------------------------------------- */
 
-static int spec_fail(char *err, size_t cap, const char *spec, const char *at, const char *why)
+#define SPEC_MAX_WIDTH (1LL << 24)
+
+typedef struct spec_src { const char *spec; char *err; size_t cap; } spec_src;
+
+/* "model spec '<spec>': <why> at position <1-based offset of at>"; 0. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int spec_fail(const spec_src *s, const char *at, const char *fmt, ...)
 {
-    if (err && cap)
-        snprintf(err, cap, "model spec '%s': %s at position %d", spec, why, (int)(at - spec) + 1);
+    if (s->err && s->cap) {
+        char why[160];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof why, fmt, ap);
+        va_end(ap);
+        snprintf(s->err, s->cap, "model spec '%s': %s at position %d", s->spec, why, (int)(at - s->spec) + 1);
+    }
     return 0;
 }
 
-/* Parse one layer token after the input width: WIDTH[act][_mod...]. */
-static int spec_layer(tg_model *m, const char *spec, const char *tok, size_t len, char *err, size_t cap)
+/* Digits only (no sign, no blanks): 1 with the width in *w and the end in
+ * *end; 0 when there is no digit; -1 when the number is 0 or too large. */
+static int spec_width(const char *p, const char **end, long long *w)
 {
-    char buf[96];
-    if (len == 0 || len >= sizeof buf)
-        return spec_fail(err, cap, spec, tok, len ? "layer token too long" : "empty layer");
-    memcpy(buf, tok, len);
-    buf[len] = '\0';
-    char *p = buf;
-    errno = 0;
-    long long width = strtoll(p, &p, 10);
-    if (p == buf || errno || width <= 0 || width > (1LL << 24))
-        return spec_fail(err, cap, spec, tok, "expected a positive width");
-    char act[32] = "";
-    size_t a = 0;
-    while (*p && *p != '_' && a + 1 < sizeof act)
-        act[a++] = *p++;
-    act[a] = '\0';
-    int ak = a ? tg_act_parse(act) : TG_ACT_NONE;
-    if (a && !strcmp(act, "leaky"))
-        ak = TG_ACT_LEAKY_RELU;
-    if (ak < 0)
-        return spec_fail(err, cap, spec, tok, "unknown activation");
-    int bn = 0, ln = 0, res = 0;
-    double drop = 0;
-    while (*p == '_') {
-        p++;
-        if (!strncmp(p, "bn", 2) && (p[2] == '_' || !p[2])) { bn = 1; p += 2; }
-        else if (!strncmp(p, "ln", 2) && (p[2] == '_' || !p[2])) { ln = 1; p += 2; }
-        else if (!strncmp(p, "res", 3) && (p[3] == '_' || !p[3])) { res = 1; p += 3; }
-        else if (*p == 'd') {
-            char *e;
-            drop = strtod(p + 1, &e);
-            if (e == p + 1 || !(drop >= 0 && drop < 1))
-                return spec_fail(err, cap, spec, tok, "dropout needs a probability in [0, 1)");
-            p = e;
-        } else {
-            return spec_fail(err, cap, spec, tok, "unknown modifier (bn, ln, res, d<p>)");
-        }
+    long long v = 0;
+    const char *q = p;
+    while (isdigit((unsigned char)*q)) {
+        if (v <= SPEC_MAX_WIDTH)
+            v = v * 10 + (*q - '0');
+        q++;
     }
-    if (*p)
-        return spec_fail(err, cap, spec, tok, "unexpected characters");
+    *end = q;
+    *w = v;
+    return q == p ? 0 : v < 1 || v > SPEC_MAX_WIDTH ? -1 : 1;
+}
+
+static int span_is(const char *p, const char *e, const char *word)
+{
+    size_t n = strlen(word);
+    return (size_t)(e - p) == n && !strncmp(p, word, n);
+}
+
+/* Parse one layer token [tok, end) after the input width:
+ * WIDTH[act][_mod...]; errors name the offending part's position. */
+static int spec_layer(tg_model *m, const spec_src *src, const char *tok, const char *end)
+{
+    if (tok == end)
+        return spec_fail(src, tok, "empty layer");
+    const char *p;
+    long long width;
+    int wr = spec_width(tok, &p, &width);
+    if (wr == 0)
+        return spec_fail(src, tok, "expected a positive width");
+    if (wr < 0)
+        return spec_fail(src, tok, "expected a positive width of at most %lld", SPEC_MAX_WIDTH);
+    /* The activation runs to the first '_'; "leaky_relu" contains one. */
+    const char *a0 = p;
+    while (p < end && *p != '_')
+        p++;
+    int ak = TG_ACT_NONE;
+    if (span_is(a0, p, "leaky")) {
+        ak = TG_ACT_LEAKY_RELU;
+        if (end - p >= 5 && !strncmp(p, "_relu", 5) && (p + 5 == end || p[5] == '_'))
+            p += 5;
+    } else if (p > a0) {
+        ak = -1;
+        for (int k = TG_ACT_RELU; k <= TG_ACT_SOFTMAX && ak < 0; k++)
+            if (span_is(a0, p, tg_act_name((tg_act)k)))
+                ak = k;
+        if (ak < 0)
+            return spec_fail(src, a0, "unknown activation '%.*s'", (int)(p - a0), a0);
+    }
+    int bn = 0, ln = 0, res = 0, has_drop = 0;
+    const char *res_at = NULL;
+    double drop = 0;
+    while (p < end) {              /* *p == '_' */
+        const char *mod = ++p;
+        while (p < end && *p != '_')
+            p++;
+        int *flag = span_is(mod, p, "bn") ? &bn : span_is(mod, p, "ln") ? &ln : span_is(mod, p, "res") ? &res : NULL;
+        if (flag) {
+            if (*flag)
+                return spec_fail(src, mod, "%.*s given twice", (int)(p - mod), mod);
+            *flag = 1;
+            if (flag == &res)
+                res_at = mod;
+            continue;
+        }
+        if (*mod == 'd') {
+            if (has_drop)
+                return spec_fail(src, mod, "dropout given twice");
+            has_drop = 1;
+            /* d<p>: a plain decimal in [0, 1): digits and at most one '.',
+             * no sign, blank, exponent or nan. */
+            char num[32];
+            size_t n = (size_t)(p - mod - 1);
+            int ok = n > 0 && n < sizeof num, dots = 0;
+            for (size_t k = 0; ok && k < n; k++) {
+                dots += mod[1 + k] == '.';
+                ok = (isdigit((unsigned char)mod[1 + k]) || mod[1 + k] == '.') && dots <= 1;
+            }
+            if (ok) {
+                memcpy(num, mod + 1, n);
+                num[n] = '\0';
+                drop = strtod(num, NULL);
+            }
+            if (!ok || !(drop >= 0 && drop < 1))
+                return spec_fail(src, mod, "dropout needs a probability in [0, 1), got '%.*s'", (int)(p - mod), mod);
+            continue;
+        }
+        return spec_fail(src, mod, "unknown modifier '%.*s' (bn, ln, res, d<p>)", (int)(p - mod), mod);
+    }
     if (res && width != m->width)
-        return spec_fail(err, cap, spec, tok, "a residual layer must keep its width");
+        return spec_fail(src, res_at, "a residual layer must keep its width (%lld -> %lld)", (long long)m->width,
+                         width);
     int relu_like = ak == TG_ACT_RELU || ak == TG_ACT_LEAKY_RELU || ak == TG_ACT_ELU ||
                     ak == TG_ACT_GELU || ak == TG_ACT_SILU;
     tg_status s = TG_OK;
@@ -465,7 +593,7 @@ static int spec_layer(tg_model *m, const char *spec, const char *tok, size_t len
     if (s == TG_OK && res)
         s = tg_model_end_residual(m);
     if (s != TG_OK)
-        return spec_fail(err, cap, spec, tok, tg_status_str(s));
+        return spec_fail(src, tok, "%s", tg_status_str(s));
     return 1;
 }
 
@@ -476,31 +604,37 @@ tg_model *tg_model_from_spec(const char *spec, tg_dtype dt, uint64_t seed, char 
             snprintf(err, cap, "model spec: NULL");
         return NULL;
     }
-    const char *p = spec;
-    char *end;
-    errno = 0;
-    long long in = strtoll(p, &end, 10);
-    if (end == p || errno || in <= 0 || in > (1LL << 24) || (*end && *end != '-')) {
-        spec_fail(err, cap, spec, p, "expected the input width first");
+    spec_src src = { spec, err, cap };
+    const char *p;
+    long long in;
+    int wr = spec_width(spec, &p, &in);
+    if (wr <= 0) {
+        if (wr == 0)
+            spec_fail(&src, spec, "expected the input width first");
+        else
+            spec_fail(&src, spec, "expected an input width of at most %lld", SPEC_MAX_WIDTH);
         return NULL;
     }
-    if (!*end) {
-        spec_fail(err, cap, spec, end, "no layers after the input width");
+    if (*p && *p != '-') {
+        spec_fail(&src, p, "expected '-' after the input width");
+        return NULL;
+    }
+    if (!*p) {
+        spec_fail(&src, p, "no layers after the input width");
         return NULL;
     }
     tg_model *m = tg_model_new(dt, seed);
     if (!m) {
         if (err && cap)
-            snprintf(err, cap, "model spec: out of memory");
+            snprintf(err, cap, "model spec '%s': %s", spec, tg_dtype_is_float(dt) ? "out of memory" : "dtype must be f32 or f64");
         return NULL;
     }
-    m->in = m->width = in;
-    p = end;
+    m->width = in;
     while (*p == '-') {
         const char *tok = ++p;
         while (*p && *p != '-')
             p++;
-        if (!spec_layer(m, spec, tok, (size_t)(p - tok), err, cap)) {
+        if (!spec_layer(m, &src, tok, p)) {
             tg_model_free(m);
             return NULL;
         }
