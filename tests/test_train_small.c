@@ -5,9 +5,9 @@
  * the optimizer work together, not a benchmark.
  *
  * Stated target: >= 97% on the 400 training points and >= 95% on 400
- * held-out points after STEPS steps, in about 0.1 s of CPU time in a
- * release build (asserted below 1 s there: CPU time, not wall time, so a
- * loaded machine does not fail it). Both dtypes. With these settings
+ * held-out points after STEPS steps (about 0.1 s of CPU time in a release
+ * build; printed, not asserted: speed is the benchmarks' business). Both
+ * dtypes. With these settings
  * every model seed from 1 to 8 reached >= 99.5% held-out, so the margin is
  * not luck of one seed. */
 #include "tapegrad.h"
@@ -99,9 +99,6 @@ static void run(tg_dtype dt)
     TEST_CHECK_MSG(acc >= 0.97, "train accuracy %.3f", acc);
     TEST_CHECK_MSG(acc_te >= 0.95, "held-out accuracy %.3f", acc_te);
     TEST_CHECK(loss < 0.15 * loss0);
-#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
-    TEST_CHECK_MSG(secs < 1.0, "%.3f s", secs);
-#endif
     tg_optim_free(o);
     tg_model_free(m);
     tg_ctx_free(ctx);
