@@ -84,11 +84,11 @@ void tg_model_free(tg_model *m)
     tg_free(m);
 }
 
-tg_params *tg_model_params(tg_model *m) { return m->params; }
-tg_params *tg_model_buffers(tg_model *m) { return m->buffers; }
-tg_rng *tg_model_rng(tg_model *m) { return &m->rng; }
-void tg_model_set_training(tg_model *m, int on) { m->training = on != 0; }
-int tg_model_training(const tg_model *m) { return m->training; }
+tg_params *tg_model_params(tg_model *m) { return m ? m->params : NULL; }
+tg_params *tg_model_buffers(tg_model *m) { return m ? m->buffers : NULL; }
+tg_rng *tg_model_rng(tg_model *m) { return m ? &m->rng : NULL; }
+void tg_model_set_training(tg_model *m, int on) { if (m) m->training = on != 0; }
+int tg_model_training(const tg_model *m) { return m ? m->training : 0; }
 
 /* The input width a sequence of layers expects: the first layer that
  * fixes one says (dense, norms, or a residual block through its own
@@ -118,7 +118,7 @@ int64_t tg_model_in_features(const tg_model *m)
     int64_t r = seq_in(&m->root);
     return r > 0 ? r : -1;
 }
-int64_t tg_model_out_features(const tg_model *m) { return m->width; }
+int64_t tg_model_out_features(const tg_model *m) { return m ? m->width : -1; }
 
 /* A new layer appended to the innermost open container. */
 static tg_layer *append(tg_model *m, lkind kind, const char *prefix)
@@ -453,6 +453,8 @@ void tg_model_describe(const tg_model *m, char *buf, size_t cap)
     if (!buf || !cap)
         return;
     buf[0] = '\0';
+    if (!m)
+        return;
     size_t off = 0;
     describe(&m->root, 0, buf, cap, &off);
 }

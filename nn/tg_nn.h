@@ -67,6 +67,8 @@ void      tg_model_free(tg_model *m);
  * status and the model is unchanged. `in` must match the previous layer's
  * output width when known. */
 tg_status tg_model_add_dense(tg_model *m, int64_t in, int64_t out, tg_init w_init);
+/* param: the leaky_relu slope or elu alpha; 0 selects PyTorch's default
+ * (0.01, 1.0). Ignored by the other activations. */
 tg_status tg_model_add_activation(tg_model *m, tg_act a, double param);
 tg_status tg_model_add_dropout(tg_model *m, double p);
 /* momentum as PyTorch's (running = (1 − momentum)·running + momentum·batch). */
