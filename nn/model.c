@@ -115,6 +115,8 @@ static int64_t seq_in(const tg_layer *l)
 
 int64_t tg_model_in_features(const tg_model *m)
 {
+    if (!m)
+        return -1;
     int64_t r = seq_in(&m->root);
     return r > 0 ? r : -1;
 }
