@@ -23,6 +23,7 @@ static void plan_free(plan *p)
 {
     tg_free(p->e);
     tg_free(p->names);
+    memset(p, 0, sizeof *p);
 }
 
 static int plan_add(plan *p, const char *prefix, const char *state, const char *name,

@@ -186,7 +186,7 @@ static void build_header(sbuf *b, const tg_st_entry *e, int n, const tg_st_meta 
         off = end;
     }
     sb_put(b, "}", 1);
-    while (b->len % 8)
+    while (!b->oom && b->len % 8)     /* a failed put adds nothing: stop */
         sb_put(b, " ", 1);
 }
 
