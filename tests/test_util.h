@@ -7,6 +7,7 @@
  *                    that requires a gradient)
  *   tu_close         |a - b| <= atol + rtol |b|; NaN matches NaN, inf itself
  *   tu_check_values  a tensor's data (or gradient) against expected doubles
+ *   tu_shape_is      t is non-NULL and has the given shape
  *   tu_vjp           backward from y with an upstream gradient of doubles
  *   TU_EXPECT_ERR    a call returns NULL, sets a status and a message
  *                    containing a text (TU_EXPECT_ERR_IS: exactly that text),
@@ -81,6 +82,11 @@ static inline void tu_check_values_at(const char *file, int line, const char *wh
     if (at >= 0)
         fprintf(stderr, " at [%lld]: %.17g, expected %.17g", (long long)at, got, want[at]);
     fputc('\n', stderr);
+}
+
+static inline int tu_shape_is(const tg_tensor *t, int ndim, const int64_t *shape)
+{
+    return t && tg_shape_equal(t->ndim, t->shape, ndim, shape);
 }
 
 /* Backward from y with upstream gradient dy (y->numel doubles) in y's dtype. */
