@@ -66,9 +66,6 @@ typedef struct rplan {
             }                                                                   \
         }
 
-/* exp in x's precision: expf for f32 (the sums stay in double). */
-#define EXP_T(v) _Generic((v), float: expf, default: exp)(v)
-
 static tg_status reduce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
 {
     tg_status s = tg_chk_float(n, 0);
@@ -263,7 +260,7 @@ static double *scratch(tg_node *n, int64_t count)
     {                                                                           \
         double s = 0;                                                           \
         for (int64_t i = 0; i < len; i++)                                       \
-            s += (double)EXP_T((T)(x[i] - (T)shift));                           \
+            s += (double)TGM(exp, (T)(x[i] - (T)shift));                        \
         return s;                                                               \
     }
 DEF_RUN_KERNELS(float, f32)
@@ -685,7 +682,7 @@ static tg_status logsumexp_forward(tg_node *n)
                         m[i] = 0;
                 PL_ROWS(pl, T, xo, row,
                         for (int64_t i = 0; i < pl->inner; i++)
-                            s[i] += (double)EXP_T((T)(row[i] - (T)m[i]));)
+                            s[i] += (double)TGM(exp, (T)(row[i] - (T)m[i]));)
             }
             T *yo = y + o * pl->inner;
             for (int64_t i = 0; i < pl->inner; i++)
@@ -703,7 +700,7 @@ static void logsumexp_backward(tg_node *n)
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
-        PL_FOREACH(pl, if (y[yi] != (T)-INFINITY) dx[xi] += dy[yi] * EXP_T((T)(x[xi] - y[yi]));)
+        PL_FOREACH(pl, if (y[yi] != (T)-INFINITY) dx[xi] += dy[yi] * TGM(exp, (T)(x[xi] - y[yi]));)
     });
 }
 

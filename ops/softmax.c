@@ -53,9 +53,6 @@ static double *smx_work(tg_node *n, const smx_layout *L, int k)
     return tg_node_scratch(n, (size_t)k * (size_t)(L->inner ? L->inner : 1) * sizeof(double));
 }
 
-/* exp in x's precision: expf for f32 (the sums stay in double). */
-#define EXP_T(v) _Generic((v), float: expf, default: exp)(v)
-
 /* The max of a contiguous row of n elements, NaN if one is NaN. Eight
  * lanes so the compare-select loop vectorises. */
 #define DEF_ROW_MAX(T, sfx)                                                     \
@@ -146,7 +143,7 @@ static tg_status softmax_forward(tg_node *n)
                 T mt = (T)row_max(T, xo, L.A);
                 double sum = 0;
                 for (int64_t a = 0; a < L.A; a++) {
-                    yo[a] = EXP_T((T)(xo[a] - mt));
+                    yo[a] = TGM(exp, (T)(xo[a] - mt));
                     sum += (double)yo[a];
                 }
                 double inv = 1.0 / sum;
@@ -160,7 +157,7 @@ static tg_status softmax_forward(tg_node *n)
             for (int64_t a = 0; a < L.A; a++)        /* y = exp(x - m), s = sum y */
                 for (int64_t i = 0; i < L.inner; i++) {
                     int64_t k = a * L.inner + i;
-                    yo[k] = EXP_T((T)(xo[k] - (T)m[i]));
+                    yo[k] = TGM(exp, (T)(xo[k] - (T)m[i]));
                     s[i] += (double)yo[k];
                 }
             for (int64_t i = 0; i < L.inner; i++)
@@ -250,7 +247,7 @@ static tg_status log_softmax_forward(tg_node *n)
             if (L.inner == 1) {                      /* a contiguous row */
                 double mx = row_max(T, xo, L.A), sum = 0;
                 for (int64_t a = 0; a < L.A; a++)
-                    sum += (double)EXP_T((T)(xo[a] - (T)mx));
+                    sum += (double)TGM(exp, (T)(xo[a] - (T)mx));
                 double ls = log(sum);
                 for (int64_t a = 0; a < L.A; a++)
                     yo[a] = (T)(((double)xo[a] - mx) - ls);
@@ -262,7 +259,7 @@ static tg_status log_softmax_forward(tg_node *n)
             for (int64_t a = 0; a < L.A; a++)
                 for (int64_t i = 0; i < L.inner; i++) {
                     int64_t k = a * L.inner + i;
-                    s[i] += (double)EXP_T((T)(xo[k] - (T)m[i]));
+                    s[i] += (double)TGM(exp, (T)(xo[k] - (T)m[i]));
                 }
             for (int64_t i = 0; i < L.inner; i++)
                 s[i] = log(s[i]);
@@ -296,7 +293,7 @@ static void log_softmax_backward(tg_node *n)
                 for (int64_t a = 0; a < L.A; a++)
                     sg += (double)gr[a];
                 for (int64_t a = 0; a < L.A; a++)
-                    dr[a] += (T)((double)gr[a] - (double)EXP_T(yr[a]) * sg);
+                    dr[a] += (T)((double)gr[a] - (double)TGM(exp, yr[a]) * sg);
                 continue;
             }
             for (int64_t i = 0; i < L.inner; i++)
@@ -307,7 +304,7 @@ static void log_softmax_backward(tg_node *n)
             for (int64_t a = 0; a < L.A; a++)
                 for (int64_t i = 0; i < L.inner; i++) {
                     int64_t k = base + a * L.inner + i;
-                    dx[k] += (T)((double)dy[k] - (double)EXP_T(y[k]) * sdy[i]);
+                    dx[k] += (T)((double)dy[k] - (double)TGM(exp, y[k]) * sdy[i]);
                 }
         }
     });
