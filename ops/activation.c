@@ -36,7 +36,7 @@ static tg_status finite_param_shape(const tg_node *n, const char *what, tg_dtype
 {
     if (!isfinite(n->p.f[0]))
         return tg_op_fail(n, TG_ERR_ARG, "%s must be finite, got %g", what, n->p.f[0]);
-    return tg_same_shape(n, dt, ndim, shape);
+    return tg_shape_as_input(n, dt, ndim, shape);
 }
 
 /* ---- sigmoid ------------------------------------------------------------
@@ -55,7 +55,7 @@ static void sigmoid_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 13,
 
 const tg_op_def tg_op_sigmoid_def = {
     .name = "sigmoid", .n_in = 1,
-    .shape = tg_same_shape, .forward = sigmoid_forward, .backward = sigmoid_backward,
+    .shape = tg_shape_as_input, .forward = sigmoid_forward, .backward = sigmoid_backward,
     .sample = sigmoid_sample, .n_samples = TG_EW_N_SHAPES, .cost = sigmoid_cost,
 };
 
@@ -79,7 +79,7 @@ static void tanh_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 20, 3)
 
 const tg_op_def tg_op_tanh_def = {
     .name = "tanh", .n_in = 1,
-    .shape = tg_same_shape, .forward = tanh_forward, .backward = tanh_backward,
+    .shape = tg_shape_as_input, .forward = tanh_forward, .backward = tanh_backward,
     .sample = tanh_sample, .n_samples = TG_EW_N_SHAPES, .cost = tanh_cost,
 };
 
@@ -104,7 +104,7 @@ static void relu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1);
 
 const tg_op_def tg_op_relu_def = {
     .name = "relu", .n_in = 1,
-    .shape = tg_same_shape, .forward = relu_forward, .backward = relu_backward,
+    .shape = tg_shape_as_input, .forward = relu_forward, .backward = relu_backward,
     .sample = relu_sample, .n_samples = TG_EW_N_SHAPES, .cost = relu_cost,
 };
 
@@ -218,7 +218,7 @@ static void softplus_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 22
 
 const tg_op_def tg_op_softplus_def = {
     .name = "softplus", .n_in = 1,
-    .shape = tg_same_shape, .forward = softplus_forward, .backward = softplus_backward,
+    .shape = tg_shape_as_input, .forward = softplus_forward, .backward = softplus_backward,
     .sample = softplus_sample, .n_samples = TG_EW_N_SHAPES, .cost = softplus_cost,
 };
 
@@ -245,7 +245,7 @@ static void silu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 14, 17
 
 const tg_op_def tg_op_silu_def = {
     .name = "silu", .n_in = 1,
-    .shape = tg_same_shape, .forward = silu_forward, .backward = silu_backward,
+    .shape = tg_shape_as_input, .forward = silu_forward, .backward = silu_backward,
     .sample = silu_sample, .n_samples = TG_EW_N_SHAPES, .cost = silu_cost,
 };
 
@@ -271,7 +271,7 @@ static tg_status gelu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *
     if (a != TG_GELU_ERF && a != TG_GELU_TANH)
         return tg_op_fail(n, TG_ERR_ARG, "approx %lld is neither TG_GELU_ERF (0) nor TG_GELU_TANH (1)",
                           (long long)a);
-    return tg_same_shape(n, dt, ndim, shape);
+    return tg_shape_as_input(n, dt, ndim, shape);
 }
 
 TG_EW_FORWARD(gelu_erf_forward, y[i] = x[i] * (T)0.5 * TGM(erfc, -x[i] * (T)INV_SQRT_2))

@@ -430,7 +430,7 @@ tg_tensor *tg_minimum(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_appl
  * One tensor x and a constant c in n->p.f[0] (rounded to x's dtype before
  * use, as PyTorch does with a Python scalar: p0 in the loops of
  * TG_EW_FORWARD/TG_EW_BACKWARD, ops_common.h). No broadcasting: y has x's
- * shape (tg_same_shape), and the cost is tg_ew_cost's. */
+ * shape (tg_shape_as_input), and the cost is tg_ew_cost's. */
 
 /* Variants: a (3,4) matrix with constant c0, a scalar (ndim 0) with c1.
  * Values uniform in [lo, hi), or |x| in [gap, hi) when gap > 0. */
@@ -466,7 +466,7 @@ static void add_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 
 
 const tg_op_def tg_op_add_scalar_def = {
     .name = "add_scalar", .n_in = 1,
-    .shape = tg_same_shape, .forward = add_scalar_forward, .backward = add_scalar_backward,
+    .shape = tg_shape_as_input, .forward = add_scalar_forward, .backward = add_scalar_backward,
     .sample = add_scalar_sample, .n_samples = 2, .cost = add_scalar_cost,
 };
 
@@ -486,7 +486,7 @@ static void rsub_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c,
 
 const tg_op_def tg_op_rsub_scalar_def = {
     .name = "rsub_scalar", .n_in = 1,
-    .shape = tg_same_shape, .forward = rsub_scalar_forward, .backward = rsub_scalar_backward,
+    .shape = tg_shape_as_input, .forward = rsub_scalar_forward, .backward = rsub_scalar_backward,
     .sample = rsub_scalar_sample, .n_samples = 2, .cost = rsub_scalar_cost,
 };
 
@@ -503,7 +503,7 @@ static void mul_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 
 
 const tg_op_def tg_op_mul_scalar_def = {
     .name = "mul_scalar", .n_in = 1,
-    .shape = tg_same_shape, .forward = mul_scalar_forward, .backward = mul_scalar_backward,
+    .shape = tg_shape_as_input, .forward = mul_scalar_forward, .backward = mul_scalar_backward,
     .sample = mul_scalar_sample, .n_samples = 2, .cost = mul_scalar_cost,
 };
 
@@ -522,7 +522,7 @@ static void div_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 
 
 const tg_op_def tg_op_div_scalar_def = {
     .name = "div_scalar", .n_in = 1,
-    .shape = tg_same_shape, .forward = div_scalar_forward, .backward = div_scalar_backward,
+    .shape = tg_shape_as_input, .forward = div_scalar_forward, .backward = div_scalar_backward,
     .sample = div_scalar_sample, .n_samples = 2, .cost = div_scalar_cost,
 };
 
@@ -539,7 +539,7 @@ static void rdiv_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c,
 
 const tg_op_def tg_op_rdiv_scalar_def = {
     .name = "rdiv_scalar", .n_in = 1,
-    .shape = tg_same_shape, .forward = rdiv_scalar_forward, .backward = rdiv_scalar_backward,
+    .shape = tg_shape_as_input, .forward = rdiv_scalar_forward, .backward = rdiv_scalar_backward,
     .sample = rdiv_scalar_sample, .n_samples = 2, .cost = rdiv_scalar_cost,
 };
 
@@ -556,7 +556,7 @@ static void pow_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 
 
 const tg_op_def tg_op_pow_scalar_def = {
     .name = "pow_scalar", .n_in = 1,
-    .shape = tg_same_shape, .forward = pow_scalar_forward, .backward = pow_scalar_backward,
+    .shape = tg_shape_as_input, .forward = pow_scalar_forward, .backward = pow_scalar_backward,
     .sample = pow_scalar_sample, .n_samples = 2, .cost = pow_scalar_cost,
 };
 

@@ -65,7 +65,7 @@ static inline void tg_shape_like(const tg_node *n, int i, tg_dtype *dt, int *ndi
 }
 
 /* Shape function of an op whose output is like its one float input. */
-static inline tg_status tg_same_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+static inline tg_status tg_shape_as_input(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
 {
     tg_status s = tg_chk_float(n, 0);
     if (s == TG_OK)
@@ -284,7 +284,7 @@ static inline void tg_ew_cost(const tg_node *n, tg_op_cost *c, double f, double 
  * matrix, a 2x1x4 tensor (a size-1 dim) or a scalar (ndim 0). Writes the
  * shape, returns its ndim. */
 #define TG_EW_N_SHAPES 3
-static inline int tg_ew_shape(int v, int64_t shape[3])
+static inline int tg_ew_sample_shape(int v, int64_t shape[3])
 {
     static const int64_t s[TG_EW_N_SHAPES][3] = { {3, 5}, {2, 1, 4}, {1} };
     static const int nd[TG_EW_N_SHAPES] = { 2, 3, 0 };
@@ -299,7 +299,7 @@ static inline tg_status tg_ew_sample(tg_node *n, tg_dtype dt, int v, double lo, 
     if (v < 0 || v >= TG_EW_N_SHAPES)
         return TG_ERR_ARG;
     int64_t sh[3];
-    int nd = tg_ew_shape(v, sh);
+    int nd = tg_ew_sample_shape(v, sh);
     n->n_in = 1;
     n->in[0] = gap > 0 ? tg_sample_away0(n, dt, nd, sh, hi, gap) : tg_sample_uniform(n, dt, nd, sh, lo, hi);
     return tg_sample_done(n);

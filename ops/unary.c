@@ -27,7 +27,7 @@ static void neg_cost(const tg_node *n, tg_op_cost *c)
 
 const tg_op_def tg_op_neg_def = {
     .name = "neg", .n_in = 1,
-    .shape = tg_same_shape, .forward = neg_forward, .backward = neg_backward,
+    .shape = tg_shape_as_input, .forward = neg_forward, .backward = neg_backward,
     .sample = neg_sample, .n_samples = TG_EW_N_SHAPES, .cost = neg_cost,
 };
 
@@ -50,7 +50,7 @@ static void exp_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 10, 1);
 
 const tg_op_def tg_op_exp_def = {
     .name = "exp", .n_in = 1,
-    .shape = tg_same_shape, .forward = exp_forward, .backward = exp_backward,
+    .shape = tg_shape_as_input, .forward = exp_forward, .backward = exp_backward,
     .sample = exp_sample, .n_samples = TG_EW_N_SHAPES, .cost = exp_cost,
 };
 
@@ -73,7 +73,7 @@ static void log_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 10, 2);
 
 const tg_op_def tg_op_log_def = {
     .name = "log", .n_in = 1,
-    .shape = tg_same_shape, .forward = log_forward, .backward = log_backward,
+    .shape = tg_shape_as_input, .forward = log_forward, .backward = log_backward,
     .sample = log_sample, .n_samples = TG_EW_N_SHAPES, .cost = log_cost,
 };
 
@@ -97,7 +97,7 @@ static void sqrt_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 4, 3);
 
 const tg_op_def tg_op_sqrt_def = {
     .name = "sqrt", .n_in = 1,
-    .shape = tg_same_shape, .forward = sqrt_forward, .backward = sqrt_backward,
+    .shape = tg_shape_as_input, .forward = sqrt_forward, .backward = sqrt_backward,
     .sample = sqrt_sample, .n_samples = TG_EW_N_SHAPES, .cost = sqrt_cost,
 };
 
@@ -121,7 +121,7 @@ static void abs_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 2); 
 
 const tg_op_def tg_op_abs_def = {
     .name = "abs", .n_in = 1,
-    .shape = tg_same_shape, .forward = abs_forward, .backward = abs_backward,
+    .shape = tg_shape_as_input, .forward = abs_forward, .backward = abs_backward,
     .sample = abs_sample, .n_samples = TG_EW_N_SHAPES, .cost = abs_cost,
 };
 
@@ -144,7 +144,7 @@ static void square_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 2
 
 const tg_op_def tg_op_square_def = {
     .name = "square", .n_in = 1,
-    .shape = tg_same_shape, .forward = square_forward, .backward = square_backward,
+    .shape = tg_shape_as_input, .forward = square_forward, .backward = square_backward,
     .sample = square_sample, .n_samples = TG_EW_N_SHAPES, .cost = square_cost,
 };
 
@@ -170,7 +170,7 @@ static tg_status clamp_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t 
         return tg_op_fail(n, TG_ERR_ARG, "NaN bound (lo %g, hi %g)", lo, hi);
     if (lo > hi)
         return tg_op_fail(n, TG_ERR_ARG, "lo %g > hi %g", lo, hi);
-    return tg_same_shape(n, dt, ndim, shape);
+    return tg_shape_as_input(n, dt, ndim, shape);
 }
 
 TG_EW_FORWARD(clamp_forward,
@@ -189,7 +189,7 @@ static tg_status clamp_sample(tg_node *n, tg_dtype dt, int v)
         return TG_ERR_ARG;
     double lo = bounds[v][0], hi = bounds[v][1];
     int64_t shape[3];
-    int nd = tg_ew_shape(v, shape);
+    int nd = tg_ew_sample_shape(v, shape);
     tg_tensor *x = tg_tensor_new(n->ctx, dt, nd, shape);
     if (!x)
         return tg_ctx_status(n->ctx);
