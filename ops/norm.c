@@ -494,6 +494,13 @@ static inline int drop_keep(uint64_t key, uint64_t i, double p)
     return (double)(h >> 11) * 0x1.0p-53 >= p;
 }
 
+/* The mask's key, from the seed: the forward and the VJP derive it here so
+ * that both see the same mask. */
+static inline uint64_t drop_key(const tg_node *n)
+{
+    return drop_mix((uint64_t)n->p.i[0] + DROP_GOLDEN);
+}
+
 static tg_status dropout_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
 {
     tg_status s = tg_chk_float(n, 0);
@@ -510,7 +517,7 @@ static tg_status dropout_forward(tg_node *n)
 {
     size_t len = TG_NUMEL(n->out);
     double p = n->p.f[0];
-    uint64_t key = drop_mix((uint64_t)n->p.i[0] + DROP_GOLDEN);
+    uint64_t key = drop_key(n);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data, scale = (T)(1.0 / (1.0 - p));
@@ -524,7 +531,7 @@ static void dropout_backward(tg_node *n)
 {
     size_t len = TG_NUMEL(n->out);
     double p = n->p.f[0];
-    uint64_t key = drop_mix((uint64_t)n->p.i[0] + DROP_GOLDEN);
+    uint64_t key = drop_key(n);
     TG_DISPATCH(n->out->dtype, T, {
         const T *dy = n->out->grad;
         T *dx = n->in[0]->grad, scale = (T)(1.0 / (1.0 - p));
