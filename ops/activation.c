@@ -5,8 +5,9 @@
  * (value and gradient) for large |x|; softmax and the losses live elsewhere. */
 #include "ops_common.h"
 
-/* The libm function for the element type: expf for float, exp for double. */
-#define TGM(fn, x) _Generic((x), float: fn##f, default: fn)(x)
+/* Shape, cost, samples and the loop skeletons (TG_EW_FORWARD and
+ * TG_EW_BACKWARD, with x, y, dy, dx, p0, p1 in scope) come from
+ * ops_common.h. */
 
 #define SQRT_2_OVER_PI   0.79788456080286535588  /* sqrt(2/pi)       */
 #define INV_SQRT_2       0.70710678118654752440  /* 1/sqrt(2)        */
@@ -29,55 +30,13 @@ static inline double sigmoid_f64(double x)
 
 #define SIGMOID(x) _Generic((x), float: sigmoid_f32, default: sigmoid_f64)(x)
 
-static tg_status same_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
-{
-    tg_status s = tg_chk_float(n, 0);
-    if (s != TG_OK)
-        return s;
-    *dt = n->in[0]->dtype;
-    *ndim = n->in[0]->ndim;
-    memcpy(shape, n->in[0]->shape, sizeof(int64_t) * (size_t)*ndim);
-    return TG_OK;
-}
-
 /* Parameter p.f[0] must be finite (slope, alpha). */
 static tg_status finite_param_shape(const tg_node *n, const char *what, tg_dtype *dt, int *ndim,
                                     int64_t *shape)
 {
     if (!isfinite(n->p.f[0]))
         return tg_op_fail(n, TG_ERR_ARG, "%s must be finite, got %g", what, n->p.f[0]);
-    return same_shape(n, dt, ndim, shape);
-}
-
-/* Elementwise cost: `f` flops per element forward, `b` backward (a libm
- * call counts as ~10); bytes: forward reads x and writes y, backward reads dy
- * and one saved value (x or y) and reads+writes dx. */
-static void ew_cost(const tg_node *n, tg_op_cost *c, double f, double b)
-{
-    double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
-    c->fwd_flops = f * e;
-    c->fwd_bytes = 2 * e * w;
-    c->bwd_flops = b * e;
-    c->bwd_bytes = 4 * e * w;
-}
-
-/* Sample shapes: a matrix, a tensor with a size-1 dim, a scalar (ndim 0). */
-static const struct { int ndim; int64_t shape[3]; } ew_shapes[] = {
-    { 2, {3, 5} }, { 3, {2, 1, 4} }, { 0, {1} },
-};
-#define EW_N_SHAPES 3
-
-/* One input of shape ew_shapes[v]: uniform in [-lim, lim), or, with gap > 0,
- * gap <= |x| < lim (off a kink at 0). */
-static tg_status ew_sample(tg_node *n, tg_dtype dt, int v, double lim, double gap)
-{
-    if (v < 0 || v >= EW_N_SHAPES)
-        return TG_ERR_ARG;
-    int nd = ew_shapes[v].ndim;
-    const int64_t *sh = ew_shapes[v].shape;
-    n->n_in = 1;
-    n->in[0] = gap > 0 ? tg_sample_away0(n, dt, nd, sh, lim, gap) : tg_sample_uniform(n, dt, nd, sh, -lim, lim);
-    return n->in[0] ? TG_OK : tg_ctx_status(n->ctx);
+    return tg_shape_as_input(n, dt, ndim, shape);
 }
 
 /* ---- sigmoid ------------------------------------------------------------
@@ -86,38 +45,18 @@ static tg_status ew_sample(tg_node *n, tg_dtype dt, int v, double lim, double ga
  * NOTE: two-branch form (see sigmoid_f64): exp never overflows, and
  * sigmoid(-1e4) = 0, sigmoid(1e4) = 1 exactly.
  */
-static tg_status sigmoid_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = SIGMOID(x[i]);
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(sigmoid_forward, y[i] = SIGMOID(x[i]))
 
-static void sigmoid_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *y = n->out->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += dy[i] * y[i] * (1 - y[i]);
-    });
-}
+TG_EW_BACKWARD(sigmoid_backward, dx[i] += dy[i] * y[i] * (1 - y[i]))
 
-static tg_status sigmoid_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample(n, dt, v, 3, 0); }
+static tg_status sigmoid_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -3, 3, 0); }
 
-static void sigmoid_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 13, 3); }
+static void sigmoid_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 13, 3); }
 
 const tg_op_def tg_op_sigmoid_def = {
     .name = "sigmoid", .n_in = 1,
-    .shape = same_shape, .forward = sigmoid_forward, .backward = sigmoid_backward,
-    .sample = sigmoid_sample, .n_samples = EW_N_SHAPES, .cost = sigmoid_cost,
+    .shape = tg_shape_as_input, .forward = sigmoid_forward, .backward = sigmoid_backward,
+    .sample = sigmoid_sample, .n_samples = TG_EW_N_SHAPES, .cost = sigmoid_cost,
 };
 
 tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *x)
@@ -130,38 +69,18 @@ tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *x)
  * VJP: dx += dy * (1 - y^2)      (reuses the forward output; 0 once tanh
  *                                 saturates to +-1)
  */
-static tg_status tanh_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = TGM(tanh, x[i]);
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(tanh_forward, y[i] = TGM(tanh, x[i]))
 
-static void tanh_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *y = n->out->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += dy[i] * (1 - y[i] * y[i]);
-    });
-}
+TG_EW_BACKWARD(tanh_backward, dx[i] += dy[i] * (1 - y[i] * y[i]))
 
-static tg_status tanh_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample(n, dt, v, 2, 0); }
+static tg_status tanh_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0); }
 
-static void tanh_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 20, 3); }
+static void tanh_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 20, 3); }
 
 const tg_op_def tg_op_tanh_def = {
     .name = "tanh", .n_in = 1,
-    .shape = same_shape, .forward = tanh_forward, .backward = tanh_backward,
-    .sample = tanh_sample, .n_samples = EW_N_SHAPES, .cost = tanh_cost,
+    .shape = tg_shape_as_input, .forward = tanh_forward, .backward = tanh_backward,
+    .sample = tanh_sample, .n_samples = TG_EW_N_SHAPES, .cost = tanh_cost,
 };
 
 tg_tensor *tg_tanh(tg_ctx *ctx, tg_tensor *x)
@@ -175,38 +94,18 @@ tg_tensor *tg_tanh(tg_ctx *ctx, tg_tensor *x)
  * NOTE: written `x < 0 ? 0 : x` so that a NaN input stays NaN.
  * Samples keep |x| >= 0.1.
  */
-static tg_status relu_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = x[i] < 0 ? (T)0 : x[i];
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(relu_forward, y[i] = x[i] < 0 ? (T)0 : x[i])
 
-static void relu_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += x[i] > 0 ? dy[i] : (T)0;
-    });
-}
+TG_EW_BACKWARD(relu_backward, dx[i] += x[i] > 0 ? dy[i] : (T)0)
 
-static tg_status relu_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample(n, dt, v, 2, 0.1); }
+static tg_status relu_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0.1); }
 
-static void relu_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 1, 1); }
+static void relu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_relu_def = {
     .name = "relu", .n_in = 1,
-    .shape = same_shape, .forward = relu_forward, .backward = relu_backward,
-    .sample = relu_sample, .n_samples = EW_N_SHAPES, .cost = relu_cost,
+    .shape = tg_shape_as_input, .forward = relu_forward, .backward = relu_backward,
+    .sample = relu_sample, .n_samples = TG_EW_N_SHAPES, .cost = relu_cost,
 };
 
 tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *x)
@@ -224,47 +123,25 @@ static tg_status leaky_relu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int
     return finite_param_shape(n, "slope", dt, ndim, shape);
 }
 
-static tg_status leaky_relu_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        const T slope = (T)n->p.f[0];
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = x[i] > 0 ? x[i] : slope * x[i];
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(leaky_relu_forward, const T slope = p0; y[i] = x[i] > 0 ? x[i] : slope * x[i])
 
-static void leaky_relu_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *dy = n->out->grad;
-        const T slope = (T)n->p.f[0];
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += x[i] > 0 ? dy[i] : slope * dy[i];
-    });
-}
+TG_EW_BACKWARD(leaky_relu_backward, const T slope = p0; dx[i] += x[i] > 0 ? dy[i] : slope * dy[i])
 
 static tg_status leaky_relu_sample(tg_node *n, tg_dtype dt, int v)
 {
-    static const double slope[EW_N_SHAPES] = { 0.01, 0.2, -0.3 };
-    tg_status s = ew_sample(n, dt, v, 2, 0.1);
+    static const double slope[TG_EW_N_SHAPES] = { 0.01, 0.2, -0.3 };
+    tg_status s = tg_ew_sample(n, dt, v, -2, 2, 0.1);
     if (s == TG_OK)
         n->p.f[0] = slope[v];
     return s;
 }
 
-static void leaky_relu_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 2, 2); }
+static void leaky_relu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 2, 2); }
 
 const tg_op_def tg_op_leaky_relu_def = {
     .name = "leaky_relu", .n_in = 1,
     .shape = leaky_relu_shape, .forward = leaky_relu_forward, .backward = leaky_relu_backward,
-    .sample = leaky_relu_sample, .n_samples = EW_N_SHAPES, .cost = leaky_relu_cost,
+    .sample = leaky_relu_sample, .n_samples = TG_EW_N_SHAPES, .cost = leaky_relu_cost,
 };
 
 tg_tensor *tg_leaky_relu(tg_ctx *ctx, tg_tensor *x, double slope)
@@ -287,51 +164,31 @@ static tg_status elu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *s
     return finite_param_shape(n, "alpha", dt, ndim, shape);
 }
 
-static tg_status elu_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        const T alpha = (T)n->p.f[0];
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++) {
-            T xn = x[i] < 0 ? x[i] : (T)0;
-            y[i] = x[i] > 0 ? x[i] : alpha * TGM(expm1, xn);
-        }
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(elu_forward,
+              const T alpha = p0;
+              T xn = x[i] < 0 ? x[i] : (T)0;
+              y[i] = x[i] > 0 ? x[i] : alpha * TGM(expm1, xn))
 
-static void elu_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *dy = n->out->grad;
-        const T alpha = (T)n->p.f[0];
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++) {
-                T xn = x[i] < 0 ? x[i] : (T)0;
-                dx[i] += x[i] > 0 ? dy[i] : dy[i] * alpha * TGM(exp, xn);
-            }
-    });
-}
+TG_EW_BACKWARD(elu_backward,
+               const T alpha = p0;
+               T xn = x[i] < 0 ? x[i] : (T)0;
+               dx[i] += x[i] > 0 ? dy[i] : dy[i] * alpha * TGM(exp, xn))
 
 static tg_status elu_sample(tg_node *n, tg_dtype dt, int v)
 {
-    static const double alpha[EW_N_SHAPES] = { 1.0, 0.5, 1.7 };
-    tg_status s = ew_sample(n, dt, v, 2, 0.1);
+    static const double alpha[TG_EW_N_SHAPES] = { 1.0, 0.5, 1.7 };
+    tg_status s = tg_ew_sample(n, dt, v, -2, 2, 0.1);
     if (s == TG_OK)
         n->p.f[0] = alpha[v];
     return s;
 }
 
-static void elu_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 12, 13); }
+static void elu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 12, 13); }
 
 const tg_op_def tg_op_elu_def = {
     .name = "elu", .n_in = 1,
     .shape = elu_shape, .forward = elu_forward, .backward = elu_backward,
-    .sample = elu_sample, .n_samples = EW_N_SHAPES, .cost = elu_cost,
+    .sample = elu_sample, .n_samples = TG_EW_N_SHAPES, .cost = elu_cost,
 };
 
 tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
@@ -349,40 +206,20 @@ tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
  * softplus(-1e4) = 0 with gradients 1 and 0. PyTorch returns x itself above
  * its threshold 20; this form is within rounding of the true value there.
  */
-static tg_status softplus_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++) {
-            T pos = x[i] > 0 ? x[i] : (T)0;
-            y[i] = pos + TGM(log1p, TGM(exp, -TGM(fabs, x[i])));
-        }
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(softplus_forward,
+              T pos = x[i] > 0 ? x[i] : (T)0;
+              y[i] = pos + TGM(log1p, TGM(exp, -TGM(fabs, x[i]))))
 
-static void softplus_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *y = n->out->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] -= dy[i] * TGM(expm1, -y[i]);
-    });
-}
+TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * TGM(expm1, -y[i]))
 
-static tg_status softplus_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample(n, dt, v, 3, 0); }
+static tg_status softplus_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -3, 3, 0); }
 
-static void softplus_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 22, 11); }
+static void softplus_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 22, 11); }
 
 const tg_op_def tg_op_softplus_def = {
     .name = "softplus", .n_in = 1,
-    .shape = same_shape, .forward = softplus_forward, .backward = softplus_backward,
-    .sample = softplus_sample, .n_samples = EW_N_SHAPES, .cost = softplus_cost,
+    .shape = tg_shape_as_input, .forward = softplus_forward, .backward = softplus_backward,
+    .sample = softplus_sample, .n_samples = TG_EW_N_SHAPES, .cost = softplus_cost,
 };
 
 tg_tensor *tg_softplus(tg_ctx *ctx, tg_tensor *x)
@@ -396,40 +233,20 @@ tg_tensor *tg_softplus(tg_ctx *ctx, tg_tensor *x)
  *      sigmoid; y / x would fail at x = 0)
  * NOTE: silu(-1e4) = -0 with gradient -0, silu(1e4) = 1e4 with gradient 1.
  */
-static tg_status silu_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = x[i] * SIGMOID(x[i]);
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(silu_forward, y[i] = x[i] * SIGMOID(x[i]))
 
-static void silu_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++) {
-                T s = SIGMOID(x[i]);
-                dx[i] += dy[i] * s * (1 + x[i] * (1 - s));
-            }
-    });
-}
+TG_EW_BACKWARD(silu_backward,
+               T s = SIGMOID(x[i]);
+               dx[i] += dy[i] * s * (1 + x[i] * (1 - s)))
 
-static tg_status silu_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample(n, dt, v, 3, 0); }
+static tg_status silu_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -3, 3, 0); }
 
-static void silu_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 14, 17); }
+static void silu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 14, 17); }
 
 const tg_op_def tg_op_silu_def = {
     .name = "silu", .n_in = 1,
-    .shape = same_shape, .forward = silu_forward, .backward = silu_backward,
-    .sample = silu_sample, .n_samples = EW_N_SHAPES, .cost = silu_cost,
+    .shape = tg_shape_as_input, .forward = silu_forward, .backward = silu_backward,
+    .sample = silu_sample, .n_samples = TG_EW_N_SHAPES, .cost = silu_cost,
 };
 
 tg_tensor *tg_silu(tg_ctx *ctx, tg_tensor *x)
@@ -454,51 +271,37 @@ static tg_status gelu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *
     if (a != TG_GELU_ERF && a != TG_GELU_TANH)
         return tg_op_fail(n, TG_ERR_ARG, "approx %lld is neither TG_GELU_ERF (0) nor TG_GELU_TANH (1)",
                           (long long)a);
-    return same_shape(n, dt, ndim, shape);
+    return tg_shape_as_input(n, dt, ndim, shape);
 }
+
+TG_EW_FORWARD(gelu_erf_forward, y[i] = x[i] * (T)0.5 * TGM(erfc, -x[i] * (T)INV_SQRT_2))
+
+TG_EW_FORWARD(gelu_tanh_forward,
+              T u = (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x[i] * x[i] * x[i]);
+              y[i] = (T)0.5 * x[i] * (1 + TGM(tanh, u)))
 
 static tg_status gelu_forward(tg_node *n)
 {
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        if (n->p.i[0] == TG_GELU_ERF) {
-            for (size_t i = 0; i < len; i++)
-                y[i] = x[i] * (T)0.5 * TGM(erfc, -x[i] * (T)INV_SQRT_2);
-        } else {
-            for (size_t i = 0; i < len; i++) {
-                T u = (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x[i] * x[i] * x[i]);
-                y[i] = (T)0.5 * x[i] * (1 + TGM(tanh, u));
-            }
-        }
-    });
-    return TG_OK;
+    return n->p.i[0] == TG_GELU_ERF ? gelu_erf_forward(n) : gelu_tanh_forward(n);
 }
+
+TG_EW_BACKWARD(gelu_erf_backward,
+               T cdf = (T)0.5 * TGM(erfc, -x[i] * (T)INV_SQRT_2);
+               T pdf = (T)INV_SQRT_2PI * TGM(exp, (T)-0.5 * x[i] * x[i]);
+               dx[i] += dy[i] * (cdf + x[i] * pdf))
+
+TG_EW_BACKWARD(gelu_tanh_backward,
+               T x2 = x[i] * x[i];
+               T t = TGM(tanh, (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x2 * x[i]));
+               T du = (T)SQRT_2_OVER_PI * (1 + (T)(3 * GELU_TANH_KAPPA) * x2);
+               dx[i] += dy[i] * ((T)0.5 * (1 + t) + (T)0.5 * x[i] * (1 - t * t) * du))
 
 static void gelu_backward(tg_node *n)
 {
-    size_t len = TG_NUMEL(n->out);
-    if (!n->in[0]->grad)
-        return;
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (n->p.i[0] == TG_GELU_ERF) {
-            for (size_t i = 0; i < len; i++) {
-                T cdf = (T)0.5 * TGM(erfc, -x[i] * (T)INV_SQRT_2);
-                T pdf = (T)INV_SQRT_2PI * TGM(exp, (T)-0.5 * x[i] * x[i]);
-                dx[i] += dy[i] * (cdf + x[i] * pdf);
-            }
-        } else {
-            for (size_t i = 0; i < len; i++) {
-                T x2 = x[i] * x[i];
-                T t = TGM(tanh, (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x2 * x[i]));
-                T du = (T)SQRT_2_OVER_PI * (1 + (T)(3 * GELU_TANH_KAPPA) * x2);
-                dx[i] += dy[i] * ((T)0.5 * (1 + t) + (T)0.5 * x[i] * (1 - t * t) * du);
-            }
-        }
-    });
+    if (n->p.i[0] == TG_GELU_ERF)
+        gelu_erf_backward(n);
+    else
+        gelu_tanh_backward(n);
 }
 
 /* Variants: (erf, 3x5), (tanh, 3x5), (erf, 2x1x4), (tanh, scalar). */
@@ -507,13 +310,13 @@ static tg_status gelu_sample(tg_node *n, tg_dtype dt, int v)
     static const int shape_of[4] = { 0, 0, 1, 2 };
     if (v < 0 || v > 3)
         return TG_ERR_ARG;
-    tg_status s = ew_sample(n, dt, shape_of[v], 3, 0);
+    tg_status s = tg_ew_sample(n, dt, shape_of[v], -3, 3, 0);
     if (s == TG_OK)
         n->p.i[0] = v & 1 ? TG_GELU_TANH : TG_GELU_ERF;
     return s;
 }
 
-static void gelu_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 16, 28); }
+static void gelu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 16, 28); }
 
 const tg_op_def tg_op_gelu_def = {
     .name = "gelu", .n_in = 1,

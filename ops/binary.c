@@ -428,54 +428,9 @@ tg_tensor *tg_minimum(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_appl
 
 /* ---- shared pieces of the tensor-scalar ops ------------------------------
  * One tensor x and a constant c in n->p.f[0] (rounded to x's dtype before
- * use, as PyTorch does with a Python scalar). No broadcasting: y has x's
- * shape. */
-
-static tg_status sc_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
-{
-    tg_status s = tg_chk_float(n, 0);
-    if (s != TG_OK)
-        return s;
-    *dt = n->in[0]->dtype;
-    *ndim = n->in[0]->ndim;
-    memcpy(shape, n->in[0]->shape, sizeof(int64_t) * (size_t)*ndim);
-    return TG_OK;
-}
-
-/* y = EXPR with the element `x` and the constant `c`. */
-#define SC_FORWARD(fn, EXPR)                                                       \
-    static tg_status fn(tg_node *n)                                                \
-    {                                                                              \
-        size_t len = TG_NUMEL(n->out);                                             \
-        TG_DISPATCH(n->out->dtype, T, {                                            \
-            const T *X = n->in[0]->data, c = (T)n->p.f[0];                         \
-            T *Y = n->out->data;                                                   \
-            for (size_t i = 0; i < len; i++) {                                     \
-                const T x = X[i];                                                  \
-                Y[i] = (T)(EXPR);                                                  \
-            }                                                                      \
-        });                                                                        \
-        return TG_OK;                                                              \
-    }
-
-/* dx += G with `x`, `c`, the output `y` and the upstream gradient `g`. */
-#define SC_BACKWARD(fn, G)                                                         \
-    static void fn(tg_node *n)                                                     \
-    {                                                                              \
-        size_t len = TG_NUMEL(n->out);                                             \
-        TG_DISPATCH(n->out->dtype, T, {                                            \
-            const T *X = n->in[0]->data, *Y = n->out->data, *DY = n->out->grad;    \
-            const T c = (T)n->p.f[0];                                              \
-            T *dx = n->in[0]->grad;                                                \
-            (void)X; (void)Y; (void)c;                                             \
-            if (dx)                                                                \
-                for (size_t i = 0; i < len; i++) {                                 \
-                    const T x = X[i], y = Y[i], g = DY[i];                         \
-                    (void)x; (void)y;                                              \
-                    dx[i] += (T)(G);                                               \
-                }                                                                  \
-        });                                                                        \
-    }
+ * use, as PyTorch does with a Python scalar: p0 in the loops of
+ * TG_EW_FORWARD/TG_EW_BACKWARD, ops_common.h). No broadcasting: y has x's
+ * shape (tg_shape_as_input), and the cost is tg_ew_cost's. */
 
 /* Variants: a (3,4) matrix with constant c0, a scalar (ndim 0) with c1.
  * Values uniform in [lo, hi), or |x| in [gap, hi) when gap > 0. */
@@ -492,15 +447,6 @@ static tg_status sc_sample(tg_node *n, tg_dtype dt, int v, double lo, double hi,
     return n->in[0] ? TG_OK : tg_ctx_status(n->ctx);
 }
 
-static void sc_cost(const tg_node *n, tg_op_cost *c, double f, double b)
-{
-    double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
-    c->fwd_flops = f * e;
-    c->fwd_bytes = 2 * e * w;
-    c->bwd_flops = b * e;
-    c->bwd_bytes = 4 * e * w;   /* read dy and x or y, read+write dx */
-}
-
 static tg_tensor *sc_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, double c)
 {
     tg_op_params p;
@@ -513,14 +459,14 @@ static tg_tensor *sc_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, doub
  * y = x + c                x, y: any shape; c = p.f[0]
  * VJP: dx += dy
  */
-SC_FORWARD(add_scalar_forward, x + c)
-SC_BACKWARD(add_scalar_backward, g)
+TG_EW_FORWARD(add_scalar_forward, y[i] = x[i] + p0)
+TG_EW_BACKWARD(add_scalar_backward, dx[i] += dy[i])
 static tg_status add_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 0.75, -1.25); }
-static void add_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 1, 1); }
+static void add_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_add_scalar_def = {
     .name = "add_scalar", .n_in = 1,
-    .shape = sc_shape, .forward = add_scalar_forward, .backward = add_scalar_backward,
+    .shape = tg_shape_as_input, .forward = add_scalar_forward, .backward = add_scalar_backward,
     .sample = add_scalar_sample, .n_samples = 2, .cost = add_scalar_cost,
 };
 
@@ -533,14 +479,14 @@ tg_tensor *tg_sub_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(
  * y = c - x                x, y: any shape; c = p.f[0]
  * VJP: dx += -dy
  */
-SC_FORWARD(rsub_scalar_forward, c - x)
-SC_BACKWARD(rsub_scalar_backward, -g)
+TG_EW_FORWARD(rsub_scalar_forward, y[i] = p0 - x[i])
+TG_EW_BACKWARD(rsub_scalar_backward, dx[i] += -dy[i])
 static tg_status rsub_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 1.5, -0.25); }
-static void rsub_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 1, 1); }
+static void rsub_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_rsub_scalar_def = {
     .name = "rsub_scalar", .n_in = 1,
-    .shape = sc_shape, .forward = rsub_scalar_forward, .backward = rsub_scalar_backward,
+    .shape = tg_shape_as_input, .forward = rsub_scalar_forward, .backward = rsub_scalar_backward,
     .sample = rsub_scalar_sample, .n_samples = 2, .cost = rsub_scalar_cost,
 };
 
@@ -550,14 +496,14 @@ tg_tensor *tg_rsub_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply
  * y = x * c                x, y: any shape; c = p.f[0]
  * VJP: dx += dy * c
  */
-SC_FORWARD(mul_scalar_forward, x * c)
-SC_BACKWARD(mul_scalar_backward, g * c)
+TG_EW_FORWARD(mul_scalar_forward, y[i] = x[i] * p0)
+TG_EW_BACKWARD(mul_scalar_backward, dx[i] += dy[i] * p0)
 static tg_status mul_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, -1.5, 2.5); }
-static void mul_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 1, 1); }
+static void mul_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_mul_scalar_def = {
     .name = "mul_scalar", .n_in = 1,
-    .shape = sc_shape, .forward = mul_scalar_forward, .backward = mul_scalar_backward,
+    .shape = tg_shape_as_input, .forward = mul_scalar_forward, .backward = mul_scalar_backward,
     .sample = mul_scalar_sample, .n_samples = 2, .cost = mul_scalar_cost,
 };
 
@@ -569,14 +515,14 @@ tg_tensor *tg_mul_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(
  * NOTE: its own descriptor rather than mul_scalar(1/c): x * (1/c) is not
  * always x / c, and div_scalar matches div by a scalar tensor bit for bit.
  */
-SC_FORWARD(div_scalar_forward, x / c)
-SC_BACKWARD(div_scalar_backward, g / c)
+TG_EW_FORWARD(div_scalar_forward, y[i] = x[i] / p0)
+TG_EW_BACKWARD(div_scalar_backward, dx[i] += dy[i] / p0)
 static tg_status div_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 0.8, -2.5); }
-static void div_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 1, 1); }
+static void div_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_div_scalar_def = {
     .name = "div_scalar", .n_in = 1,
-    .shape = sc_shape, .forward = div_scalar_forward, .backward = div_scalar_backward,
+    .shape = tg_shape_as_input, .forward = div_scalar_forward, .backward = div_scalar_backward,
     .sample = div_scalar_sample, .n_samples = 2, .cost = div_scalar_cost,
 };
 
@@ -586,14 +532,14 @@ tg_tensor *tg_div_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(
  * y = c / x                x, y: any shape; c = p.f[0]
  * VJP: dx += -dy * (y / x)       (= -dy * c / x^2, without squaring x)
  */
-SC_FORWARD(rdiv_scalar_forward, c / x)
-SC_BACKWARD(rdiv_scalar_backward, -g * (y / x))
+TG_EW_FORWARD(rdiv_scalar_forward, y[i] = p0 / x[i])
+TG_EW_BACKWARD(rdiv_scalar_backward, dx[i] += -dy[i] * (y[i] / x[i]))
 static tg_status rdiv_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0.5, 1.5, -0.7); }
-static void rdiv_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 1, 3); }
+static void rdiv_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 3); }
 
 const tg_op_def tg_op_rdiv_scalar_def = {
     .name = "rdiv_scalar", .n_in = 1,
-    .shape = sc_shape, .forward = rdiv_scalar_forward, .backward = rdiv_scalar_backward,
+    .shape = tg_shape_as_input, .forward = rdiv_scalar_forward, .backward = rdiv_scalar_backward,
     .sample = rdiv_scalar_sample, .n_samples = 2, .cost = rdiv_scalar_cost,
 };
 
@@ -603,14 +549,14 @@ tg_tensor *tg_rdiv_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply
  * y = x ^ c                x, y: any shape; c = p.f[0]
  * VJP: dx += dy * c * x^(c-1)     (0 when c == 0, as PyTorch)
  */
-SC_FORWARD(pow_scalar_forward, pow(x, c))
-SC_BACKWARD(pow_scalar_backward, c == 0 ? 0 : g * c * (T)pow(x, c - 1))
+TG_EW_FORWARD(pow_scalar_forward, y[i] = (T)pow(x[i], p0))
+TG_EW_BACKWARD(pow_scalar_backward, dx[i] += p0 == 0 ? 0 : dy[i] * p0 * (T)pow(x[i], p0 - 1))
 static tg_status pow_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, 0.5, 2, 0, 2.5, -1.5); }
-static void pow_scalar_cost(const tg_node *n, tg_op_cost *c) { sc_cost(n, c, 20, 22); }
+static void pow_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 20, 22); }
 
 const tg_op_def tg_op_pow_scalar_def = {
     .name = "pow_scalar", .n_in = 1,
-    .shape = sc_shape, .forward = pow_scalar_forward, .backward = pow_scalar_backward,
+    .shape = tg_shape_as_input, .forward = pow_scalar_forward, .backward = pow_scalar_backward,
     .sample = pow_scalar_sample, .n_samples = 2, .cost = pow_scalar_cost,
 };
 

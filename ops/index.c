@@ -83,12 +83,6 @@ static tg_tensor *sample_index(tg_node *n, int ndim, const int64_t *shape, int64
     return t;
 }
 
-static tg_status sample_ok(tg_node *n)
-{
-    if (n->in[0] && n->in[1])
-        return TG_OK;
-    return tg_ctx_status(n->ctx) != TG_OK ? tg_ctx_status(n->ctx) : TG_ERR_NOMEM;
-}
 
 /* ---- index_select ---------------------------------------------------------
  * y[..., j, ...] = x[..., idx[j], ...] along `axis`.
@@ -167,7 +161,7 @@ static tg_status index_select_sample(tg_node *n, tg_dtype dt, int v)
     int ax = (int)(axis[v] < 0 ? axis[v] + nd[v] : axis[v]);
     n->in[1] = sample_index(n, 1, &m[v], xs[v][ax], 1);
     n->p.i[0] = axis[v];
-    return sample_ok(n);
+    return tg_sample_done(n);
 }
 
 const tg_op_def tg_op_index_select_def = {
@@ -258,7 +252,7 @@ static tg_status gather_rows_sample(tg_node *n, tg_dtype dt, int v)
         n->in[0] = tg_sample_uniform(n, dt, TG_DIMS(4), -2, 2);
         n->in[1] = sample_index(n, TG_DIMS(5), 4, 1);
     }
-    return sample_ok(n);
+    return tg_sample_done(n);
 }
 
 const tg_op_def tg_op_gather_rows_def = {

@@ -91,6 +91,65 @@ static void pair_cost(const tg_node *n, tg_op_cost *c, double f, double b)
     c->bwd_bytes = (2 * e + out + 4 * e) * w;   /* read pred, target, dy; r/w dpred, dtarget */
 }
 
+/* Forward of an elementwise loss of inputs 0 and 1, named A and B: for
+ * NONE the statement(s) ELEM (without a top-level comma) set y[i] in T; for
+ * MEAN and SUM the statement(s) `...` add loss i to `acc` in double, and
+ * y[0] is the sum or mean. `delta` (double) and `dl` (T) are n->p.f[0]. */
+#define PAIR_FORWARD(fn, A, B, ELEM, ...)                                           \
+    static tg_status fn(tg_node *n)                                                 \
+    {                                                                               \
+        size_t len = TG_NUMEL(n->in[0]);                                            \
+        int64_t r = n->p.i[0];                                                      \
+        const double delta = n->p.f[0];                                             \
+        (void)delta;                                                                \
+        TG_DISPATCH(n->out->dtype, T, {                                             \
+            const T *A = n->in[0]->data, *B = n->in[1]->data;                       \
+            T *y = n->out->data;                                                    \
+            const T dl = (T)delta;                                                  \
+            (void)dl;                                                               \
+            if (r == TG_REDUCE_NONE) {                                              \
+                for (size_t i = 0; i < len; i++) {                                  \
+                    ELEM;                                                           \
+                }                                                                   \
+            } else {                                                                \
+                double acc = 0;                                                     \
+                for (size_t i = 0; i < len; i++) {                                  \
+                    __VA_ARGS__;                                                    \
+                }                                                                   \
+                y[0] = (T)reduce_finish(r, acc, len);                               \
+            }                                                                       \
+        });                                                                         \
+        return TG_OK;                                                               \
+    }
+
+/* VJP of an elementwise loss of inputs 0 and 1, named A and B: with g the
+ * upstream gradient of loss i (dy_i for NONE, else dy/len or dy), the
+ * statements `...` declare the T contributions ga (to input 0) and gb (to
+ * input 1); each is added where that input's gradient is wanted, so
+ * loss(x, x) gets both. `dl` (T) is n->p.f[0]. */
+#define PAIR_BACKWARD(fn, A, B, ...)                                                \
+    static void fn(tg_node *n)                                                      \
+    {                                                                               \
+        size_t len = TG_NUMEL(n->in[0]);                                            \
+        int64_t r = n->p.i[0];                                                      \
+        TG_DISPATCH(n->out->dtype, T, {                                             \
+            const T *A = n->in[0]->data, *B = n->in[1]->data, *dy = n->out->grad;   \
+            T *da = n->in[0]->grad, *db = n->in[1]->grad;                           \
+            const T dl = (T)n->p.f[0];                                              \
+            (void)dl;                                                               \
+            int none = r == TG_REDUCE_NONE;                                         \
+            T g0 = none ? 0 : (T)reduce_grad(r, dy[0], len);                        \
+            for (size_t i = 0; i < len; i++) {                                      \
+                T g = none ? dy[i] : g0;                                            \
+                __VA_ARGS__;                                                        \
+                if (da)                                                             \
+                    da[i] += ga;                                                    \
+                if (db)                                                             \
+                    db[i] += gb;                                                    \
+            }                                                                       \
+        });                                                                         \
+    }
+
 static tg_tensor *apply_loss(tg_ctx *ctx, const tg_op_def *def, tg_tensor *a, tg_tensor *b,
                              tg_reduction r, double f0)
 {
@@ -113,48 +172,11 @@ static tg_status mse_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *s
     return pair_shape(n, "pred", "target", dt, ndim, shape);
 }
 
-static tg_status mse_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->in[0]);
-    int64_t r = n->p.i[0];
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *p = n->in[0]->data, *t = n->in[1]->data;
-        T *y = n->out->data;
-        if (r == TG_REDUCE_NONE) {
-            for (size_t i = 0; i < len; i++) {
-                T d = p[i] - t[i];
-                y[i] = d * d;
-            }
-        } else {
-            double acc = 0;
-            for (size_t i = 0; i < len; i++) {
-                double d = (double)p[i] - (double)t[i];
-                acc += d * d;
-            }
-            y[0] = (T)reduce_finish(r, acc, len);
-        }
-    });
-    return TG_OK;
-}
+PAIR_FORWARD(mse_forward, p, t,
+             T d = p[i] - t[i]; y[i] = d * d,
+             double d = (double)p[i] - (double)t[i]; acc += d * d)
 
-static void mse_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->in[0]);
-    int64_t r = n->p.i[0];
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *p = n->in[0]->data, *t = n->in[1]->data, *dy = n->out->grad;
-        T *dp = n->in[0]->grad, *dt = n->in[1]->grad;
-        int none = r == TG_REDUCE_NONE;
-        T g0 = none ? 0 : (T)(2 * reduce_grad(r, dy[0], len));
-        for (size_t i = 0; i < len; i++) {
-            T v = (p[i] - t[i]) * (none ? 2 * dy[i] : g0);
-            if (dp)
-                dp[i] += v;
-            if (dt)
-                dt[i] -= v;
-        }
-    });
-}
+PAIR_BACKWARD(mse_backward, p, t, T ga = (p[i] - t[i]) * (g + g), gb = -ga)
 
 static tg_status mse_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -164,7 +186,7 @@ static tg_status mse_sample(tg_node *n, tg_dtype dt, int v)
     n->n_in = 2;
     n->in[0] = tg_sample_uniform(n, dt, pair_ndims[v], pair_shapes[v], -2, 2);
     n->in[1] = tg_sample_uniform(n, dt, pair_ndims[v], pair_shapes[v], -2, 2);
-    return n->in[0] && n->in[1] ? TG_OK : tg_ctx_status(n->ctx);
+    return tg_sample_done(n);
 }
 
 static void mse_cost(const tg_node *n, tg_op_cost *c) { pair_cost(n, c, 3, 3); }
@@ -191,45 +213,11 @@ static tg_status l1_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
     return pair_shape(n, "pred", "target", dt, ndim, shape);
 }
 
-static tg_status l1_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->in[0]);
-    int64_t r = n->p.i[0];
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *p = n->in[0]->data, *t = n->in[1]->data;
-        T *y = n->out->data;
-        if (r == TG_REDUCE_NONE) {
-            for (size_t i = 0; i < len; i++)
-                y[i] = (T)fabs((double)(p[i] - t[i]));
-        } else {
-            double acc = 0;
-            for (size_t i = 0; i < len; i++)
-                acc += fabs((double)p[i] - (double)t[i]);
-            y[0] = (T)reduce_finish(r, acc, len);
-        }
-    });
-    return TG_OK;
-}
+PAIR_FORWARD(l1_forward, p, t,
+             y[i] = (T)fabs((double)(p[i] - t[i])),
+             acc += fabs((double)p[i] - (double)t[i]))
 
-static void l1_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->in[0]);
-    int64_t r = n->p.i[0];
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *p = n->in[0]->data, *t = n->in[1]->data, *dy = n->out->grad;
-        T *dp = n->in[0]->grad, *dt = n->in[1]->grad;
-        int none = r == TG_REDUCE_NONE;
-        T g0 = none ? 0 : (T)reduce_grad(r, dy[0], len);
-        for (size_t i = 0; i < len; i++) {
-            T g = none ? dy[i] : g0;
-            T v = p[i] > t[i] ? g : p[i] < t[i] ? -g : 0;
-            if (dp)
-                dp[i] += v;
-            if (dt)
-                dt[i] -= v;
-        }
-    });
-}
+PAIR_BACKWARD(l1_backward, p, t, T ga = p[i] > t[i] ? g : p[i] < t[i] ? -g : 0, gb = -ga)
 
 static tg_status l1_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -267,53 +255,15 @@ static tg_status huber_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t 
     return pair_shape(n, "pred", "target", dt, ndim, shape);
 }
 
-static tg_status huber_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->in[0]);
-    int64_t r = n->p.i[0];
-    double delta = n->p.f[0];
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *p = n->in[0]->data, *t = n->in[1]->data;
-        T *y = n->out->data;
-        T dl = (T)delta, half_dl = (T)(0.5 * delta);
-        if (r == TG_REDUCE_NONE) {
-            for (size_t i = 0; i < len; i++) {
-                T a = (T)fabs((double)(p[i] - t[i]));
-                y[i] = a < dl ? (T)0.5 * a * a : dl * (a - half_dl);
-            }
-        } else {
-            double acc = 0;
-            for (size_t i = 0; i < len; i++) {
-                double a = fabs((double)p[i] - (double)t[i]);
-                acc += a < delta ? 0.5 * a * a : delta * (a - 0.5 * delta);
-            }
-            y[0] = (T)reduce_finish(r, acc, len);
-        }
-    });
-    return TG_OK;
-}
+PAIR_FORWARD(huber_forward, p, t,
+             T a = (T)fabs((double)(p[i] - t[i]));
+             y[i] = a < dl ? (T)0.5 * a * a : dl * (a - (T)0.5 * dl),
+             double a = fabs((double)p[i] - (double)t[i]);
+             acc += a < delta ? 0.5 * a * a : delta * (a - 0.5 * delta))
 
-static void huber_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->in[0]);
-    int64_t r = n->p.i[0];
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *p = n->in[0]->data, *t = n->in[1]->data, *dy = n->out->grad;
-        T *dp = n->in[0]->grad, *dt = n->in[1]->grad;
-        T dl = (T)n->p.f[0];
-        int none = r == TG_REDUCE_NONE;
-        T g0 = none ? 0 : (T)reduce_grad(r, dy[0], len);
-        for (size_t i = 0; i < len; i++) {
-            T d = p[i] - t[i];
-            T c = d < -dl ? -dl : d > dl ? dl : d;
-            T v = c * (none ? dy[i] : g0);
-            if (dp)
-                dp[i] += v;
-            if (dt)
-                dt[i] -= v;
-        }
-    });
-}
+PAIR_BACKWARD(huber_backward, p, t,
+              T d = p[i] - t[i];
+              T ga = (d < -dl ? -dl : d > dl ? dl : d) * g, gb = -ga)
 
 static tg_status huber_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -516,46 +466,10 @@ static inline double sigmoid_stable(double x)
     return e / (1 + e);
 }
 
-static tg_status bce_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->in[0]);
-    int64_t r = n->p.i[0];
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *t = n->in[1]->data;
-        T *y = n->out->data;
-        if (r == TG_REDUCE_NONE) {
-            for (size_t i = 0; i < len; i++)
-                y[i] = (T)bce_term(x[i], t[i]);
-        } else {
-            double acc = 0;
-            for (size_t i = 0; i < len; i++)
-                acc += bce_term(x[i], t[i]);
-            y[0] = (T)reduce_finish(r, acc, len);
-        }
-    });
-    return TG_OK;
-}
+PAIR_FORWARD(bce_forward, x, t, y[i] = (T)bce_term(x[i], t[i]), acc += bce_term(x[i], t[i]))
 
-static void bce_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->in[0]);
-    int64_t r = n->p.i[0];
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *t = n->in[1]->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad, *dt = n->in[1]->grad;
-        int none = r == TG_REDUCE_NONE;
-        T g0 = none ? 0 : (T)reduce_grad(r, dy[0], len);
-        for (size_t i = 0; i < len; i++) {
-            T g = none ? dy[i] : g0;
-            /* both contributions from the inputs' data, so bce(x, x) is right */
-            T vx = ((T)sigmoid_stable(x[i]) - t[i]) * g, vt = -x[i] * g;
-            if (dx)
-                dx[i] += vx;
-            if (dt)
-                dt[i] += vt;
-        }
-    });
-}
+/* Both contributions from the inputs' data, so bce(x, x) is right. */
+PAIR_BACKWARD(bce_backward, x, t, T ga = ((T)sigmoid_stable(x[i]) - t[i]) * g, gb = -x[i] * g)
 
 static tg_status bce_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -565,7 +479,7 @@ static tg_status bce_sample(tg_node *n, tg_dtype dt, int v)
     n->n_in = 2;
     n->in[0] = tg_sample_away0(n, dt, pair_ndims[v], pair_shapes[v], 3, 0.05);
     n->in[1] = tg_sample_uniform(n, dt, pair_ndims[v], pair_shapes[v], 0, 1);
-    return n->in[0] && n->in[1] ? TG_OK : tg_ctx_status(n->ctx);
+    return tg_sample_done(n);
 }
 
 static void bce_cost(const tg_node *n, tg_op_cost *c) { pair_cost(n, c, 26, 14); }

@@ -34,14 +34,6 @@ static tg_status chk_affine(const tg_node *n, int i, const char *what, int64_t d
     return TG_OK;
 }
 
-/* Output = x's dtype and shape. */
-static void same_as_x(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
-{
-    *dt = n->in[0]->dtype;
-    *ndim = n->in[0]->ndim;
-    memcpy(shape, n->in[0]->shape, sizeof(int64_t) * (size_t)*ndim);
-}
-
 /* Redraw x's groups until each has population std >= `min_std`, so the
  * samples are well conditioned (no near-constant channel or row). Element k
  * (0 <= k < count) of group g sits at g*gstride + (k / inner)*ostride + k % inner. */
@@ -141,7 +133,7 @@ static tg_status batch_norm_shape(const tg_node *n, tg_dtype *dt, int *ndim, int
         return tg_op_fail(n, TG_ERR_SHAPE,
                           "expected more than 1 value per channel when training, got input of shape %s",
                           TG_SHAPE_OF(x, sx));
-    same_as_x(n, dt, ndim, shape);
+    tg_shape_like(n, 0, dt, ndim, shape);
     return TG_OK;
 }
 
@@ -340,7 +332,7 @@ static tg_status layer_norm_shape(const tg_node *n, tg_dtype *dt, int *ndim, int
     if ((s = chk_affine(n, 1, "gamma", x->shape[last], last)) != TG_OK ||
         (s = chk_affine(n, 2, "beta", x->shape[last], last)) != TG_OK || (s = chk_eps(n)) != TG_OK)
         return s;
-    same_as_x(n, dt, ndim, shape);
+    tg_shape_like(n, 0, dt, ndim, shape);
     return TG_OK;
 }
 
@@ -502,6 +494,13 @@ static inline int drop_keep(uint64_t key, uint64_t i, double p)
     return (double)(h >> 11) * 0x1.0p-53 >= p;
 }
 
+/* The mask's key, from the seed: the forward and the VJP derive it here so
+ * that both see the same mask. */
+static inline uint64_t drop_key(const tg_node *n)
+{
+    return drop_mix((uint64_t)n->p.i[0] + DROP_GOLDEN);
+}
+
 static tg_status dropout_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
 {
     tg_status s = tg_chk_float(n, 0);
@@ -510,7 +509,7 @@ static tg_status dropout_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_
     double p = n->p.f[0];
     if (!(p >= 0 && p < 1))
         return tg_op_fail(n, TG_ERR_ARG, "p must be in [0, 1), got %g", p);
-    same_as_x(n, dt, ndim, shape);
+    tg_shape_like(n, 0, dt, ndim, shape);
     return TG_OK;
 }
 
@@ -518,7 +517,7 @@ static tg_status dropout_forward(tg_node *n)
 {
     size_t len = TG_NUMEL(n->out);
     double p = n->p.f[0];
-    uint64_t key = drop_mix((uint64_t)n->p.i[0] + DROP_GOLDEN);
+    uint64_t key = drop_key(n);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data, scale = (T)(1.0 / (1.0 - p));
@@ -532,7 +531,7 @@ static void dropout_backward(tg_node *n)
 {
     size_t len = TG_NUMEL(n->out);
     double p = n->p.f[0];
-    uint64_t key = drop_mix((uint64_t)n->p.i[0] + DROP_GOLDEN);
+    uint64_t key = drop_key(n);
     TG_DISPATCH(n->out->dtype, T, {
         const T *dy = n->out->grad;
         T *dx = n->in[0]->grad, scale = (T)(1.0 / (1.0 - p));

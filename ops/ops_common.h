@@ -1,6 +1,7 @@
 /* ops_common.h — helpers shared by the op family files (private to ops/):
  * input checks that produce the standard error messages, axis handling,
- * broadcasting iterators, dtype dispatch, sample-input makers. */
+ * broadcasting iterators, dtype dispatch, sample-input makers, the loop
+ * skeleton and cost of elementwise ops, and an 8-lane row max/min kernel. */
 #ifndef TG_OPS_COMMON_H
 #define TG_OPS_COMMON_H
 
@@ -17,6 +18,11 @@
     } while (0)
 
 #define TG_SHAPE_OF(t, buf) tg_shape_str((t)->ndim, (t)->shape, (buf), sizeof(buf))
+
+/* The libm function for the element type: TGM(exp, v) is expf(v) for a float
+ * v and exp(v) for a double, so f32 kernels stay in single precision (and
+ * vectorise). */
+#define TGM(fn, v) _Generic((v), float: fn##f, default: fn)(v)
 
 /* Input i must be f32 or f64. */
 static inline tg_status tg_chk_float(const tg_node *n, int i)
@@ -48,6 +54,23 @@ static inline tg_status tg_chk_same_shape(const tg_node *n, int i, int j)
         return tg_op_fail(n, TG_ERR_SHAPE, "shapes differ (%s vs %s)", TG_SHAPE_OF(a, sa), TG_SHAPE_OF(b, sb));
     }
     return TG_OK;
+}
+
+/* The output takes input i's dtype and shape. */
+static inline void tg_shape_like(const tg_node *n, int i, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    *dt = n->in[i]->dtype;
+    *ndim = n->in[i]->ndim;
+    memcpy(shape, n->in[i]->shape, sizeof(int64_t) * (size_t)*ndim);
+}
+
+/* Shape function of an op whose output is like its one float input. */
+static inline tg_status tg_shape_as_input(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    tg_status s = tg_chk_float(n, 0);
+    if (s == TG_OK)
+        tg_shape_like(n, 0, dt, ndim, shape);
+    return s;
 }
 
 /* Normalise a possibly negative axis for a tensor of `ndim` dims. */
@@ -154,6 +177,132 @@ static inline tg_tensor *tg_sample_away0(tg_node *n, tg_dtype dt, int ndim, cons
     return t;
 }
 
+/* A sample's status once it made its inputs: TG_OK when inputs 0..n_in-1
+ * all exist, else the context's error (TG_ERR_NOMEM if none is set). */
+static inline tg_status tg_sample_done(const tg_node *n)
+{
+    for (int i = 0; i < n->n_in; i++)
+        if (!n->in[i])
+            return tg_ctx_status(n->ctx) != TG_OK ? tg_ctx_status(n->ctx) : TG_ERR_NOMEM;
+    return TG_OK;
+}
+
 #define TG_NUMEL(t) ((size_t)(t)->numel)
+
+/* ---- the max or min of a contiguous row (reduce.c, softmax.c) -------------
+ * tg_row_ext(x, len, is_max): the max (or min) of x[0 .. len) as a double,
+ * NaN if an element is NaN, -inf (+inf) for len 0. Eight lanes so the
+ * compare-select loops vectorise; deterministic. */
+#define TG_ROW_EXT_LOOPS_(T, CMP)                                                 \
+    for (; i + 8 <= len; i += 8)                                                  \
+        for (int j = 0; j < 8; j++) {                                             \
+            T v = x[i + j];                                                       \
+            m[j] = v CMP m[j] ? v : m[j];                                         \
+            nan |= v != v;                                                        \
+        }                                                                         \
+    for (; i < len; i++) {                                                        \
+        m[0] = x[i] CMP m[0] ? x[i] : m[0];                                       \
+        nan |= x[i] != x[i];                                                      \
+    }                                                                             \
+    for (int j = 1; j < 8; j++)                                                   \
+        m[0] = m[j] CMP m[0] ? m[j] : m[0];
+
+#define TG_DEF_ROW_EXT_(T, sfx)                                                   \
+    static inline double tg_row_ext_##sfx(const T *x, int64_t len, int is_max)    \
+    {                                                                             \
+        T m[8];                                                                   \
+        int nan = 0;                                                              \
+        int64_t i = 0;                                                            \
+        for (int j = 0; j < 8; j++)                                               \
+            m[j] = is_max ? (T)-INFINITY : (T)INFINITY;                           \
+        if (is_max) {                                                             \
+            TG_ROW_EXT_LOOPS_(T, >)                                               \
+        } else {                                                                  \
+            TG_ROW_EXT_LOOPS_(T, <)                                               \
+        }                                                                         \
+        return nan ? NAN : (double)m[0];                                          \
+    }
+TG_DEF_ROW_EXT_(float, f32)
+TG_DEF_ROW_EXT_(double, f64)
+#define tg_row_ext(x, len, is_max) \
+    _Generic((x), const float *: tg_row_ext_f32, const double *: tg_row_ext_f64)(x, len, is_max)
+
+/* ---- elementwise ops of one input (unary.c, activation.c, binary.c) -------
+ * TG_EW_FORWARD(fn, ...)   defines `static tg_status fn(tg_node *n)`
+ * TG_EW_BACKWARD(fn, ...)  defines `static void fn(tg_node *n)`, the VJP
+ * Each runs the statements `...` for every element i, with T the element
+ * type (TG_DISPATCH), x = input 0's data, y = the output's data and, in the
+ * VJP, dy = out->grad and dx = input 0's grad (the VJP does nothing when dx
+ * is NULL). p0, p1 are the parameters n->p.f[0], n->p.f[1] rounded to T,
+ * read once before the loop. The statements stay a plain loop body, so the
+ * loops remain type-specialised and vectorisable. */
+#define TG_EW_FORWARD(fn, ...)                                                   \
+    static tg_status fn(tg_node *n)                                              \
+    {                                                                            \
+        size_t len = TG_NUMEL(n->out);                                           \
+        TG_DISPATCH(n->out->dtype, T, {                                          \
+            const T *x = n->in[0]->data;                                         \
+            T *y = n->out->data;                                                 \
+            const T p0 = (T)n->p.f[0], p1 = (T)n->p.f[1];                        \
+            (void)p0; (void)p1;                                                  \
+            for (size_t i = 0; i < len; i++) {                                   \
+                __VA_ARGS__;                                                     \
+            }                                                                    \
+        });                                                                      \
+        return TG_OK;                                                            \
+    }
+
+#define TG_EW_BACKWARD(fn, ...)                                                  \
+    static void fn(tg_node *n)                                                   \
+    {                                                                            \
+        size_t len = TG_NUMEL(n->out);                                           \
+        TG_DISPATCH(n->out->dtype, T, {                                          \
+            const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;  \
+            T *dx = n->in[0]->grad;                                              \
+            const T p0 = (T)n->p.f[0], p1 = (T)n->p.f[1];                        \
+            (void)x; (void)y; (void)p0; (void)p1;                                \
+            if (dx)                                                              \
+                for (size_t i = 0; i < len; i++) {                               \
+                    __VA_ARGS__;                                                 \
+                }                                                                \
+        });                                                                      \
+    }
+
+/* Elementwise cost: `f` flops per element forward, `b` backward (a libm
+ * call counts as ~10); bytes: forward reads x and writes y, backward reads dy
+ * and one saved value (x or y) and reads+writes dx. */
+static inline void tg_ew_cost(const tg_node *n, tg_op_cost *c, double f, double b)
+{
+    double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
+    c->fwd_flops = f * e;
+    c->fwd_bytes = 2 * e * w;
+    c->bwd_flops = b * e;
+    c->bwd_bytes = 4 * e * w;
+}
+
+/* Sample shapes of the elementwise ops: variant v < TG_EW_N_SHAPES is a 3x5
+ * matrix, a 2x1x4 tensor (a size-1 dim) or a scalar (ndim 0). Writes the
+ * shape, returns its ndim. */
+#define TG_EW_N_SHAPES 3
+static inline int tg_ew_sample_shape(int v, int64_t shape[3])
+{
+    static const int64_t s[TG_EW_N_SHAPES][3] = { {3, 5}, {2, 1, 4}, {1} };
+    static const int nd[TG_EW_N_SHAPES] = { 2, 3, 0 };
+    memcpy(shape, s[v], sizeof s[v]);
+    return nd[v];
+}
+
+/* One input of shape variant v: uniform in [lo, hi), or, with gap > 0,
+ * gap <= |x| < hi (off a kink at 0). TG_ERR_ARG for v out of range. */
+static inline tg_status tg_ew_sample(tg_node *n, tg_dtype dt, int v, double lo, double hi, double gap)
+{
+    if (v < 0 || v >= TG_EW_N_SHAPES)
+        return TG_ERR_ARG;
+    int64_t sh[3];
+    int nd = tg_ew_sample_shape(v, sh);
+    n->n_in = 1;
+    n->in[0] = gap > 0 ? tg_sample_away0(n, dt, nd, sh, hi, gap) : tg_sample_uniform(n, dt, nd, sh, lo, hi);
+    return tg_sample_done(n);
+}
 
 #endif

@@ -66,9 +66,6 @@ typedef struct rplan {
             }                                                                   \
         }
 
-/* exp in x's precision: expf for f32 (the sums stay in double). */
-#define EXP_T(v) _Generic((v), float: expf, default: exp)(v)
-
 static tg_status reduce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
 {
     tg_status s = tg_chk_float(n, 0);
@@ -194,8 +191,8 @@ static double *scratch(tg_node *n, int64_t count)
  * double with eight partial sums combined in a fixed order: deterministic,
  * and the main loops vectorise.
  *   dsum:  sum (x - mu)           dssd: sum (x - mu)^2
- *   dext:  max (or min) of x, NaN if any x is NaN; +-inf for len 0
- *   dsexp: sum exp(x - shift) */
+ *   dsexp: sum exp(x - shift)
+ * (The max or min of a run is tg_row_ext, ops_common.h.) */
 #define DEF_RUN_KERNELS(T, sfx)                                                 \
     static double dsum_##sfx(const T *x, int64_t len, double mu)               \
     {                                                                           \
@@ -223,47 +220,11 @@ static double *scratch(tg_node *n, int64_t count)
         }                                                                       \
         return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); \
     }                                                                           \
-    static double dext_##sfx(const T *x, int64_t len, int is_max)              \
-    {                                                                           \
-        T m[8];                                                                 \
-        int nan = 0;                                                            \
-        int64_t i = 0;                                                          \
-        for (int j = 0; j < 8; j++)                                             \
-            m[j] = is_max ? (T)-INFINITY : (T)INFINITY;                         \
-        if (is_max) {                                                           \
-            for (; i + 8 <= len; i += 8)                                        \
-                for (int j = 0; j < 8; j++) {                                   \
-                    T v = x[i + j];                                             \
-                    m[j] = v > m[j] ? v : m[j];                                 \
-                    nan |= v != v;                                              \
-                }                                                               \
-            for (; i < len; i++) {                                              \
-                m[0] = x[i] > m[0] ? x[i] : m[0];                               \
-                nan |= x[i] != x[i];                                            \
-            }                                                                   \
-            for (int j = 1; j < 8; j++)                                         \
-                m[0] = m[j] > m[0] ? m[j] : m[0];                               \
-        } else {                                                                \
-            for (; i + 8 <= len; i += 8)                                        \
-                for (int j = 0; j < 8; j++) {                                   \
-                    T v = x[i + j];                                             \
-                    m[j] = v < m[j] ? v : m[j];                                 \
-                    nan |= v != v;                                              \
-                }                                                               \
-            for (; i < len; i++) {                                              \
-                m[0] = x[i] < m[0] ? x[i] : m[0];                               \
-                nan |= x[i] != x[i];                                            \
-            }                                                                   \
-            for (int j = 1; j < 8; j++)                                         \
-                m[0] = m[j] < m[0] ? m[j] : m[0];                               \
-        }                                                                       \
-        return nan ? NAN : (double)m[0];                                        \
-    }                                                                           \
     static double dsexp_##sfx(const T *x, int64_t len, double shift)           \
     {                                                                           \
         double s = 0;                                                           \
         for (int64_t i = 0; i < len; i++)                                       \
-            s += (double)EXP_T((T)(x[i] - (T)shift));                           \
+            s += (double)TGM(exp, (T)(x[i] - (T)shift));                        \
         return s;                                                               \
     }
 DEF_RUN_KERNELS(float, f32)
@@ -290,6 +251,23 @@ static inline double ext_merge(double m, double v, int is_max)
             PL_ROWS(pl, T, xo, row_,                                            \
                     for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                \
                         (acc)[i_] += (double)row_[i_];)                         \
+        }                                                                       \
+    } while (0)
+
+/* m[i] = the max (is_max) or min of the block's inputs of output i, NaN if
+ * one is NaN; inner == 1 takes each contiguous run with tg_row_ext. */
+#define PL_EXTREME(pl, T, xo, m, is_max) do {                                  \
+        for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                            \
+            (m)[i_] = (is_max) ? -INFINITY : INFINITY;                          \
+        if ((pl)->inner == 1) {                                                 \
+            for (int64_t t_ = 0; t_ < (pl)->n_tab; t_++) {                      \
+                double e_ = tg_row_ext((xo) + PL_TOFF(pl, t_), (pl)->run, is_max); \
+                (m)[0] = ext_merge((m)[0], e_, is_max);                         \
+            }                                                                   \
+        } else {                                                                \
+            PL_ROWS(pl, T, xo, row_,                                            \
+                    for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                \
+                        (m)[i_] = ext_merge((m)[i_], (double)row_[i_], is_max);) \
         }                                                                       \
     } while (0)
 
@@ -571,22 +549,12 @@ static tg_status extreme_forward(tg_node *n, int is_max)
     double *m = pl ? scratch(n, pl->inner) : NULL;
     if (!m)
         return tg_ctx_status(n->ctx);
-    double init = is_max ? -INFINITY : INFINITY;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
         for (int64_t o = 0; o < pl->outer; o++) {
             const T *xo = x + PL_OBASE(pl, o);
-            for (int64_t i = 0; i < pl->inner; i++)
-                m[i] = init;
-            if (pl->inner == 1) {
-                for (int64_t t = 0; t < pl->n_tab; t++)
-                    m[0] = ext_merge(m[0], RUN_KERNEL(dext, xo)(xo + PL_TOFF(pl, t), pl->run, is_max), is_max);
-            } else {
-                PL_ROWS(pl, T, xo, row,
-                        for (int64_t i = 0; i < pl->inner; i++)
-                            m[i] = ext_merge(m[i], (double)row[i], is_max);)
-            }
+            PL_EXTREME(pl, T, xo, m, is_max);
             T *yo = y + o * pl->inner;
             for (int64_t i = 0; i < pl->inner; i++)
                 yo[i] = (T)m[i];
@@ -665,27 +633,19 @@ static tg_status logsumexp_forward(tg_node *n)
         T *y = n->out->data;
         for (int64_t o = 0; o < pl->outer; o++) {
             const T *xo = x + PL_OBASE(pl, o);
+            PL_EXTREME(pl, T, xo, m, 1);
             for (int64_t i = 0; i < pl->inner; i++) {
-                m[i] = -INFINITY;
+                if (isinf(m[i]))
+                    m[i] = 0;
                 s[i] = 0;
             }
             if (pl->inner == 1) {
-                for (int64_t t = 0; t < pl->n_tab; t++)
-                    m[0] = ext_merge(m[0], RUN_KERNEL(dext, xo)(xo + PL_TOFF(pl, t), pl->run, 1), 1);
-                if (isinf(m[0]))
-                    m[0] = 0;
                 for (int64_t t = 0; t < pl->n_tab; t++)
                     s[0] += RUN_KERNEL(dsexp, xo)(xo + PL_TOFF(pl, t), pl->run, m[0]);
             } else {
                 PL_ROWS(pl, T, xo, row,
                         for (int64_t i = 0; i < pl->inner; i++)
-                            m[i] = ext_merge(m[i], (double)row[i], 1);)
-                for (int64_t i = 0; i < pl->inner; i++)
-                    if (isinf(m[i]))
-                        m[i] = 0;
-                PL_ROWS(pl, T, xo, row,
-                        for (int64_t i = 0; i < pl->inner; i++)
-                            s[i] += (double)EXP_T((T)(row[i] - (T)m[i]));)
+                            s[i] += (double)TGM(exp, (T)(row[i] - (T)m[i]));)
             }
             T *yo = y + o * pl->inner;
             for (int64_t i = 0; i < pl->inner; i++)
@@ -703,7 +663,7 @@ static void logsumexp_backward(tg_node *n)
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
-        PL_FOREACH(pl, if (y[yi] != (T)-INFINITY) dx[xi] += dy[yi] * EXP_T((T)(x[xi] - y[yi]));)
+        PL_FOREACH(pl, if (y[yi] != (T)-INFINITY) dx[xi] += dy[yi] * TGM(exp, (T)(x[xi] - y[yi]));)
     });
 }
 

@@ -21,12 +21,46 @@ static void copy_cost(const tg_node *n, tg_op_cost *c)
 /* Shape to string for error messages. */
 #define SHP(nd, sh, buf) tg_shape_str((nd), (sh), (buf), sizeof(buf))
 
-static tg_status sample_done(tg_node *n)
+/* A sample of one input of shape (nd, xs), uniform in [-2, 2), with the
+ * integer params p.i[0 .. np). */
+static tg_status sample_one(tg_node *n, tg_dtype dt, int nd, const int64_t *xs, const int64_t *params, int np)
 {
-    for (int i = 0; i < n->n_in; i++)
-        if (!n->in[i])
-            return tg_ctx_status(n->ctx) != TG_OK ? tg_ctx_status(n->ctx) : TG_ERR_NOMEM;
+    n->n_in = 1;
+    n->in[0] = tg_sample_uniform(n, dt, nd, xs, -2, 2);
+    for (int k = 0; k < np; k++)
+        n->p.i[k] = params[k];
+    return tg_sample_done(n);
+}
+
+/* The target shape of reshape and broadcast_to: p.i[0] = its ndim, p.i[1..]
+ * its dims. Checks input 0 is float and the ndim is in range. */
+static tg_status target_of(const tg_node *n, int *nd, const int64_t **dims)
+{
+    tg_status s = tg_chk_float(n, 0);
+    if (s != TG_OK)
+        return s;
+    if (n->p.i[0] < 0 || n->p.i[0] > TG_MAX_DIMS)
+        return tg_op_fail(n, TG_ERR_ARG, "target ndim %lld outside 0..%d", (long long)n->p.i[0], TG_MAX_DIMS);
+    *nd = (int)n->p.i[0];
+    *dims = &n->p.i[1];
     return TG_OK;
+}
+
+/* The wrappers of reshape and broadcast_to: x with the target (ndim, shape). */
+static tg_tensor *target_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, int ndim, const int64_t *shape)
+{
+    if (!ctx || tg_ctx_status(ctx) != TG_OK)
+        return NULL;
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
+        tg_ctx_fail(ctx, TG_ERR_ARG, "%s: %s target shape with ndim %d (0..%d allowed)", def->name,
+                    ndim > 0 && !shape ? "NULL" : "bad", ndim, TG_MAX_DIMS);
+        return NULL;
+    }
+    tg_op_params p = {0};
+    p.i[0] = ndim;
+    for (int k = 0; k < ndim; k++)
+        p.i[1 + k] = shape[k];
+    return tg_apply(ctx, def, &x, 1, &p, NULL);
 }
 
 /* ---- reshape --------------------------------------------------------------
@@ -38,24 +72,22 @@ static tg_status sample_done(tg_node *n)
 static tg_status reshape_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
 {
     const tg_tensor *x = n->in[0];
-    tg_status s = tg_chk_float(n, 0);
+    const int64_t *req = NULL;
+    int nd = 0;
+    tg_status s = target_of(n, &nd, &req);
     if (s != TG_OK)
         return s;
-    int64_t nd = n->p.i[0];
-    if (nd < 0 || nd > TG_MAX_DIMS)
-        return tg_op_fail(n, TG_ERR_ARG, "target ndim %lld outside 0..%d", (long long)nd, TG_MAX_DIMS);
-    const int64_t *req = &n->p.i[1];
     char sx[TG_SHAPE_STR_MAX], sr[TG_SHAPE_STR_MAX];
     int infer = -1, big = 0;
     int64_t prod = 1;
     for (int k = 0; k < nd; k++) {
         if (req[k] == -1) {
             if (infer >= 0)
-                return tg_op_fail(n, TG_ERR_ARG, "target %s has more than one -1", SHP((int)nd, req, sr));
+                return tg_op_fail(n, TG_ERR_ARG, "target %s has more than one -1", SHP(nd, req, sr));
             infer = k;
         } else if (req[k] < 0) {
             return tg_op_fail(n, TG_ERR_ARG, "target %s has negative dimension %lld at axis %d",
-                              SHP((int)nd, req, sr), (long long)req[k], k);
+                              SHP(nd, req, sr), (long long)req[k], k);
         } else if (!big) {
             if (req[k] && prod > INT64_MAX / 8 / req[k])
                 big = 1;
@@ -67,19 +99,19 @@ static tg_status reshape_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_
     if (infer >= 0) {
         if (big || prod == 0 || x->numel % prod != 0)
             return tg_op_fail(n, TG_ERR_SHAPE, "cannot reshape %s (%lld elements) into %s (%s)",
-                              TG_SHAPE_OF(x, sx), (long long)x->numel, SHP((int)nd, req, sr),
+                              TG_SHAPE_OF(x, sx), (long long)x->numel, SHP(nd, req, sr),
                               prod == 0 ? "-1 is ambiguous next to a zero-size dimension"
                                         : "element count is not a multiple of the known dims");
         shape[infer] = x->numel / prod;
     } else if (big || prod != x->numel) {
         if (big)
             return tg_op_fail(n, TG_ERR_SHAPE, "cannot reshape %s (%lld elements) into %s (too many elements)",
-                              TG_SHAPE_OF(x, sx), (long long)x->numel, SHP((int)nd, req, sr));
+                              TG_SHAPE_OF(x, sx), (long long)x->numel, SHP(nd, req, sr));
         return tg_op_fail(n, TG_ERR_SHAPE, "cannot reshape %s (%lld elements) into %s (%lld elements)",
-                          TG_SHAPE_OF(x, sx), (long long)x->numel, SHP((int)nd, req, sr), (long long)prod);
+                          TG_SHAPE_OF(x, sx), (long long)x->numel, SHP(nd, req, sr), (long long)prod);
     }
     *dt = x->dtype;
-    *ndim = (int)nd;
+    *ndim = nd;
     return TG_OK;
 }
 
@@ -105,11 +137,7 @@ static tg_status reshape_sample(tg_node *n, tg_dtype dt, int v)
     static const int64_t ys[][4] = { {3, 2, -1, 3}, {1, 5, 0, 0}, {3, 2, 3, 1} };
     if (v < 0 || v > 2)
         return TG_ERR_ARG;
-    n->n_in = 1;
-    n->in[0] = tg_sample_uniform(n, dt, xn[v], xs[v], -2, 2);
-    for (int k = 0; k < 4; k++)
-        n->p.i[k] = ys[v][k];
-    return sample_done(n);
+    return sample_one(n, dt, xn[v], xs[v], ys[v], 4);
 }
 
 const tg_op_def tg_op_reshape_def = {
@@ -120,18 +148,7 @@ const tg_op_def tg_op_reshape_def = {
 
 tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape)
 {
-    if (!ctx || tg_ctx_status(ctx) != TG_OK)
-        return NULL;
-    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
-        tg_ctx_fail(ctx, TG_ERR_ARG, "reshape: %s target shape with ndim %d (0..%d allowed)",
-                    ndim > 0 && !shape ? "NULL" : "bad", ndim, TG_MAX_DIMS);
-        return NULL;
-    }
-    tg_op_params p = {0};
-    p.i[0] = ndim;
-    for (int k = 0; k < ndim; k++)
-        p.i[1 + k] = shape[k];
-    return tg_apply(ctx, &tg_op_reshape_def, &x, 1, &p, NULL);
+    return target_apply(ctx, &tg_op_reshape_def, x, ndim, shape);
 }
 
 /* ---- permute --------------------------------------------------------------
@@ -218,11 +235,7 @@ static tg_status permute_sample(tg_node *n, tg_dtype dt, int v)
     static const int     nd[] = { 3, 2, 4, 3 };
     if (v < 0 || v > 3)
         return TG_ERR_ARG;
-    n->n_in = 1;
-    n->in[0] = tg_sample_uniform(n, dt, nd[v], xs[v], -2, 2);
-    for (int k = 0; k < nd[v]; k++)
-        n->p.i[k] = perms[v][k];
-    return sample_done(n);
+    return sample_one(n, dt, nd[v], xs[v], perms[v], nd[v]);
 }
 
 const tg_op_def tg_op_permute_def = {
@@ -362,11 +375,7 @@ static tg_status slice_sample(tg_node *n, tg_dtype dt, int v)
     static const int64_t ps[][4] = { {1, -4, 5, 2}, {-1, 1, 100, 1}, {-3, -2, 3, 1}, {1, 0, -1, 3} };
     if (v < 0 || v > 3)
         return TG_ERR_ARG;
-    n->n_in = 1;
-    n->in[0] = tg_sample_uniform(n, dt, nd[v], xs[v], -2, 2);
-    for (int k = 0; k < 4; k++)
-        n->p.i[k] = ps[v][k];
-    return sample_done(n);
+    return sample_one(n, dt, nd[v], xs[v], ps[v], 4);
 }
 
 const tg_op_def tg_op_slice_def = {
@@ -514,7 +523,7 @@ static tg_status concat_sample(tg_node *n, tg_dtype dt, int v)
         n->in[0] = tg_sample_uniform(n, dt, TG_DIMS(4), -2, 2);
         n->p.i[0] = 0;
     }
-    return sample_done(n);
+    return tg_sample_done(n);
 }
 
 static void join_cost(const tg_node *n, tg_op_cost *c) { copy_cost(n, c); }
@@ -581,7 +590,7 @@ static tg_status stack_sample(tg_node *n, tg_dtype dt, int v)
         n->in[1] = tg_sample_uniform(n, dt, TG_DIMS(3), -2, 2);
         n->p.i[0] = 1;
     }
-    return sample_done(n);
+    return tg_sample_done(n);
 }
 
 const tg_op_def tg_op_stack_def = {
@@ -605,30 +614,28 @@ tg_tensor *tg_stack(tg_ctx *ctx, tg_tensor *const *xs, int n, int axis)
 static tg_status broadcast_to_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
 {
     const tg_tensor *x = n->in[0];
-    tg_status s = tg_chk_float(n, 0);
+    const int64_t *tgt = NULL;
+    int nd = 0;
+    tg_status s = target_of(n, &nd, &tgt);
     if (s != TG_OK)
         return s;
-    int64_t nd = n->p.i[0];
-    if (nd < 0 || nd > TG_MAX_DIMS)
-        return tg_op_fail(n, TG_ERR_ARG, "target ndim %lld outside 0..%d", (long long)nd, TG_MAX_DIMS);
-    const int64_t *tgt = &n->p.i[1];
     char sx[TG_SHAPE_STR_MAX], st[TG_SHAPE_STR_MAX];
     if (x->ndim > nd)
         return tg_op_fail(n, TG_ERR_SHAPE, "cannot broadcast %s to %s (target has fewer dims)",
-                          TG_SHAPE_OF(x, sx), SHP((int)nd, tgt, st));
+                          TG_SHAPE_OF(x, sx), SHP(nd, tgt, st));
     for (int k = 0; k < nd; k++) {
         if (tgt[k] < 0)
             return tg_op_fail(n, TG_ERR_ARG, "target %s has negative dimension %lld at axis %d",
-                              SHP((int)nd, tgt, st), (long long)tgt[k], k);
-        int ix = x->ndim - (int)nd + k;
+                              SHP(nd, tgt, st), (long long)tgt[k], k);
+        int ix = x->ndim - nd + k;
         int64_t d = ix >= 0 ? x->shape[ix] : 1;
         if (d != tgt[k] && d != 1)
             return tg_op_fail(n, TG_ERR_SHAPE, "cannot broadcast %s to %s (axis %d: %lld vs %lld)",
-                              TG_SHAPE_OF(x, sx), SHP((int)nd, tgt, st), k, (long long)d, (long long)tgt[k]);
+                              TG_SHAPE_OF(x, sx), SHP(nd, tgt, st), k, (long long)d, (long long)tgt[k]);
         shape[k] = tgt[k];
     }
     *dt = x->dtype;
-    *ndim = (int)nd;
+    *ndim = nd;
     return TG_OK;
 }
 
@@ -662,11 +669,7 @@ static tg_status broadcast_to_sample(tg_node *n, tg_dtype dt, int v)
     static const int64_t ys[][4] = { {3, 2, 3, 4}, {2, 2, 3, 0}, {2, 3, 4, 0} };
     if (v < 0 || v > 2)
         return TG_ERR_ARG;
-    n->n_in = 1;
-    n->in[0] = tg_sample_uniform(n, dt, xn[v], xs[v], -2, 2);
-    for (int k = 0; k < 4; k++)
-        n->p.i[k] = ys[v][k];
-    return sample_done(n);
+    return sample_one(n, dt, xn[v], xs[v], ys[v], 4);
 }
 
 static void broadcast_to_cost(const tg_node *n, tg_op_cost *c)
@@ -687,16 +690,5 @@ const tg_op_def tg_op_broadcast_to_def = {
 
 tg_tensor *tg_broadcast_to(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape)
 {
-    if (!ctx || tg_ctx_status(ctx) != TG_OK)
-        return NULL;
-    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
-        tg_ctx_fail(ctx, TG_ERR_ARG, "broadcast_to: %s target shape with ndim %d (0..%d allowed)",
-                    ndim > 0 && !shape ? "NULL" : "bad", ndim, TG_MAX_DIMS);
-        return NULL;
-    }
-    tg_op_params p = {0};
-    p.i[0] = ndim;
-    for (int k = 0; k < ndim; k++)
-        p.i[1 + k] = shape[k];
-    return tg_apply(ctx, &tg_op_broadcast_to_def, &x, 1, &p, NULL);
+    return target_apply(ctx, &tg_op_broadcast_to_def, x, ndim, shape);
 }

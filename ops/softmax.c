@@ -25,9 +25,7 @@ static tg_status smx_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *s
     /* A scalar is a slice of one: axis 0 or -1 (as PyTorch). */
     if (!(x->ndim == 0 && n->p.i[0] == -1) && (s = tg_norm_axis(n, n->p.i[0], x->ndim, &axis)) != TG_OK)
         return s;
-    *dt = x->dtype;
-    *ndim = x->ndim;
-    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+    tg_shape_like(n, 0, dt, ndim, shape);
     return TG_OK;
 }
 
@@ -53,37 +51,6 @@ static double *smx_work(tg_node *n, const smx_layout *L, int k)
     return tg_node_scratch(n, (size_t)k * (size_t)(L->inner ? L->inner : 1) * sizeof(double));
 }
 
-/* exp in x's precision: expf for f32 (the sums stay in double). */
-#define EXP_T(v) _Generic((v), float: expf, default: exp)(v)
-
-/* The max of a contiguous row of n elements, NaN if one is NaN. Eight
- * lanes so the compare-select loop vectorises. */
-#define DEF_ROW_MAX(T, sfx)                                                     \
-    static double row_max_##sfx(const T *x, int64_t len)                        \
-    {                                                                           \
-        T m[8];                                                                 \
-        int nan = 0;                                                            \
-        int64_t i = 0;                                                          \
-        for (int j = 0; j < 8; j++)                                             \
-            m[j] = (T)-INFINITY;                                                \
-        for (; i + 8 <= len; i += 8)                                            \
-            for (int j = 0; j < 8; j++) {                                       \
-                T v = x[i + j];                                                 \
-                m[j] = v > m[j] ? v : m[j];                                     \
-                nan |= v != v;                                                  \
-            }                                                                   \
-        for (; i < len; i++) {                                                  \
-            m[0] = x[i] > m[0] ? x[i] : m[0];                                   \
-            nan |= x[i] != x[i];                                                \
-        }                                                                       \
-        for (int j = 1; j < 8; j++)                                             \
-            m[0] = m[j] > m[0] ? m[j] : m[0];                                   \
-        return nan ? NAN : (double)m[0];                                        \
-    }
-DEF_ROW_MAX(float, f32)
-DEF_ROW_MAX(double, f64)
-#define row_max(T, x, len) _Generic((x), const float *: row_max_f32, const double *: row_max_f64)(x, len)
-
 /* m[i] = max over slice (o, i) of the block xo; NaN propagates into m. An
  * all -inf (or a +inf) slice then gives NaN outputs, as in PyTorch. */
 #define SMX_MAX(T, L, xo, m) do {                                               \
@@ -99,14 +66,53 @@ DEF_ROW_MAX(double, f64)
         }                                                                       \
     } while (0)
 
-static void smx_cost(const tg_node *n, tg_op_cost *c)
-{
-    double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
-    c->fwd_flops = 14 * e;          /* max, subtract, exp (~10), sum, scale */
-    c->fwd_bytes = 2 * e * w;
-    c->bwd_flops = 4 * e;
-    c->bwd_bytes = 4 * e * w;       /* y, dy, dx read and written */
-}
+/* The VJP of both ops: for each slice, S = the sum over the axis of RED (in
+ * double), then dx[k] += (T)(UPD) for every element k of the slice; RED and
+ * UPD see y[k] and dy[k], UPD also S. A contiguous row (inner == 1) sums
+ * into one double; otherwise a row of `inner` slices at a time sums into
+ * the scratch acc[i], so memory is read in order either way. */
+#define SMX_BACKWARD(fn, RED, UPD)                                              \
+    static void fn(tg_node *n)                                                  \
+    {                                                                           \
+        if (!n->in[0]->grad)                                                    \
+            return;                                                             \
+        smx_layout L = smx_layout_of(n);                                        \
+        double *acc = smx_work(n, &L, 1);                                       \
+        if (!acc)                                                               \
+            return;                                                             \
+        TG_DISPATCH(n->out->dtype, T, {                                         \
+            const T *y = n->out->data, *dy = n->out->grad;                      \
+            T *dx = n->in[0]->grad;                                             \
+            for (int64_t o = 0; o < L.outer; o++) {                             \
+                const int64_t base = o * L.A * L.inner;                         \
+                if (L.inner == 1) {                                             \
+                    double S = 0;                                               \
+                    for (int64_t k = base; k < base + L.A; k++)                 \
+                        S += RED;                                               \
+                    for (int64_t k = base; k < base + L.A; k++)                 \
+                        dx[k] += (T)(UPD);                                      \
+                    continue;                                                   \
+                }                                                               \
+                for (int64_t i = 0; i < L.inner; i++)                           \
+                    acc[i] = 0;                                                 \
+                for (int64_t a = 0; a < L.A; a++)                               \
+                    for (int64_t i = 0; i < L.inner; i++) {                     \
+                        const int64_t k = base + a * L.inner + i;               \
+                        acc[i] += RED;                                          \
+                    }                                                           \
+                for (int64_t a = 0; a < L.A; a++)                               \
+                    for (int64_t i = 0; i < L.inner; i++) {                     \
+                        const int64_t k = base + a * L.inner + i;               \
+                        const double S = acc[i];                                \
+                        dx[k] += (T)(UPD);                                      \
+                    }                                                           \
+            }                                                                   \
+        });                                                                     \
+    }
+
+/* max, subtract, exp (~10), sum, scale forward; the VJP reads y and dy and
+ * reads + writes dx. */
+static void smx_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 14, 4); }
 
 /* Samples: 0: 3x5 over axis -1; 1: 4x3 over axis 0; 2: 2x3x4 over axis 1
  * (a middle axis); 3: 5x1 over axis -1 (a size-1 axis: y = 1, dx = 0). */
@@ -120,7 +126,15 @@ static tg_status smx_sample(tg_node *n, tg_dtype dt, int v)
     n->n_in = 1;
     n->p.i[0] = axes[v];
     n->in[0] = tg_sample_uniform(n, dt, nds[v], shapes[v], -3, 3);
-    return n->in[0] ? TG_OK : tg_ctx_status(n->ctx);
+    return tg_sample_done(n);
+}
+
+static tg_tensor *smx_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, int axis)
+{
+    tg_op_params p;
+    memset(&p, 0, sizeof p);
+    p.i[0] = axis;
+    return tg_apply(ctx, def, &x, 1, &p, NULL);
 }
 
 /* ---- softmax --------------------------------------------------------------
@@ -143,10 +157,10 @@ static tg_status softmax_forward(tg_node *n)
             const T *xo = x + o * L.A * L.inner;
             T *yo = y + o * L.A * L.inner;
             if (L.inner == 1) {                      /* a contiguous row */
-                T mt = (T)row_max(T, xo, L.A);
+                T mt = (T)tg_row_ext(xo, L.A, 1);
                 double sum = 0;
                 for (int64_t a = 0; a < L.A; a++) {
-                    yo[a] = EXP_T((T)(xo[a] - mt));
+                    yo[a] = TGM(exp, (T)(xo[a] - mt));
                     sum += (double)yo[a];
                 }
                 double inv = 1.0 / sum;
@@ -160,7 +174,7 @@ static tg_status softmax_forward(tg_node *n)
             for (int64_t a = 0; a < L.A; a++)        /* y = exp(x - m), s = sum y */
                 for (int64_t i = 0; i < L.inner; i++) {
                     int64_t k = a * L.inner + i;
-                    yo[k] = EXP_T((T)(xo[k] - (T)m[i]));
+                    yo[k] = TGM(exp, (T)(xo[k] - (T)m[i]));
                     s[i] += (double)yo[k];
                 }
             for (int64_t i = 0; i < L.inner; i++)
@@ -175,44 +189,7 @@ static tg_status softmax_forward(tg_node *n)
     return TG_OK;
 }
 
-static void softmax_backward(tg_node *n)
-{
-    if (!n->in[0]->grad)
-        return;
-    smx_layout L = smx_layout_of(n);
-    double *dot = smx_work(n, &L, 1);
-    if (!dot)
-        return;
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *y = n->out->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        for (int64_t o = 0; o < L.outer; o++) {
-            int64_t base = o * L.A * L.inner;
-            if (L.inner == 1) {
-                const T *yr = y + base, *gr = dy + base;
-                T *dr = dx + base;
-                double d = 0;
-                for (int64_t a = 0; a < L.A; a++)
-                    d += (double)gr[a] * (double)yr[a];
-                for (int64_t a = 0; a < L.A; a++)
-                    dr[a] += (T)((double)yr[a] * ((double)gr[a] - d));
-                continue;
-            }
-            for (int64_t i = 0; i < L.inner; i++)
-                dot[i] = 0;
-            for (int64_t a = 0; a < L.A; a++)
-                for (int64_t i = 0; i < L.inner; i++) {
-                    int64_t k = base + a * L.inner + i;
-                    dot[i] += (double)dy[k] * (double)y[k];
-                }
-            for (int64_t a = 0; a < L.A; a++)
-                for (int64_t i = 0; i < L.inner; i++) {
-                    int64_t k = base + a * L.inner + i;
-                    dx[k] += (T)((double)y[k] * ((double)dy[k] - dot[i]));
-                }
-        }
-    });
-}
+SMX_BACKWARD(softmax_backward, (double)dy[k] * (double)y[k], (double)y[k] * ((double)dy[k] - S))
 
 const tg_op_def tg_op_softmax_def = {
     .name = "softmax", .n_in = 1,
@@ -222,10 +199,7 @@ const tg_op_def tg_op_softmax_def = {
 
 tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x, int axis)
 {
-    tg_op_params p;
-    memset(&p, 0, sizeof p);
-    p.i[0] = axis;
-    return tg_apply(ctx, &tg_op_softmax_def, &x, 1, &p, NULL);
+    return smx_apply(ctx, &tg_op_softmax_def, x, axis);
 }
 
 /* ---- log_softmax ----------------------------------------------------------
@@ -248,9 +222,9 @@ static tg_status log_softmax_forward(tg_node *n)
             const T *xo = x + o * L.A * L.inner;
             T *yo = y + o * L.A * L.inner;
             if (L.inner == 1) {                      /* a contiguous row */
-                double mx = row_max(T, xo, L.A), sum = 0;
+                double mx = tg_row_ext(xo, L.A, 1), sum = 0;
                 for (int64_t a = 0; a < L.A; a++)
-                    sum += (double)EXP_T((T)(xo[a] - (T)mx));
+                    sum += (double)TGM(exp, (T)(xo[a] - (T)mx));
                 double ls = log(sum);
                 for (int64_t a = 0; a < L.A; a++)
                     yo[a] = (T)(((double)xo[a] - mx) - ls);
@@ -262,7 +236,7 @@ static tg_status log_softmax_forward(tg_node *n)
             for (int64_t a = 0; a < L.A; a++)
                 for (int64_t i = 0; i < L.inner; i++) {
                     int64_t k = a * L.inner + i;
-                    s[i] += (double)EXP_T((T)(xo[k] - (T)m[i]));
+                    s[i] += (double)TGM(exp, (T)(xo[k] - (T)m[i]));
                 }
             for (int64_t i = 0; i < L.inner; i++)
                 s[i] = log(s[i]);
@@ -276,42 +250,7 @@ static tg_status log_softmax_forward(tg_node *n)
     return TG_OK;
 }
 
-static void log_softmax_backward(tg_node *n)
-{
-    if (!n->in[0]->grad)
-        return;
-    smx_layout L = smx_layout_of(n);
-    double *sdy = smx_work(n, &L, 1);
-    if (!sdy)
-        return;
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *y = n->out->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        for (int64_t o = 0; o < L.outer; o++) {
-            int64_t base = o * L.A * L.inner;
-            if (L.inner == 1) {
-                const T *yr = y + base, *gr = dy + base;
-                T *dr = dx + base;
-                double sg = 0;
-                for (int64_t a = 0; a < L.A; a++)
-                    sg += (double)gr[a];
-                for (int64_t a = 0; a < L.A; a++)
-                    dr[a] += (T)((double)gr[a] - (double)EXP_T(yr[a]) * sg);
-                continue;
-            }
-            for (int64_t i = 0; i < L.inner; i++)
-                sdy[i] = 0;
-            for (int64_t a = 0; a < L.A; a++)
-                for (int64_t i = 0; i < L.inner; i++)
-                    sdy[i] += (double)dy[base + a * L.inner + i];
-            for (int64_t a = 0; a < L.A; a++)
-                for (int64_t i = 0; i < L.inner; i++) {
-                    int64_t k = base + a * L.inner + i;
-                    dx[k] += (T)((double)dy[k] - (double)EXP_T(y[k]) * sdy[i]);
-                }
-        }
-    });
-}
+SMX_BACKWARD(log_softmax_backward, (double)dy[k], (double)dy[k] - (double)TGM(exp, y[k]) * S)
 
 const tg_op_def tg_op_log_softmax_def = {
     .name = "log_softmax", .n_in = 1,
@@ -321,8 +260,5 @@ const tg_op_def tg_op_log_softmax_def = {
 
 tg_tensor *tg_log_softmax(tg_ctx *ctx, tg_tensor *x, int axis)
 {
-    tg_op_params p;
-    memset(&p, 0, sizeof p);
-    p.i[0] = axis;
-    return tg_apply(ctx, &tg_op_log_softmax_def, &x, 1, &p, NULL);
+    return smx_apply(ctx, &tg_op_log_softmax_def, x, axis);
 }

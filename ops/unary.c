@@ -5,100 +5,30 @@
  * sqrt(-1) = NaN): that is the mathematics, not an error. */
 #include "ops_common.h"
 
-/* The libm function for the element type: expf for float, exp for double,
- * so the f32 path stays in single precision (and can vectorise). */
-#define TGM(fn, x) _Generic((x), float: fn##f, default: fn)(x)
-
-static tg_status same_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
-{
-    tg_status s = tg_chk_float(n, 0);
-    if (s != TG_OK)
-        return s;
-    *dt = n->in[0]->dtype;
-    *ndim = n->in[0]->ndim;
-    memcpy(shape, n->in[0]->shape, sizeof(int64_t) * (size_t)*ndim);
-    return TG_OK;
-}
-
-/* Elementwise cost: `f` flops per element forward, `b` backward (a libm
- * call counts as ~10); bytes: forward reads x and writes y, backward reads dy
- * and one saved value (x or y) and reads+writes dx. */
-static void ew_cost(const tg_node *n, tg_op_cost *c, double f, double b)
-{
-    double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
-    c->fwd_flops = f * e;
-    c->fwd_bytes = 2 * e * w;
-    c->bwd_flops = b * e;
-    c->bwd_bytes = 4 * e * w;
-}
-
-/* Sample shapes shared by the ops of this file: a matrix, a tensor with a
- * size-1 dim, and a scalar (ndim 0). */
-static const struct { int ndim; int64_t shape[3]; } ew_shapes[] = {
-    { 2, {3, 5} }, { 3, {2, 1, 4} }, { 0, {1} },
-};
-#define EW_N_SHAPES 3
-
-/* One input of shape ew_shapes[v], uniform in [lo, hi). */
-static tg_status ew_sample(tg_node *n, tg_dtype dt, int v, double lo, double hi)
-{
-    if (v < 0 || v >= EW_N_SHAPES)
-        return TG_ERR_ARG;
-    n->n_in = 1;
-    n->in[0] = tg_sample_uniform(n, dt, ew_shapes[v].ndim, ew_shapes[v].shape, lo, hi);
-    return n->in[0] ? TG_OK : tg_ctx_status(n->ctx);
-}
-
-/* One input of shape ew_shapes[v] with 0.1 <= |x| < 2 (off the kink at 0). */
-static tg_status ew_sample_away0(tg_node *n, tg_dtype dt, int v)
-{
-    if (v < 0 || v >= EW_N_SHAPES)
-        return TG_ERR_ARG;
-    n->n_in = 1;
-    n->in[0] = tg_sample_away0(n, dt, ew_shapes[v].ndim, ew_shapes[v].shape, 2.0, 0.1);
-    return n->in[0] ? TG_OK : tg_ctx_status(n->ctx);
-}
+/* Shape, cost, samples and the loop skeletons (TG_EW_FORWARD and
+ * TG_EW_BACKWARD, with x, y, dy, dx, p0, p1 in scope) come from
+ * ops_common.h. */
 
 /* ---- neg ----------------------------------------------------------------
  * y = -x                x, y: any shape
  * VJP: dx -= dy
  */
-static tg_status neg_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = -x[i];
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(neg_forward, y[i] = -x[i])
 
-static void neg_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] -= dy[i];
-    });
-}
+TG_EW_BACKWARD(neg_backward, dx[i] -= dy[i])
 
-static tg_status neg_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample(n, dt, v, -2, 2); }
+static tg_status neg_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0); }
 
 static void neg_cost(const tg_node *n, tg_op_cost *c)
 {
-    ew_cost(n, c, 1, 1);
+    tg_ew_cost(n, c, 1, 1);
     c->bwd_bytes = 3 * (double)n->out->numel * (double)tg_dtype_size(n->out->dtype);
 }
 
 const tg_op_def tg_op_neg_def = {
     .name = "neg", .n_in = 1,
-    .shape = same_shape, .forward = neg_forward, .backward = neg_backward,
-    .sample = neg_sample, .n_samples = EW_N_SHAPES, .cost = neg_cost,
+    .shape = tg_shape_as_input, .forward = neg_forward, .backward = neg_backward,
+    .sample = neg_sample, .n_samples = TG_EW_N_SHAPES, .cost = neg_cost,
 };
 
 tg_tensor *tg_neg(tg_ctx *ctx, tg_tensor *x)
@@ -110,38 +40,18 @@ tg_tensor *tg_neg(tg_ctx *ctx, tg_tensor *x)
  * y = exp(x)            x, y: any shape
  * VJP: dx += dy * y     (reuses the forward output)
  */
-static tg_status exp_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = TGM(exp, x[i]);
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(exp_forward, y[i] = TGM(exp, x[i]))
 
-static void exp_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *y = n->out->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += dy[i] * y[i];
-    });
-}
+TG_EW_BACKWARD(exp_backward, dx[i] += dy[i] * y[i])
 
-static tg_status exp_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample(n, dt, v, -2, 2); }
+static tg_status exp_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0); }
 
-static void exp_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 10, 1); }
+static void exp_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 10, 1); }
 
 const tg_op_def tg_op_exp_def = {
     .name = "exp", .n_in = 1,
-    .shape = same_shape, .forward = exp_forward, .backward = exp_backward,
-    .sample = exp_sample, .n_samples = EW_N_SHAPES, .cost = exp_cost,
+    .shape = tg_shape_as_input, .forward = exp_forward, .backward = exp_backward,
+    .sample = exp_sample, .n_samples = TG_EW_N_SHAPES, .cost = exp_cost,
 };
 
 tg_tensor *tg_exp(tg_ctx *ctx, tg_tensor *x)
@@ -153,38 +63,18 @@ tg_tensor *tg_exp(tg_ctx *ctx, tg_tensor *x)
  * y = log(x)            x, y: any shape; log(0) = -inf, log(x < 0) = NaN
  * VJP: dx += dy / x
  */
-static tg_status log_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = TGM(log, x[i]);
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(log_forward, y[i] = TGM(log, x[i]))
 
-static void log_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += dy[i] / x[i];
-    });
-}
+TG_EW_BACKWARD(log_backward, dx[i] += dy[i] / x[i])
 
-static tg_status log_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample(n, dt, v, 0.5, 3); }
+static tg_status log_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, 0.5, 3, 0); }
 
-static void log_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 10, 2); }
+static void log_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 10, 2); }
 
 const tg_op_def tg_op_log_def = {
     .name = "log", .n_in = 1,
-    .shape = same_shape, .forward = log_forward, .backward = log_backward,
-    .sample = log_sample, .n_samples = EW_N_SHAPES, .cost = log_cost,
+    .shape = tg_shape_as_input, .forward = log_forward, .backward = log_backward,
+    .sample = log_sample, .n_samples = TG_EW_N_SHAPES, .cost = log_cost,
 };
 
 tg_tensor *tg_log(tg_ctx *ctx, tg_tensor *x)
@@ -197,38 +87,18 @@ tg_tensor *tg_log(tg_ctx *ctx, tg_tensor *x)
  * VJP: dx += dy / (2 y) (reuses the forward output; +inf at x = 0, as the
  *                        derivative is)
  */
-static tg_status sqrt_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = TGM(sqrt, x[i]);
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(sqrt_forward, y[i] = TGM(sqrt, x[i]))
 
-static void sqrt_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *y = n->out->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += dy[i] / (y[i] + y[i]);
-    });
-}
+TG_EW_BACKWARD(sqrt_backward, dx[i] += dy[i] / (y[i] + y[i]))
 
-static tg_status sqrt_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample(n, dt, v, 0.5, 3); }
+static tg_status sqrt_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, 0.5, 3, 0); }
 
-static void sqrt_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 4, 3); }
+static void sqrt_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 4, 3); }
 
 const tg_op_def tg_op_sqrt_def = {
     .name = "sqrt", .n_in = 1,
-    .shape = same_shape, .forward = sqrt_forward, .backward = sqrt_backward,
-    .sample = sqrt_sample, .n_samples = EW_N_SHAPES, .cost = sqrt_cost,
+    .shape = tg_shape_as_input, .forward = sqrt_forward, .backward = sqrt_backward,
+    .sample = sqrt_sample, .n_samples = TG_EW_N_SHAPES, .cost = sqrt_cost,
 };
 
 tg_tensor *tg_sqrt(tg_ctx *ctx, tg_tensor *x)
@@ -241,38 +111,18 @@ tg_tensor *tg_sqrt(tg_ctx *ctx, tg_tensor *x)
  * VJP: dx += dy * sign(x), with sign(0) = 0 (as PyTorch)
  * NOTE: kink at 0; samples keep |x| >= 0.1.
  */
-static tg_status abs_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = TGM(fabs, x[i]);
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(abs_forward, y[i] = TGM(fabs, x[i]))
 
-static void abs_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : (T)0;
-    });
-}
+TG_EW_BACKWARD(abs_backward, dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : (T)0)
 
-static tg_status abs_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample_away0(n, dt, v); }
+static tg_status abs_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0.1); }
 
-static void abs_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 1, 2); }
+static void abs_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 2); }
 
 const tg_op_def tg_op_abs_def = {
     .name = "abs", .n_in = 1,
-    .shape = same_shape, .forward = abs_forward, .backward = abs_backward,
-    .sample = abs_sample, .n_samples = EW_N_SHAPES, .cost = abs_cost,
+    .shape = tg_shape_as_input, .forward = abs_forward, .backward = abs_backward,
+    .sample = abs_sample, .n_samples = TG_EW_N_SHAPES, .cost = abs_cost,
 };
 
 tg_tensor *tg_abs(tg_ctx *ctx, tg_tensor *x)
@@ -284,38 +134,18 @@ tg_tensor *tg_abs(tg_ctx *ctx, tg_tensor *x)
  * y = x * x             x, y: any shape
  * VJP: dx += 2 x dy
  */
-static tg_status square_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++)
-            y[i] = x[i] * x[i];
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(square_forward, y[i] = x[i] * x[i])
 
-static void square_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *dy = n->out->grad;
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += (x[i] + x[i]) * dy[i];
-    });
-}
+TG_EW_BACKWARD(square_backward, dx[i] += (x[i] + x[i]) * dy[i])
 
-static tg_status square_sample(tg_node *n, tg_dtype dt, int v) { return ew_sample(n, dt, v, -2, 2); }
+static tg_status square_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0); }
 
-static void square_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 1, 2); }
+static void square_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 2); }
 
 const tg_op_def tg_op_square_def = {
     .name = "square", .n_in = 1,
-    .shape = same_shape, .forward = square_forward, .backward = square_backward,
-    .sample = square_sample, .n_samples = EW_N_SHAPES, .cost = square_cost,
+    .shape = tg_shape_as_input, .forward = square_forward, .backward = square_backward,
+    .sample = square_sample, .n_samples = TG_EW_N_SHAPES, .cost = square_cost,
 };
 
 tg_tensor *tg_square(tg_ctx *ctx, tg_tensor *x)
@@ -340,44 +170,27 @@ static tg_status clamp_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t 
         return tg_op_fail(n, TG_ERR_ARG, "NaN bound (lo %g, hi %g)", lo, hi);
     if (lo > hi)
         return tg_op_fail(n, TG_ERR_ARG, "lo %g > hi %g", lo, hi);
-    return same_shape(n, dt, ndim, shape);
+    return tg_shape_as_input(n, dt, ndim, shape);
 }
 
-static tg_status clamp_forward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data;
-        const T lo = (T)n->p.f[0], hi = (T)n->p.f[1];
-        T *y = n->out->data;
-        for (size_t i = 0; i < len; i++) {
-            T v = x[i] < lo ? lo : x[i];   /* NaN passes through */
-            y[i] = v > hi ? hi : v;
-        }
-    });
-    return TG_OK;
-}
+TG_EW_FORWARD(clamp_forward,
+              const T lo = p0, hi = p1;
+              T v = x[i] < lo ? lo : x[i];   /* NaN passes through */
+              y[i] = v > hi ? hi : v)
 
-static void clamp_backward(tg_node *n)
-{
-    size_t len = TG_NUMEL(n->out);
-    TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *dy = n->out->grad;
-        const T lo = (T)n->p.f[0], hi = (T)n->p.f[1];
-        T *dx = n->in[0]->grad;
-        if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += (x[i] >= lo && x[i] <= hi) ? dy[i] : (T)0;
-    });
-}
+TG_EW_BACKWARD(clamp_backward,
+               const T lo = p0, hi = p1;
+               dx[i] += (x[i] >= lo && x[i] <= hi) ? dy[i] : (T)0)
 
 static tg_status clamp_sample(tg_node *n, tg_dtype dt, int v)
 {
-    static const double bounds[EW_N_SHAPES][2] = { {-0.5, 0.7}, {0.0, 1.0}, {-1.0, 0.5} };
-    if (v < 0 || v >= EW_N_SHAPES)
+    static const double bounds[TG_EW_N_SHAPES][2] = { {-0.5, 0.7}, {0.0, 1.0}, {-1.0, 0.5} };
+    if (v < 0 || v >= TG_EW_N_SHAPES)
         return TG_ERR_ARG;
     double lo = bounds[v][0], hi = bounds[v][1];
-    tg_tensor *x = tg_tensor_new(n->ctx, dt, ew_shapes[v].ndim, ew_shapes[v].shape);
+    int64_t shape[3];
+    int nd = tg_ew_sample_shape(v, shape);
+    tg_tensor *x = tg_tensor_new(n->ctx, dt, nd, shape);
     if (!x)
         return tg_ctx_status(n->ctx);
     tg_rng *r = tg_ctx_rng(n->ctx);
@@ -395,12 +208,12 @@ static tg_status clamp_sample(tg_node *n, tg_dtype dt, int v)
     return TG_OK;
 }
 
-static void clamp_cost(const tg_node *n, tg_op_cost *c) { ew_cost(n, c, 2, 3); }
+static void clamp_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 2, 3); }
 
 const tg_op_def tg_op_clamp_def = {
     .name = "clamp", .n_in = 1,
     .shape = clamp_shape, .forward = clamp_forward, .backward = clamp_backward,
-    .sample = clamp_sample, .n_samples = EW_N_SHAPES, .cost = clamp_cost,
+    .sample = clamp_sample, .n_samples = TG_EW_N_SHAPES, .cost = clamp_cost,
 };
 
 tg_tensor *tg_clamp(tg_ctx *ctx, tg_tensor *x, double lo, double hi)

@@ -3,28 +3,14 @@
  * defining formulas for the forward, numerical differentiation for the
  * VJPs), hand-derived cases (two-element batch, constant channels and rows,
  * large offsets), batch statistics, optional affine parameters, aliased
- * inputs, numeric gradient checks of every sample variant (accumulation and
- * NaN-poisoned memory included), dropout's mask (exact golden bits, kept
- * fraction, scaling, reproducibility, recomputation in the VJP), and the
- * error messages. */
+ * inputs, the descriptors, dropout's mask (exact golden bits, kept fraction,
+ * scaling, reproducibility, recomputation in the VJP), and the error
+ * messages. (Every sample variant is gradient-checked by test_ops_grad.c.) */
 #include "tapegrad.h"
 #include "test.h"
+#include "test_util.h"
 
-#include <stdlib.h>
 #include <string.h>
-
-/* A tensor of `dt` from doubles, requiring a gradient when `grad`. */
-static tg_tensor *mk(tg_ctx *ctx, tg_dtype dt, int ndim, const int64_t *shape, const double *v, int grad)
-{
-    tg_tensor *t = tg_tensor_new(ctx, dt, ndim, shape);
-    if (!t)
-        return NULL;
-    for (int64_t i = 0; i < t->numel; i++)
-        tg_tensor_set(t, i, v[i]);
-    if (grad)
-        TEST_CHECK(tg_tensor_requires_grad(t) == TG_OK);
-    return t;
-}
 
 /* ---- reference cases ------------------------------------------------------
  * Computed outside tapegrad with mpmath at 40 digits (PyTorch was not
@@ -80,16 +66,6 @@ static const ref_case refs[] = {
       {-2.05, 1.2, -2.24, -1.37} },
 };
 
-static void check_vals(const char *what, int k, tg_dtype dt, const tg_tensor *t, int grad, const double *want,
-                       int64_t n, double tol)
-{
-    for (int64_t i = 0; i < n; i++) {
-        double v = grad ? tg_tensor_grad_get(t, i) : tg_tensor_get(t, i);
-        TEST_CHECK_MSG(fabs(v - want[i]) <= tol + tol * fabs(want[i]), "case %d %s %s[%lld] = %.17g, expected %.17g",
-                       k, tg_dtype_name(dt), what, (long long)i, v, want[i]);
-    }
-}
-
 static void test_reference(void)
 {
     for (int k = 0; k < (int)(sizeof refs / sizeof refs[0]); k++) {
@@ -101,18 +77,22 @@ static void test_reference(void)
             double tol = f ? 3e-6 : 1e-13;
             tg_ctx *ctx = tg_ctx_new(NULL);
             tg_ctx_set_poison(ctx, 1);
-            tg_tensor *x = mk(ctx, dt, c->ndim, c->shape, c->x, 1);
-            tg_tensor *g = mk(ctx, dt, 1, &d, c->g, 1), *b = mk(ctx, dt, 1, &d, c->b, 1);
-            tg_tensor *up = mk(ctx, dt, c->ndim, c->shape, c->up, 0);
+            tg_tensor *x = tu_tensor(ctx, dt, c->ndim, c->shape, c->x, 1);
+            tg_tensor *g = tu_tensor(ctx, dt, 1, &d, c->g, 1), *b = tu_tensor(ctx, dt, 1, &d, c->b, 1);
+            tg_tensor *up = tu_tensor(ctx, dt, c->ndim, c->shape, c->up, 0);
             tg_tensor *y = c->is_bn ? tg_batch_norm(ctx, x, g, b, 1e-5, NULL) : tg_layer_norm(ctx, x, g, b, 1e-5);
             TEST_CHECK_MSG(y != NULL, "case %d: %s", k, tg_ctx_error(ctx));
             if (y) {
+                char what[4][32];
+                static const char *const names[4] = { "y", "dx", "dgamma", "dbeta" };
+                for (int j = 0; j < 4; j++)
+                    snprintf(what[j], sizeof what[j], "case %d %s %s", k, tg_dtype_name(dt), names[j]);
                 TEST_CHECK(y->dtype == dt && tg_shape_equal(y->ndim, y->shape, c->ndim, c->shape));
                 TEST_CHECK(tg_backward_seed(ctx, y, up) == TG_OK);
-                check_vals("y", k, dt, y, 0, c->y, n, tol);
-                check_vals("dx", k, dt, x, 1, c->dx, n, tol);
-                check_vals("dgamma", k, dt, g, 1, c->dg, d, tol);
-                check_vals("dbeta", k, dt, b, 1, c->db, d, tol);
+                tu_check_values(what[0], y, 0, c->y, n, tol, tol);
+                tu_check_values(what[1], x, 1, c->dx, n, tol, tol);
+                tu_check_values(what[2], g, 1, c->dg, d, tol, tol);
+                tu_check_values(what[3], b, 1, c->db, d, tol, tol);
             }
             tg_ctx_free(ctx);
         }
@@ -129,7 +109,7 @@ static void test_bn_hand(void)
         tg_ctx *ctx = tg_ctx_new(NULL);
         /* x = [[1], [3]]: mean 2, var 1, y = [-r, r] with r = 1/sqrt(1 + eps) */
         const double xv[2] = {1, 3}, dyv[2] = {1, 0};
-        tg_tensor *x = mk(ctx, dt, TG_DIMS(2, 1), xv, 1);
+        tg_tensor *x = tu_tensor(ctx, dt, TG_DIMS(2, 1), xv, 1);
         double mean = -1, var = -1;
         float mean32 = -1, var32 = -1;
         tg_bn_stats st = { f ? (void *)&mean32 : (void *)&mean, f ? (void *)&var32 : (void *)&var };
@@ -140,7 +120,7 @@ static void test_bn_hand(void)
         TEST_CLOSE(tg_tensor_get(y, 1), r, 0, tol);
         TEST_CHECK(f ? mean32 == 2.0f && var32 == 1.0f : mean == 2.0 && var == 1.0);
         /* dy = [1, 0]: dx = r/2 (1 - r^2) [1, -1] = r eps / (2 (1 + eps)) [1, -1] */
-        TEST_CHECK(tg_backward_seed(ctx, y, mk(ctx, dt, TG_DIMS(2, 1), dyv, 0)) == TG_OK);
+        TEST_CHECK(tg_backward_seed(ctx, y, tu_tensor(ctx, dt, TG_DIMS(2, 1), dyv, 0)) == TG_OK);
         double g0 = r * eps / (2 * (1 + eps));
         TEST_CLOSE(tg_tensor_grad_get(x, 0), g0, f ? 1e-9 : 1e-20, f ? 1e-2 : 1e-9);
         TEST_CLOSE(tg_tensor_grad_get(x, 1), -g0, f ? 1e-9 : 1e-20, f ? 1e-2 : 1e-9);
@@ -148,13 +128,13 @@ static void test_bn_hand(void)
         /* a constant channel next to a varying one: y = beta there, dx finite
          * (x-hat = 0, so dx = gamma rstd / M (M dy - sum dy)) */
         const double cv[6] = {5, -1, 5, 0, 5, 1}, gv[2] = {2, 1}, bv[2] = {0.5, 0}, uv[6] = {1, 0, 2, 0, 0, 0};
-        tg_tensor *xc = mk(ctx, dt, TG_DIMS(3, 2), cv, 1);
-        tg_tensor *g = mk(ctx, dt, TG_DIMS(2), gv, 1), *b = mk(ctx, dt, TG_DIMS(2), bv, 1);
+        tg_tensor *xc = tu_tensor(ctx, dt, TG_DIMS(3, 2), cv, 1);
+        tg_tensor *g = tu_tensor(ctx, dt, TG_DIMS(2), gv, 1), *b = tu_tensor(ctx, dt, TG_DIMS(2), bv, 1);
         y = tg_batch_norm(ctx, xc, g, b, eps, NULL);
         TEST_CHECK(y != NULL);
         for (int i = 0; i < 3 && y; i++)
             TEST_CHECK(tg_tensor_get(y, 2 * i) == 0.5);
-        TEST_CHECK(y && tg_backward_seed(ctx, y, mk(ctx, dt, TG_DIMS(3, 2), uv, 0)) == TG_OK);
+        TEST_CHECK(y && tg_backward_seed(ctx, y, tu_tensor(ctx, dt, TG_DIMS(3, 2), uv, 0)) == TG_OK);
         double k = 2 / sqrt(eps) / 3;
         TEST_CLOSE(tg_tensor_grad_get(xc, 0), k * (3 * 1 - 3), 1e-9, tol);
         TEST_CLOSE(tg_tensor_grad_get(xc, 2), k * (3 * 2 - 3), f ? 2e-4 : 1e-9, tol);
@@ -165,7 +145,7 @@ static void test_bn_hand(void)
 
         /* a large offset: 1e4 + {-1, 0, 1}; two-pass variance in double keeps y exact-ish */
         const double ov[3] = {1e4 - 1, 1e4, 1e4 + 1};
-        y = tg_batch_norm(ctx, mk(ctx, dt, TG_DIMS(3, 1), ov, 0), NULL, NULL, eps, &st);
+        y = tg_batch_norm(ctx, tu_tensor(ctx, dt, TG_DIMS(3, 1), ov, 0), NULL, NULL, eps, &st);
         double s = 1 / sqrt(2.0 / 3 + eps);
         TEST_CHECK(y != NULL);
         TEST_CLOSE(tg_tensor_get(y, 0), -s, 0, tol);
@@ -184,7 +164,7 @@ static void test_ln_hand(void)
         tg_ctx *ctx = tg_ctx_new(NULL);
         /* rows [1, 3] and [4, 4]: the first gives -+r, the constant one 0 */
         const double xv[4] = {1, 3, 4, 4};
-        tg_tensor *x = mk(ctx, dt, TG_DIMS(2, 2), xv, 1);
+        tg_tensor *x = tu_tensor(ctx, dt, TG_DIMS(2, 2), xv, 1);
         tg_tensor *y = tg_layer_norm(ctx, x, NULL, NULL, eps);
         double r = 1 / sqrt(1 + eps);
         TEST_CHECK(y && y->ndim == 2);
@@ -199,14 +179,14 @@ static void test_ln_hand(void)
         /* D == 1: every row is constant, y = beta whatever x */
         const double x1[3] = {-7, 0.5, 1e3}, bv[1] = {0.25};
         const int64_t one = 1;
-        y = tg_layer_norm(ctx, mk(ctx, dt, TG_DIMS(3, 1), x1, 0), NULL, mk(ctx, dt, 1, &one, bv, 0), eps);
+        y = tg_layer_norm(ctx, tu_tensor(ctx, dt, TG_DIMS(3, 1), x1, 0), NULL, tu_tensor(ctx, dt, 1, &one, bv, 0), eps);
         TEST_CHECK(y != NULL);
         for (int i = 0; i < 3 && y; i++)
             TEST_CHECK(tg_tensor_get(y, i) == 0.25);
 
         /* 1-D x is a single row; a large offset loses nothing */
         const double ov[3] = {1e4 - 1, 1e4, 1e4 + 1};
-        y = tg_layer_norm(ctx, mk(ctx, dt, TG_DIMS(3), ov, 0), NULL, NULL, eps);
+        y = tg_layer_norm(ctx, tu_tensor(ctx, dt, TG_DIMS(3), ov, 0), NULL, NULL, eps);
         double s = 1 / sqrt(2.0 / 3 + eps);
         TEST_CHECK(y && y->ndim == 1);
         TEST_CLOSE(tg_tensor_get(y, 0), -s, 0, tol);
@@ -267,9 +247,9 @@ static void test_aliased(void)
     tg_ctx *ctx = tg_ctx_new(&o);
     /* layer_norm(x, x, x) on 1-D x vs copies */
     const double xv[5] = {0.3, -1.2, 0.8, 1.9, -0.4};
-    tg_tensor *x = mk(ctx, TG_F64, TG_DIMS(5), xv, 1);
-    tg_tensor *xa = mk(ctx, TG_F64, TG_DIMS(5), xv, 1), *xg = mk(ctx, TG_F64, TG_DIMS(5), xv, 1),
-              *xb = mk(ctx, TG_F64, TG_DIMS(5), xv, 1);
+    tg_tensor *x = tu_tensor(ctx, TG_F64, TG_DIMS(5), xv, 1);
+    tg_tensor *xa = tu_tensor(ctx, TG_F64, TG_DIMS(5), xv, 1), *xg = tu_tensor(ctx, TG_F64, TG_DIMS(5), xv, 1),
+              *xb = tu_tensor(ctx, TG_F64, TG_DIMS(5), xv, 1);
     tg_tensor *seed = tg_tensor_randn(ctx, TG_F64, TG_DIMS(5), 0, 1);
     TEST_CHECK(tg_backward_seed(ctx, tg_layer_norm(ctx, x, x, x, 1e-5), seed) == TG_OK);
     TEST_CHECK(tg_backward_seed(ctx, tg_layer_norm(ctx, xa, xg, xb, 1e-5), seed) == TG_OK);
@@ -279,9 +259,9 @@ static void test_aliased(void)
     }
     /* batch_norm(x, g, g) */
     const double bv[6] = {0.3, -1.2, 0.8, 1.9, -0.4, 0.1}, gv[2] = {0.7, -1.1};
-    tg_tensor *bx = mk(ctx, TG_F64, TG_DIMS(3, 2), bv, 0);
-    tg_tensor *g = mk(ctx, TG_F64, TG_DIMS(2), gv, 1), *g1 = mk(ctx, TG_F64, TG_DIMS(2), gv, 1),
-              *g2 = mk(ctx, TG_F64, TG_DIMS(2), gv, 1);
+    tg_tensor *bx = tu_tensor(ctx, TG_F64, TG_DIMS(3, 2), bv, 0);
+    tg_tensor *g = tu_tensor(ctx, TG_F64, TG_DIMS(2), gv, 1), *g1 = tu_tensor(ctx, TG_F64, TG_DIMS(2), gv, 1),
+              *g2 = tu_tensor(ctx, TG_F64, TG_DIMS(2), gv, 1);
     tg_tensor *s2 = tg_tensor_randn(ctx, TG_F64, TG_DIMS(3, 2), 0, 1);
     TEST_CHECK(tg_backward_seed(ctx, tg_batch_norm(ctx, bx, g, g, 1e-5, NULL), s2) == TG_OK);
     TEST_CHECK(tg_backward_seed(ctx, tg_batch_norm(ctx, bx, g1, g2, 1e-5, NULL), s2) == TG_OK);
@@ -290,122 +270,13 @@ static void test_aliased(void)
     tg_ctx_free(ctx);
 }
 
-/* ---- numeric gradient check of every sample variant ----------------------
- * For L = sum_k w_k y_k with random w: the VJP, added to gradients that start
- * at 0.25 (it must accumulate), against central differences in f64, with
- * NaN-poisoned arena memory. The f32 forward on the same inputs agrees with
- * f64 to single precision. */
-static double weighted(const tg_node *n, const double *w)
+/* ---- descriptors ----------------------------------------------------------- */
+
+static void test_descriptors(void)
 {
-    double s = 0;
-    for (int64_t k = 0; k < n->out->numel; k++)
-        s += w[k] * tg_tensor_get(n->out, k);
-    return s;
-}
-
-static int rerun(tg_node *base, tg_node *tmp)
-{
-    *tmp = *base;
-    tmp->out = NULL;
-    tmp->saved = NULL;
-    return tg_node_run(tmp) == TG_OK;
-}
-
-static void gradcheck_op(const char *name)
-{
-    const tg_op_def *def = tg_op_find(name);
-    TEST_CHECK_MSG(def != NULL, "%s is not registered", name);
-    if (!def)
-        return;
-    TEST_CHECK(def->n_samples >= 2 && def->n_samples <= 4 && def->backward && def->cost);
-    tg_ctx_opts opts = { .seed = 42 };
-    tg_ctx *ctx = tg_ctx_new(&opts);
-    tg_ctx_set_poison(ctx, 1);
-    int saw_edge = 0;
-    for (int v = 0; v < def->n_samples; v++) {
-        tg_node n;
-        memset(&n, 0, sizeof n);
-        n.def = def;
-        n.ctx = ctx;
-        TEST_CHECK(def->sample(&n, TG_F64, v) == TG_OK);
-        TEST_CHECK_MSG(tg_node_run(&n) == TG_OK, "%s variant %d: %s", name, v, tg_ctx_error(ctx));
-        if (tg_ctx_status(ctx) != TG_OK)
-            break;
-        TEST_CHECK(n.in[0]->numel <= 60);
-        for (int k = 0; k < n.in[0]->ndim; k++)
-            saw_edge |= n.in[0]->shape[k] == 1 || n.in[0]->shape[0] == 2;
-        saw_edge |= n.in[0]->ndim == 0;
-        int64_t m = n.out->numel;
-        double *w = malloc(sizeof(double) * (size_t)m);
-        for (int64_t k = 0; k < m; k++)
-            w[k] = tg_rng_uniform(tg_ctx_rng(ctx)) * 2 - 1;
-        n.out->grad = tg_ctx_alloc(ctx, sizeof(double) * (size_t)m, "test");
-        memcpy(n.out->grad, w, sizeof(double) * (size_t)m);
-        for (int i = 0; i < n.n_in; i++) {
-            tg_tensor *x = n.in[i];
-            TEST_CHECK(tg_dtype_is_float(x->dtype) && !(def->nondiff & (1u << i)));
-            x->grad = tg_ctx_alloc(ctx, sizeof(double) * (size_t)x->numel, "test");
-            for (int64_t k = 0; k < x->numel; k++)
-                ((double *)x->grad)[k] = 0.25;
-        }
-        def->backward(&n);
-        TEST_CHECK(tg_ctx_status(ctx) == TG_OK);
-
-        for (int i = 0; i < n.n_in; i++) {
-            tg_tensor *x = n.in[i];
-            for (int64_t k = 0; k < x->numel; k++) {
-                double *px = (double *)x->data + k, x0 = *px, h = 1e-6;
-                size_t mark = tg_ctx_arena_mark(ctx);
-                tg_node tmp;
-                *px = x0 + h;
-                int ok = rerun(&n, &tmp);
-                double fp = weighted(&tmp, w);
-                *px = x0 - h;
-                ok = ok && rerun(&n, &tmp);
-                double fm = weighted(&tmp, w);
-                *px = x0;
-                tg_ctx_arena_rewind(ctx, mark);
-                double num = (fp - fm) / (2 * h), ana = ((double *)x->grad)[k] - 0.25;
-                TEST_CHECK_MSG(ok && fabs(num - ana) <= 1e-7 + 1e-6 * fabs(num),
-                               "%s variant %d input %d [%lld]: VJP %.12g, numeric %.12g",
-                               name, v, i, (long long)k, ana, num);
-            }
-        }
-
-        /* f32 on the same inputs agrees with f64 */
-        tg_node n32 = n;
-        n32.out = NULL;
-        n32.saved = NULL;
-        for (int i = 0; i < n.n_in; i++)
-            n32.in[i] = tg_tensor_cast(ctx, n.in[i], TG_F32);
-        TEST_CHECK(tg_node_run(&n32) == TG_OK && n32.out->dtype == TG_F32);
-        for (int64_t k = 0; k < m && n32.out; k++) {
-            double a = tg_tensor_get(n32.out, k), b = tg_tensor_get(n.out, k);
-            TEST_CHECK_MSG(fabs(a - b) <= 1e-5 + 1e-5 * fabs(b), "%s variant %d f32 y[%lld] = %.9g, f64 %.9g",
-                           name, v, (long long)k, a, b);
-        }
-
-        tg_op_cost c;
-        memset(&c, 0, sizeof c);
-        def->cost(&n, &c);
-        TEST_CHECK(c.fwd_flops > 0 && c.fwd_bytes > 0 && c.bwd_flops > 0 && c.bwd_bytes > 0);
-        free(w);
-    }
-    TEST_CHECK_MSG(saw_edge, "%s: no edge-shape sample", name);
-    tg_node bad;
-    memset(&bad, 0, sizeof bad);
-    bad.def = def;
-    bad.ctx = ctx;
-    TEST_CHECK(def->sample(&bad, TG_F64, def->n_samples) == TG_ERR_ARG);
-    TEST_CHECK(def->sample(&bad, TG_F64, -1) == TG_ERR_ARG);
-    tg_ctx_free(ctx);
-}
-
-static void test_gradcheck(void)
-{
-    gradcheck_op("batch_norm");
-    gradcheck_op("layer_norm");
-    gradcheck_op("dropout");
+    static const char *const names[] = { "batch_norm", "layer_norm", "dropout" };
+    for (int i = 0; i < 3; i++)
+        tu_check_op(names[i], 2, TU_FWD_FLOPS | TU_EDGE_SHAPE);
 }
 
 /* ---- dropout --------------------------------------------------------------- */
@@ -522,17 +393,6 @@ static void test_dropout_stats(void)
 
 /* ---- errors --------------------------------------------------------------- */
 
-/* `y` must be NULL with status `s` and a message containing `msg`; clears. */
-static void expect_error(tg_ctx *ctx, const tg_tensor *y, tg_status s, const char *msg)
-{
-    TEST_CHECK(y == NULL);
-    TEST_CHECK_MSG(tg_ctx_status(ctx) == s, "status %d, expected %d (%s)", (int)tg_ctx_status(ctx),
-                   (int)s, tg_ctx_error(ctx));
-    TEST_CHECK_MSG(strstr(tg_ctx_error(ctx), msg) != NULL, "message \"%s\" lacks \"%s\"",
-                   tg_ctx_error(ctx), msg);
-    tg_ctx_clear_error(ctx);
-}
-
 static void test_errors(void)
 {
     tg_ctx *ctx = tg_ctx_new(NULL);
@@ -542,50 +402,50 @@ static void test_errors(void)
     tg_tensor *xi = tg_tensor_zeros(ctx, TG_I32, TG_DIMS(4, 3));
 
     /* batch_norm */
-    expect_error(ctx, tg_batch_norm(ctx, x, g4, g3, 1e-5, NULL), TG_ERR_SHAPE,
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, x, g4, g3, 1e-5, NULL), TG_ERR_SHAPE,
                  "batch_norm: gamma shape 4 does not match axis 1 of x (4x3): expected 3");
-    expect_error(ctx, tg_batch_norm(ctx, x, g3, g2d, 1e-5, NULL), TG_ERR_SHAPE,
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, x, g3, g2d, 1e-5, NULL), TG_ERR_SHAPE,
                  "batch_norm: beta shape 1x3 does not match axis 1 of x (4x3)");
-    expect_error(ctx, tg_batch_norm(ctx, x, g32, NULL, 1e-5, NULL), TG_ERR_ARG,
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, x, g32, NULL, 1e-5, NULL), TG_ERR_ARG,
                  "batch_norm: mixed dtypes (f64 and f32)");
     /* one value per channel fails (PyTorch's wording); one sample with two
      * spatial values is fine, as in PyTorch */
     tg_tensor *n1 = tg_tensor_rand(ctx, TG_F64, TG_DIMS(1, 3), -1, 1);
     tg_tensor *n1s1 = tg_tensor_rand(ctx, TG_F64, TG_DIMS(1, 3, 1), -1, 1);
     tg_tensor *n1s2 = tg_tensor_rand(ctx, TG_F64, TG_DIMS(1, 3, 2), -1, 1);
-    expect_error(ctx, tg_batch_norm(ctx, n1, g3, g3, 1e-5, NULL), TG_ERR_SHAPE,
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, n1, g3, g3, 1e-5, NULL), TG_ERR_SHAPE,
                  "batch_norm: expected more than 1 value per channel when training, got input of shape 1x3");
-    expect_error(ctx, tg_batch_norm(ctx, n1s1, NULL, NULL, 1e-5, NULL), TG_ERR_SHAPE,
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, n1s1, NULL, NULL, 1e-5, NULL), TG_ERR_SHAPE,
                  "more than 1 value per channel");
     TEST_CHECK(tg_batch_norm(ctx, n1s2, NULL, NULL, 1e-5, NULL) != NULL);
-    expect_error(ctx, tg_batch_norm(ctx, g3, NULL, NULL, 1e-5, NULL), TG_ERR_SHAPE,
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, g3, NULL, NULL, 1e-5, NULL), TG_ERR_SHAPE,
                  "batch_norm: x must be (N, C, ...) with at least 2 dims, got 3");
-    expect_error(ctx, tg_batch_norm(ctx, x, g3, g3, 0, NULL), TG_ERR_ARG,
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, x, g3, g3, 0, NULL), TG_ERR_ARG,
                  "batch_norm: eps must be finite and > 0, got 0");
-    expect_error(ctx, tg_batch_norm(ctx, x, g3, g3, -1e-5, NULL), TG_ERR_ARG, "eps must be finite and > 0");
-    expect_error(ctx, tg_batch_norm(ctx, x, g3, g3, NAN, NULL), TG_ERR_ARG, "eps must be finite and > 0");
-    expect_error(ctx, tg_batch_norm(ctx, xi, NULL, NULL, 1e-5, NULL), TG_ERR_ARG,
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, x, g3, g3, -1e-5, NULL), TG_ERR_ARG, "eps must be finite and > 0");
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, x, g3, g3, NAN, NULL), TG_ERR_ARG, "eps must be finite and > 0");
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, xi, NULL, NULL, 1e-5, NULL), TG_ERR_ARG,
                  "batch_norm: input 0 is i32, expected f32 or f64");
-    expect_error(ctx, tg_batch_norm(ctx, NULL, g3, g3, 1e-5, NULL), TG_ERR_ARG, "batch_norm: input 0 is NULL");
+    TU_EXPECT_ERR(ctx, tg_batch_norm(ctx, NULL, g3, g3, 1e-5, NULL), TG_ERR_ARG, "batch_norm: input 0 is NULL");
 
     /* layer_norm */
-    expect_error(ctx, tg_layer_norm(ctx, x, g4, NULL, 1e-5), TG_ERR_SHAPE,
+    TU_EXPECT_ERR(ctx, tg_layer_norm(ctx, x, g4, NULL, 1e-5), TG_ERR_SHAPE,
                  "layer_norm: gamma shape 4 does not match axis 1 of x (4x3): expected 3");
-    expect_error(ctx, tg_layer_norm(ctx, x, NULL, g4, 1e-5), TG_ERR_SHAPE, "layer_norm: beta shape 4");
-    expect_error(ctx, tg_layer_norm(ctx, x, g3, g32, 1e-5), TG_ERR_ARG, "layer_norm: mixed dtypes (f64 and f32)");
-    expect_error(ctx, tg_layer_norm(ctx, tg_tensor_scalar(ctx, TG_F64, 1), NULL, NULL, 1e-5), TG_ERR_SHAPE,
+    TU_EXPECT_ERR(ctx, tg_layer_norm(ctx, x, NULL, g4, 1e-5), TG_ERR_SHAPE, "layer_norm: beta shape 4");
+    TU_EXPECT_ERR(ctx, tg_layer_norm(ctx, x, g3, g32, 1e-5), TG_ERR_ARG, "layer_norm: mixed dtypes (f64 and f32)");
+    TU_EXPECT_ERR(ctx, tg_layer_norm(ctx, tg_tensor_scalar(ctx, TG_F64, 1), NULL, NULL, 1e-5), TG_ERR_SHAPE,
                  "layer_norm: x must have at least 1 dim, got a scalar");
-    expect_error(ctx, tg_layer_norm(ctx, x, NULL, NULL, 0), TG_ERR_ARG,
+    TU_EXPECT_ERR(ctx, tg_layer_norm(ctx, x, NULL, NULL, 0), TG_ERR_ARG,
                  "layer_norm: eps must be finite and > 0, got 0");
-    expect_error(ctx, tg_layer_norm(ctx, x, NULL, NULL, INFINITY), TG_ERR_ARG, "eps must be finite");
-    expect_error(ctx, tg_layer_norm(ctx, xi, NULL, NULL, 1e-5), TG_ERR_ARG, "layer_norm: input 0 is i32");
+    TU_EXPECT_ERR(ctx, tg_layer_norm(ctx, x, NULL, NULL, INFINITY), TG_ERR_ARG, "eps must be finite");
+    TU_EXPECT_ERR(ctx, tg_layer_norm(ctx, xi, NULL, NULL, 1e-5), TG_ERR_ARG, "layer_norm: input 0 is i32");
 
     /* dropout */
-    expect_error(ctx, tg_dropout(ctx, x, 1.0, 1), TG_ERR_ARG, "dropout: p must be in [0, 1), got 1");
-    expect_error(ctx, tg_dropout(ctx, x, -0.1, 1), TG_ERR_ARG, "dropout: p must be in [0, 1), got -0.1");
-    expect_error(ctx, tg_dropout(ctx, x, NAN, 1), TG_ERR_ARG, "dropout: p must be in [0, 1)");
-    expect_error(ctx, tg_dropout(ctx, xi, 0.5, 1), TG_ERR_ARG, "dropout: input 0 is i32, expected f32 or f64");
-    expect_error(ctx, tg_dropout(ctx, NULL, 0.5, 1), TG_ERR_ARG, "dropout: input 0 is NULL");
+    TU_EXPECT_ERR(ctx, tg_dropout(ctx, x, 1.0, 1), TG_ERR_ARG, "dropout: p must be in [0, 1), got 1");
+    TU_EXPECT_ERR(ctx, tg_dropout(ctx, x, -0.1, 1), TG_ERR_ARG, "dropout: p must be in [0, 1), got -0.1");
+    TU_EXPECT_ERR(ctx, tg_dropout(ctx, x, NAN, 1), TG_ERR_ARG, "dropout: p must be in [0, 1)");
+    TU_EXPECT_ERR(ctx, tg_dropout(ctx, xi, 0.5, 1), TG_ERR_ARG, "dropout: input 0 is i32, expected f32 or f64");
+    TU_EXPECT_ERR(ctx, tg_dropout(ctx, NULL, 0.5, 1), TG_ERR_ARG, "dropout: input 0 is NULL");
 
     /* a sticky error: every op returns NULL at once, allocating nothing */
     tg_ctx_fail(ctx, TG_ERR_STATE, "earlier failure");
@@ -629,7 +489,7 @@ int main(void)
     test_ln_hand();
     test_optional_affine();
     test_aliased();
-    test_gradcheck();
+    test_descriptors();
     test_dropout_golden();
     test_dropout_stats();
     test_errors();
