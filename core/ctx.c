@@ -111,6 +111,7 @@ void tg_ctx_reset(tg_ctx *ctx)
     ctx->arena.off = 0;
     if (ctx->tape.reset)
         ctx->tape.reset(ctx->tape.state);
+    ctx->site_depth = 0;
     tg_ctx_clear_error(ctx);
 }
 
@@ -145,13 +146,23 @@ int tg_ctx_threads(const tg_ctx *ctx) { return ctx->n_threads; }
 void tg_ctx_set_anomaly(tg_ctx *ctx, int on) { if (ctx) ctx->anomaly = on != 0; }
 int tg_ctx_anomaly(const tg_ctx *ctx) { return ctx ? ctx->anomaly : 0; }
 
-tg_ctx *tg_ctx_site(tg_ctx *ctx, const char *file, int line)
+tg_ctx *tg_ctx_site_push(tg_ctx *ctx, const char *file, int line)
 {
     if (ctx) {
-        ctx->site_file = file;
-        ctx->site_line = line;
+        if (ctx->site_depth >= 0 && ctx->site_depth < TG_SITE_DEPTH) {
+            ctx->site_file[ctx->site_depth] = file;
+            ctx->site_line[ctx->site_depth] = line;
+        }
+        ctx->site_depth++;
     }
     return ctx;
+}
+
+struct tg_tensor *tg_ctx_site_pop(tg_ctx *ctx, struct tg_tensor *result)
+{
+    if (ctx && ctx->site_depth > 0)
+        ctx->site_depth--;
+    return result;
 }
 void tg_ctx_set_threads(tg_ctx *ctx, int n) { ctx->n_threads = n < 1 ? 1 : n; }
 tg_rng *tg_ctx_rng(tg_ctx *ctx) { return &ctx->rng; }

@@ -20,5 +20,6 @@
 #include "tg_nn.h"
 #include "tg_data.h"
 #include "tg_checkpoint.h"
+#include "tg_sites.h"     /* last: call-site macros over the functions above */
 
 #endif

@@ -115,9 +115,13 @@ tg_status   tg_ctx_fail(tg_ctx *ctx, tg_status s, const char *fmt, ...)
  * call-site macros of tapegrad.h). Costs one pass over each output. */
 void tg_ctx_set_anomaly(tg_ctx *ctx, int on);
 int  tg_ctx_anomaly(const tg_ctx *ctx);
-/* Remember the caller's file:line for the next recorded op (used by the
- * call-site macros; rarely called directly). Returns ctx. */
-tg_ctx *tg_ctx_site(tg_ctx *ctx, const char *file, int line);
+/* Call sites: the macros of tapegrad.h push the caller's file:line before a
+ * recording function runs and pop it after, so every op recorded inside the
+ * call (one op, or a whole model's forward) reports that site. Both return
+ * their second-to-last argument's context / result for use in expressions.
+ * Nesting is fine in any argument evaluation order. */
+tg_ctx *tg_ctx_site_push(tg_ctx *ctx, const char *file, int line);
+struct tg_tensor *tg_ctx_site_pop(tg_ctx *ctx, struct tg_tensor *result);
 
 int  tg_ctx_threads(const tg_ctx *ctx);
 void tg_ctx_set_threads(tg_ctx *ctx, int n);      /* n < 1 is taken as 1 */

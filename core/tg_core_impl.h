@@ -29,6 +29,8 @@ typedef struct tg_ctx_ext {
     void (*destroy)(void *state);
 } tg_ctx_ext;
 
+#define TG_SITE_DEPTH 32
+
 struct tg_ctx {
     tg_arena   arena;
     tg_status  status;
@@ -37,8 +39,9 @@ struct tg_ctx {
     int        n_threads;
     int        grad_enabled;  /* 1 unless inside a no-grad scope        */
     int        anomaly;       /* check outputs and VJPs for NaN/Inf     */
-    const char *site_file;    /* caller's file:line for the next op     */
-    int        site_line;
+    const char *site_file[TG_SITE_DEPTH]; /* call-site stack (tapegrad.h macros) */
+    int        site_line[TG_SITE_DEPTH];
+    int        site_depth;    /* may exceed TG_SITE_DEPTH: deeper sites unrecorded */
     tg_ctx_ext tape;          /* owned by graph/                        */
 };
 

@@ -191,11 +191,11 @@ tg_tensor *tg_apply_at(tg_ctx *ctx, const tg_op_def *def, tg_tensor *const *in, 
 {
     if (!ctx || ctx->status != TG_OK)
         return NULL;
-    if (!file && ctx->site_file) {       /* set by a call-site macro */
-        file = ctx->site_file;
-        line = ctx->site_line;
+    int d = ctx->site_depth;             /* pushed by a call-site macro */
+    if (!file && d > 0 && d <= TG_SITE_DEPTH) {
+        file = ctx->site_file[d - 1];
+        line = ctx->site_line[d - 1];
     }
-    ctx->site_file = NULL;
     if (!def)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "apply: NULL op definition"), NULL;
     if (n_in < 0 || n_in > TG_MAX_IN || (n_in > 0 && !in))

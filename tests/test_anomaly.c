@@ -5,6 +5,7 @@
 #include "tapegrad.h"
 #include "test.h"
 
+#include <math.h>
 #include <string.h>
 
 static void forward_case(void)
@@ -15,10 +16,14 @@ static void forward_case(void)
     TEST_CHECK(tg_log(ctx, x) != NULL && tg_ctx_status(ctx) == TG_OK);
     tg_ctx_set_anomaly(ctx, 1);
     TEST_CHECK(tg_ctx_anomaly(ctx) == 1);
+    int line = __LINE__ + 1;
     TEST_CHECK(tg_log(ctx, x) == NULL);
     TEST_CHECK(tg_ctx_status(ctx) == TG_ERR_NUMERIC);
+    char where[64];
+    snprintf(where, sizeof where, "test_anomaly.c:%d", line);
     TEST_CHECK_MSG(strstr(tg_ctx_error(ctx), "anomaly: log (inputs 3 f32) produced") &&
-                   strstr(tg_ctx_error(ctx), "nan at index 1"), "%s", tg_ctx_error(ctx));
+                   strstr(tg_ctx_error(ctx), "nan at index 1, recorded at") &&
+                   strstr(tg_ctx_error(ctx), where), "%s", tg_ctx_error(ctx));
     tg_ctx_clear_error(ctx);
     /* The recording site, when the caller gives it. */
     tg_tensor *two[2] = { x, x };
@@ -38,11 +43,14 @@ static void backward_case(void)
     /* sqrt'(0) = inf: the forward is finite, the VJP is not. */
     tg_tensor *z = tg_tensor_from(ctx, TG_F64, TG_DIMS(2, 2), (double[]){4, 1, 0, 9});
     tg_tensor_requires_grad(z);
-    tg_tensor *l = tg_sum_all(ctx, tg_sqrt(ctx, z));
+    int line = __LINE__ + 1;
+    tg_tensor *l = tg_sum_all(ctx, tg_mul_scalar(ctx, tg_sqrt(ctx, z), 2.0));
     TEST_CHECK(l != NULL);
     TEST_CHECK(tg_backward(ctx, l) == TG_ERR_NUMERIC);
-    TEST_CHECK_MSG(strstr(tg_ctx_error(ctx), "the VJP of sqrt (inputs 2x2 f64) wrote inf into the gradient of input 0 at index 2"),
-                   "%s", tg_ctx_error(ctx));
+    char where[64];
+    snprintf(where, sizeof where, "test_anomaly.c:%d", line);
+    TEST_CHECK_MSG(strstr(tg_ctx_error(ctx), "the VJP of sqrt (inputs 2x2 f64) wrote inf into the gradient of input 0 at index 2") &&
+                   strstr(tg_ctx_error(ctx), where), "%s", tg_ctx_error(ctx));
     tg_ctx_reset(ctx);
     /* A clean step passes untouched. */
     tg_tensor *w = tg_tensor_rand(ctx, TG_F32, TG_DIMS(4, 3), -1, 1);
@@ -52,9 +60,35 @@ static void backward_case(void)
     tg_ctx_free(ctx);
 }
 
+/* A model's forward reports the model call's site for every op inside it;
+ * nested calls pop back to the outer site whatever the argument order. */
+static void site_case(void)
+{
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_ctx_set_anomaly(ctx, 1);
+    char err[128];
+    tg_model *m = tg_model_from_spec("3-4relu-2", TG_F32, 1, err, sizeof err);
+    tg_tensor *x = tg_tensor_from(ctx, TG_F32, TG_DIMS(1, 3), (float[]){1, INFINITY, 0});
+    int line = __LINE__ + 1;
+    TEST_CHECK(tg_relu(ctx, tg_model_forward(ctx, m, x)) == NULL);
+    char where[64];
+    snprintf(where, sizeof where, "test_anomaly.c:%d", line);
+    TEST_CHECK_MSG(strstr(tg_ctx_error(ctx), "matmul") && strstr(tg_ctx_error(ctx), where), "%s", tg_ctx_error(ctx));
+    tg_ctx_reset(ctx);
+    tg_tensor *y = tg_tensor_from(ctx, TG_F32, TG_DIMS(2), (float[]){1, 0});
+    line = __LINE__ + 1;
+    tg_tensor *r = tg_div(ctx, tg_exp(ctx, y), tg_mul(ctx, y, tg_exp(ctx, y)));
+    snprintf(where, sizeof where, "test_anomaly.c:%d", line);
+    TEST_CHECK_MSG(r == NULL && strstr(tg_ctx_error(ctx), "div (") && strstr(tg_ctx_error(ctx), where),
+                   "%s", tg_ctx_error(ctx));
+    tg_model_free(m);
+    tg_ctx_free(ctx);
+}
+
 int main(void)
 {
     forward_case();
     backward_case();
+    site_case();
     return test_report("test_anomaly");
 }
