@@ -21,7 +21,7 @@ typedef struct bench_cli {
     int         threads[MAX_THREADS], n_threads;
     const char *json, *csv, *baseline;
     double      threshold;
-    int         list;
+    int         list, no_probe;
     tg_bench_opts opts;
 } bench_cli;
 
@@ -48,6 +48,7 @@ static void bench_usage(FILE *f)
         "  --threshold X        regression threshold for --baseline (default 0.1 = 10%%)\n"
         "  --load LIB.so        also the ops a shared object exports as\n"
         "                       const tg_op_def *const tg_user_ops[] (NULL-terminated)\n"
+        "  --no-probe           skip measuring the machine's peaks (no %% of peak)\n"
         "  --list               list the ops and exit\n"
         "%%peak: c = share of the single-thread GEMM peak (compute-bound phases),\n"
         "       m = share of the memory bandwidth (memory-bound; cache-resident data can exceed 100).\n");
@@ -113,6 +114,8 @@ static int bench_args(int argc, char **argv, bench_cli *c)
             return 1;
         else if (!strcmp(a, "--list"))
             c->list = 1;
+        else if (!strcmp(a, "--no-probe"))
+            c->no_probe = 1;
         else if ((m = opt_value(argc, argv, &i, "--op", &v)) != 0) {
             if (m < 0) goto missing;
             if (c->n_ops == MAX_OPS) goto bad;
@@ -242,8 +245,8 @@ int cmd_bench(int argc, char **argv)
     }
 
     tg_bench_machine machine;
-    tg_status pst = tg_bench_probe(&machine, c.opts.time_budget > 0 && c.opts.time_budget < 0.2
-                                                 ? c.opts.time_budget : 0.2);
+    tg_status pst = tg_bench_probe(&machine, c.no_probe ? -1.0
+                                   : c.opts.time_budget > 0 && c.opts.time_budget < 0.2 ? c.opts.time_budget : 0.2);
     if (pst != TG_OK)
         fprintf(stderr, "tapegrad bench: the machine probe failed (%s); %% of peak may be missing\n",
                 tg_status_str(pst));

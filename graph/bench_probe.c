@@ -274,9 +274,11 @@ tg_status tg_bench_probe(tg_bench_machine *m, double budget)
     if (!m)
         return TG_ERR_ARG;
     memset(m, 0, sizeof *m);
+    machine_info(m);
+    if (budget < 0)
+        return TG_OK;
     if (!(budget > 0))
         budget = 0.2;
-    machine_info(m);
 
     m->gemm_gflops_f32 = probe_gemm(TG_F32, budget);
     m->gemm_gflops_f64 = probe_gemm(TG_F64, budget);

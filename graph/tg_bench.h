@@ -90,9 +90,11 @@ typedef struct tg_bench_machine {
 
 /* Measure the machine: tg_gemm f32 and f64 at 256³ on one thread, and the
  * memory bandwidth (arrays of max(4 × last-level cache, 64 MiB), capped at
- * 512 MiB, each). `time_budget` seconds per probe (0 = 0.2). Fills *m
- * (required). TG_ERR_NOMEM when the probe arrays cannot be allocated (the
- * bandwidth figures are then 0), TG_ERR_BACKEND when the GEMM fails. */
+ * 512 MiB, each). `time_budget` seconds per probe (0 = 0.2; negative: only
+ * describe the machine — CPUs, caches, load — and leave the peaks 0, so no
+ * % of peak is reported). Fills *m (required). TG_ERR_NOMEM when the probe
+ * arrays cannot be allocated (the bandwidth figures are then 0),
+ * TG_ERR_BACKEND when the GEMM fails. */
 tg_status tg_bench_probe(tg_bench_machine *m, double time_budget);
 
 /* ---- options and results -------------------------------------------------- */
