@@ -224,7 +224,7 @@ tg_status tg_bench_write_json(FILE *f, const tg_bench_result *const *res, int n)
     json_str(f, date);
     fprintf(f, ",\n    \"host_name\": ");
     json_str(f, m->host_name);
-    fprintf(f, ",\n    \"executable\": \"tapegrad bench\",\n    \"num_cpus\": %d,\n    \"mhz_per_cpu\": %d,\n"
+    fprintf(f, ",\n    \"executable\": \"tapegrad bench\",\n    \"json_schema_version\": 1,\n    \"num_cpus\": %d,\n    \"mhz_per_cpu\": %d,\n"
                "    \"cpu_scaling_enabled\": false,\n    \"caches\": [", m->num_cpus, (int)(m->mhz_per_cpu + 0.5));
     for (int i = 0; i < m->n_caches; i++) {
         fprintf(f, "%s\n      {\n        \"type\": ", i ? "," : "");

@@ -350,6 +350,7 @@ static void test_json_and_baseline(void)
     TEST_CHECK(json_is_string(json_object_get(ctx, "date")) && json_is_string(json_object_get(ctx, "host_name")));
     TEST_CHECK(json_is_integer(json_object_get(ctx, "num_cpus")) && json_is_integer(json_object_get(ctx, "mhz_per_cpu")));
     TEST_CHECK(json_is_array(json_object_get(ctx, "caches")) && json_is_array(json_object_get(ctx, "load_avg")));
+    TEST_CHECK(json_integer_value(json_object_get(ctx, "json_schema_version")) == 1);
     TEST_CHECK(json_is_array(list) && (int)json_array_size(list) == rows);
     int good = 0;
     for (size_t i = 0; i < json_array_size(list); i++) {
