@@ -15,6 +15,19 @@ enum { EXIT_PASS = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 int cmd_gradcheck(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* ---- the ops a command sees (user_ops.c) ---------------------------------- */
+
+/* The registry's ops, then those loaded with cli_load_user_ops. */
+size_t           cli_op_count(void);
+const tg_op_def *cli_op_get(size_t i);            /* NULL when out of range */
+const tg_op_def *cli_op_find(const char *name);   /* NULL when unknown      */
+/* Load a shared object and append its NULL-terminated tg_user_ops[]; on
+ * failure prints "tapegrad <cmd>: ..." to stderr and returns -1. */
+int cli_load_user_ops(const char *cmd, const char *path);
+/* "tapegrad <cmd>: unknown op 'x'; close names: ..." (or "; see <hint>"). */
+void cli_unknown_op(const char *cmd, const char *name, const char *list_hint);
 
 /* ---- argument helpers ---------------------------------------------------- */
 

@@ -3,18 +3,17 @@
  *   gradcheck   check ops' VJPs against finite differences (library code:
  *               tg_gradcheck_op, the same as tests/test_ops_grad.c): the
  *               registered ops, and a user's own ops loaded from a shared
- *               object (--load) that exports
+ *               object (--load, user_ops.c) that exports
  *                   const tg_op_def *const tg_user_ops[] = { &my_op_def, NULL };
+ *   train, eval (train.c), bench (bench.c)
  *
  * Each command is one entry in `commands[]` and one cmd_<name>(argc, argv)
  * function receiving its own arguments (argv[0] is the command's name).
- * train, eval and bench are added there by their issues.
  *
  * Exit status: 0 success, 1 a check failed, 2 usage error.
  */
 #include "cli.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,90 +23,6 @@
 #define TAPEGRAD_VERSION "unknown"
 #endif
 
-
-/* Levenshtein distance, for "did you mean". */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 64;
-    size_t row[64];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t sub = diag + (a[i - 1] != b[j - 1]);
-            size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
-            row[j] = sub < best ? sub : best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-/* ---- the ops gradcheck sees: the registry, then loaded user ops ---------- */
-
-#define MAX_USER_OPS 256
-
-static const tg_op_def *user_ops[MAX_USER_OPS];
-static size_t           n_user_ops;
-
-static size_t op_count(void) { return tg_op_count() + n_user_ops; }
-
-static const tg_op_def *op_get(size_t i)
-{
-    return i < tg_op_count() ? tg_op_get(i) : user_ops[i - tg_op_count()];
-}
-
-static const tg_op_def *op_find(const char *name)
-{
-    for (size_t i = 0; i < op_count(); i++)
-        if (!strcmp(op_get(i)->name, name))
-            return op_get(i);
-    return NULL;
-}
-
-/* Load `path` and append its NULL-terminated tg_user_ops[]. The handle is
- * kept open for the life of the program. */
-static int load_user_ops(const char *path)
-{
-    /* A bare file name means the file here, not a search of the library path. */
-    char local[4096];
-    if (!strchr(path, '/') && strlen(path) + 3 <= sizeof local) {
-        snprintf(local, sizeof local, "./%s", path);
-        path = local;
-    }
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        fprintf(stderr, "tapegrad gradcheck: cannot load %s: %s\n", path, dlerror());
-        return -1;
-    }
-    const tg_op_def *const *list = (const tg_op_def *const *)dlsym(h, "tg_user_ops");
-    if (!list) {
-        fprintf(stderr, "tapegrad gradcheck: %s exports no tg_user_ops[] "
-                        "(const tg_op_def *const tg_user_ops[] = { &my_op, NULL };)\n", path);
-        return -1;
-    }
-    for (size_t i = 0; list[i]; i++) {
-        if (!list[i]->name) {
-            fprintf(stderr, "tapegrad gradcheck: %s: op %zu has no name\n", path, i);
-            return -1;
-        }
-        if (op_find(list[i]->name)) {
-            fprintf(stderr, "tapegrad gradcheck: %s: op '%s' already exists\n", path, list[i]->name);
-            return -1;
-        }
-        if (n_user_ops == MAX_USER_OPS) {
-            fprintf(stderr, "tapegrad gradcheck: more than %d user ops\n", MAX_USER_OPS);
-            return -1;
-        }
-        user_ops[n_user_ops++] = list[i];
-    }
-    return 0;
-}
 
 /* ---- gradcheck ----------------------------------------------------------- */
 
@@ -163,7 +78,7 @@ static int gradcheck_args(int argc, char **argv, gc_cli *c)
             c->op = v;
         } else if ((m = opt_value(argc, argv, &i, "--load", &v)) != 0) {
             if (m < 0) goto missing;
-            if (load_user_ops(v) != 0) return -2;
+            if (cli_load_user_ops("gradcheck", v) != 0) return -2;
         } else if ((m = opt_value(argc, argv, &i, "--variant", &v)) != 0) {
             if (m < 0) goto missing;
             if (!parse_int(v, 0, 1 << 20, &c->variant)) goto bad;
@@ -215,8 +130,8 @@ bad:
 static int name_width(void)
 {
     int w = 8;
-    for (size_t i = 0; i < op_count(); i++) {
-        int l = (int)strlen(op_get(i)->name);
+    for (size_t i = 0; i < cli_op_count(); i++) {
+        int l = (int)strlen(cli_op_get(i)->name);
         w = l > w ? l : w;
     }
     return w;
@@ -226,8 +141,8 @@ static int gradcheck_list(void)
 {
     int w = name_width();
     printf("%-*s  %6s  %8s  %s\n", w, "op", "inputs", "variants", "notes");
-    for (size_t i = 0; i < op_count(); i++) {
-        const tg_op_def *d = op_get(i);
+    for (size_t i = 0; i < cli_op_count(); i++) {
+        const tg_op_def *d = cli_op_get(i);
         char in[16], notes[128] = "";
         if (d->n_in == TG_VARIADIC)
             snprintf(in, sizeof in, "1..%d", TG_MAX_IN);
@@ -295,7 +210,7 @@ static void print_header(int w)
 static int gradcheck_all(gc_cli *c)
 {
     int w = name_width(), passed = 0, failed = 0;
-    size_t n_ops = op_count();
+    size_t n_ops = cli_op_count();
     /* Failing reports are kept to print their messages after the table. */
     tg_gradcheck_report *fails = calloc(n_ops * 2 + 1, sizeof *fails);
     if (!fails) {
@@ -304,7 +219,7 @@ static int gradcheck_all(gc_cli *c)
     }
     print_header(w);
     for (size_t i = 0; i < n_ops; i++) {
-        const tg_op_def *d = op_get(i);
+        const tg_op_def *d = cli_op_get(i);
         for (int t = 0; t < c->n_dtypes; t++) {
             tg_gradcheck_opts o = c->opts;
             o.f32 = c->dtypes[t];
@@ -335,18 +250,9 @@ static int gradcheck_all(gc_cli *c)
 
 static int gradcheck_one(gc_cli *c)
 {
-    const tg_op_def *d = op_find(c->op);
+    const tg_op_def *d = cli_op_find(c->op);
     if (!d) {
-        fprintf(stderr, "tapegrad gradcheck: unknown op '%s'", c->op);
-        int n = 0;
-        size_t lim = strlen(c->op) / 3 > 2 ? strlen(c->op) / 3 : 2;
-        for (size_t i = 0; i < op_count(); i++) {
-            const char *name = op_get(i)->name;
-            if (edit_distance(c->op, name) <= lim || (strlen(c->op) >= 2 && strstr(name, c->op)) ||
-                (strlen(name) >= 2 && strstr(c->op, name)))
-                fprintf(stderr, "%s%s", n++ ? ", " : "; close names: ", name);
-        }
-        fprintf(stderr, "%s\n", n ? "" : "; see 'tapegrad gradcheck --list'");
+        cli_unknown_op("gradcheck", c->op, "'tapegrad gradcheck --list'");
         return EXIT_USAGE;
     }
     int passed = 0, failed = 0;
@@ -401,7 +307,7 @@ static const command commands[] = {
     { "gradcheck", cmd_gradcheck, "check ops' gradients (VJPs) against finite differences" },
     { "train",     cmd_train,     "train a model on Fashion-MNIST (or any IDX data set)" },
     { "eval",      cmd_eval,      "evaluate a checkpoint on the test set" },
-    /* { "bench", cmd_bench, ... } is added by the benchmark issue. */
+    { "bench",     cmd_bench,     "benchmark op throughput (kernel, engine, first call; % of peak)" },
 };
 
 static void usage(FILE *f)

@@ -89,6 +89,14 @@ typedef struct tg_op_def {
     /* Gradient-check hints: relative tolerance multiplier (0 = 1) and,
      * where the op is only piecewise smooth, whether kinks are expected. */
     double check_tol_scale;
+
+    /* Optional, for the benchmark at a user-given problem size: like
+     * sample, but fill n->in, n->n_in and n->p with inputs (dtype dt) for
+     * the problem `shape` (ndim dims), in the op's own terms (matmul: M,N,K
+     * or B,M,N,K). TG_ERR_SHAPE (through tg_op_fail) when the shape does
+     * not describe a problem of this op. NULL: the benchmark applies a
+     * generic rule (see tg_bench.h). */
+    tg_status (*sample_shape)(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape);
 } tg_op_def;
 
 /* ---- applying and recording ---------------------------------------------- */

@@ -169,6 +169,22 @@ static tg_status matmul_sample(tg_node *n, tg_dtype dt, int v)
     return n->in[0] && n->in[1] ? TG_OK : tg_ctx_status(n->ctx);
 }
 
+/* Benchmark at a user's problem size: shape M,N,K gives A (M,K) · B (K,N);
+ * B,M,N,K the batched A (B,M,K) · B (B,K,N). Values uniform in [-1, 1]. */
+static tg_status matmul_sample_shape(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape)
+{
+    if (ndim != 3 && ndim != 4)
+        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size is M,N,K or B,M,N,K (got %d numbers)", ndim);
+    const int64_t *d = shape + (ndim - 3);           /* M, N, K */
+    int64_t a[3] = { shape[0], d[0], d[2] }, b[3] = { shape[0], d[2], d[1] };
+    int o = ndim == 4 ? 0 : 1;                       /* skip the batch dim for 2-D */
+    n->n_in = 2;
+    n->in[0] = tg_sample_uniform(n, dt, 3 - o, a + o, -1, 1);
+    n->in[1] = tg_sample_uniform(n, dt, 3 - o, b + o, -1, 1);
+    n->p.i[0] = n->p.i[1] = 0;
+    return n->in[0] && n->in[1] ? TG_OK : tg_ctx_status(n->ctx);
+}
+
 static void matmul_cost(const tg_node *n, tg_op_cost *c)
 {
     mm_dims d;
@@ -186,6 +202,7 @@ const tg_op_def tg_op_matmul_def = {
     .name = "matmul", .n_in = 2,
     .shape = matmul_shape, .forward = matmul_forward, .backward = matmul_backward,
     .sample = matmul_sample, .n_samples = 4, .cost = matmul_cost,
+    .sample_shape = matmul_sample_shape,
 };
 
 tg_tensor *tg_matmul_t(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b)
