@@ -276,35 +276,42 @@ void tg_retain_grad(tg_tensor *t)
 
 /* ---- backward ------------------------------------------------------------ */
 
-static int grad_alloc(tg_ctx *ctx, tg_tensor *t)
+/* A gradient buffer for t: zeroed, except for the sweep's root, whose
+ * buffer add_seed fills whole (the seed is written, not added, then). */
+static int grad_alloc(tg_ctx *ctx, tg_tensor *t, const tg_tensor *root)
 {
     size_t bytes = (size_t)(t->numel ? t->numel : 1) * tg_dtype_size(t->dtype);
     t->grad = tg_ctx_alloc(ctx, bytes, "backward");
     if (!t->grad)
         return 0;
-    memset(t->grad, 0, bytes);
+    if (t != root)
+        memset(t->grad, 0, bytes);
     return 1;
 }
 
-static void add_seed(tg_tensor *out, const tg_tensor *seed)
+/* Seed the root's gradient: g = seed (fresh buffer) or g += seed (a leaf
+ * that accumulates across sweeps). A NULL seed means ones. */
+#define SEED_LOOP(T, g, n, seed, assign)                                          \
+    do {                                                                          \
+        if (!(seed))                                                              \
+            for (size_t i = 0; i < (n); i++) (g)[i] = (assign ? 0 : (g)[i]) + (T)1; \
+        else if ((seed)->dtype == (sizeof(T) == 4 ? TG_F32 : TG_F64))             \
+            for (size_t i = 0; i < (n); i++)                                      \
+                (g)[i] = (assign ? 0 : (g)[i]) + ((const T *)(seed)->data)[i];     \
+        else                                                                      \
+            for (size_t i = 0; i < (n); i++)                                      \
+                (g)[i] = (assign ? 0 : (g)[i]) + (T)tg_tensor_get((seed), (int64_t)i); \
+    } while (0)
+
+static void add_seed(tg_tensor *out, const tg_tensor *seed, int assign)
 {
     size_t n = (size_t)out->numel;
     if (out->dtype == TG_F32) {
         float *g = out->grad;
-        if (!seed)
-            for (size_t i = 0; i < n; i++) g[i] += 1.0f;
-        else if (seed->dtype == TG_F32)
-            for (size_t i = 0; i < n; i++) g[i] += ((const float *)seed->data)[i];
-        else
-            for (size_t i = 0; i < n; i++) g[i] += (float)tg_tensor_get(seed, (int64_t)i);
+        SEED_LOOP(float, g, n, seed, assign);
     } else {
         double *g = out->grad;
-        if (!seed)
-            for (size_t i = 0; i < n; i++) g[i] += 1.0;
-        else if (seed->dtype == TG_F64)
-            for (size_t i = 0; i < n; i++) g[i] += ((const double *)seed->data)[i];
-        else
-            for (size_t i = 0; i < n; i++) g[i] += tg_tensor_get(seed, (int64_t)i);
+        SEED_LOOP(double, g, n, seed, assign);
     }
 }
 
@@ -327,7 +334,7 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
             return tg_ctx_fail(ctx, TG_ERR_STATE, "%s: the loss belongs to a tape that was reset", who);
         if (!out->grad && tg_tensor_requires_grad(out) != TG_OK)
             return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who);
-        add_seed(out, seed);
+        add_seed(out, seed, 0);
         return TG_OK;
     }
 
@@ -350,19 +357,19 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
      *    rest above an arena mark, released once the sweep is done. */
     for (size_t k = 0; k <= last; k++)
         if (tp->mark[k] && (tp->nodes[k]->out->flags & TG_TENSOR_RETAIN_GRAD))
-            if (!grad_alloc(ctx, tp->nodes[k]->out))
+            if (!grad_alloc(ctx, tp->nodes[k]->out, out))
                 return ctx->status;
     size_t arena_mark = tg_ctx_arena_mark(ctx);
     for (size_t k = 0; k <= last; k++)
         if (tp->mark[k] && !(tp->nodes[k]->out->flags & TG_TENSOR_RETAIN_GRAD))
-            if (!grad_alloc(ctx, tp->nodes[k]->out))
+            if (!grad_alloc(ctx, tp->nodes[k]->out, out))
                 return ctx->status;
     /* Unmarked outputs take no gradient in this sweep. */
     for (size_t k = 0; k <= last; k++)
         if (!tp->mark[k])
             tp->nodes[k]->out->grad = NULL;
 
-    add_seed(out, seed);
+    add_seed(out, seed, 1);
 
     /* 3. The reverse sweep. */
     tg_status st = TG_OK;

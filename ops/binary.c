@@ -279,8 +279,9 @@ static tg_status bin_sample(tg_node *n, tg_dtype dt, int v, int kind)
 
 /* Cost: `f` flops per output element forward, `b` per output element and
  * differentiable input backward (the += included); every operand read once,
- * the output written once. */
-static void bin_cost(const tg_node *n, tg_op_cost *c, double f, double b)
+ * the output written once. The VJP reads dy, reads and writes each dx, and
+ * reads the operands only when `reads` (add and sub never do). */
+static void bin_cost_rw(const tg_node *n, tg_op_cost *c, double f, double b, int reads)
 {
     double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);
     double in = 0;
@@ -289,8 +290,10 @@ static void bin_cost(const tg_node *n, tg_op_cost *c, double f, double b)
     c->fwd_flops = f * e;
     c->fwd_bytes = (in + e) * w;
     c->bwd_flops = 2 * b * e;
-    c->bwd_bytes = (2 * e + 3 * in) * w;  /* dy and y; per input: operands, read+write dx */
+    c->bwd_bytes = (e + (reads ? 3 : 2) * in) * w;
 }
+
+static void bin_cost(const tg_node *n, tg_op_cost *c, double f, double b) { bin_cost_rw(n, c, f, b, 1); }
 
 static tg_tensor *bin_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *a, tg_tensor *b)
 {
@@ -305,7 +308,7 @@ static tg_tensor *bin_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *a, tg_
 BIN_FORWARD(add_forward, a + b)
 BIN_BACKWARD(add_backward, g, g)
 static tg_status add_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
-static void add_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
+static void add_cost(const tg_node *n, tg_op_cost *c) { bin_cost_rw(n, c, 1, 1, 0); }
 
 const tg_op_def tg_op_add_def = {
     .name = "add", .n_in = 2,
@@ -322,7 +325,7 @@ tg_tensor *tg_add(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ct
 BIN_FORWARD(sub_forward, a - b)
 BIN_BACKWARD(sub_backward, g, -g)
 static tg_status sub_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
-static void sub_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
+static void sub_cost(const tg_node *n, tg_op_cost *c) { bin_cost_rw(n, c, 1, 1, 0); }
 
 const tg_op_def tg_op_sub_def = {
     .name = "sub", .n_in = 2,
