@@ -383,10 +383,11 @@ tg_status tg_safetensors_save(const char *path, const tg_st_entry *entries, int 
         return s;
 
     /* A directory in the way fails now, not after writing every byte. A file
-     * already there lends the new one its permission bits. */
+     * already there lends the new one its permission bits. (lstat: like the
+     * rename, a symbolic link at `path` is replaced, not followed.) */
     mode_t mode = 0666;
     struct stat st;
-    if (stat(path, &st) == 0) {
+    if (lstat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode))
             return st_fail(err, err_cap, TG_ERR_IO, "checkpoint %s: cannot replace it: %s",
                            path, strerror(EISDIR));

@@ -679,6 +679,11 @@ int main(void)
         TEST_CHECK_MSG(stat(p, &st) == 0, "decoy %s removed", decoys[i]);
     }
 
+    /* The replacement keeps the previous file's permission bits. */
+    TEST_CHECK(chmod(target, 0600) == 0);
+    TEST_CHECK(tg_model_save(target, ver[0], vopt[0], NULL, 0, err, sizeof err) == TG_OK);
+    TEST_CHECK(stat(target, &st) == 0 && (st.st_mode & 0777) == 0600);
+
     failed_saves();
 
     for (int v = 0; v < 2; v++) {
