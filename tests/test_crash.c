@@ -199,7 +199,7 @@ static pid_t spawn_saver(int v, int traced)
         char err[512];
         _exit(tg_model_save(target, ver[v], vopt[v], NULL, 0, err, sizeof err) == TG_OK ? 0 : 1);
     }
-    int ws;
+    int ws = 0;
     if (pid < 0 || waitpid(pid, &ws, WUNTRACED) != pid || !WIFSTOPPED(ws)) {
         if (pid > 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 3)
             use_ptrace = 0;
@@ -239,8 +239,9 @@ static const char *sc_name(long nr)
 #ifdef SYS_newfstatat
         { SYS_newfstatat, "newfstatat" },
 #endif
-        { SYS_fstat, "fstat" }, { SYS_mmap, "mmap" },
-        { SYS_munmap, "munmap" }, { SYS_exit_group, "exit_group" }, { SYS_brk, "brk" }, { SYS_rt_sigprocmask, "rt_sigprocmask" },
+        { SYS_fstat, "fstat" }, { SYS_mmap, "mmap" }, { SYS_munmap, "munmap" },
+        { SYS_brk, "brk" }, { SYS_rt_sigprocmask, "rt_sigprocmask" },
+        { SYS_exit_group, "exit_group" },
 #ifdef SYS_rename
         { SYS_rename, "rename" },
 #endif
