@@ -1,14 +1,20 @@
 /* safetensors_write.c — writing safetensors checkpoints: deterministic bytes
  * (entries and metadata in the caller's order, compact JSON built here by
  * hand, padded with spaces to a multiple of 8) and crash-safe replacement of
- * the target (temporary file, fsync, rename, fsync of the directory).
- * Reading is safetensors.c's job. */
+ * the target (a uniquely named, locked temporary file, fsync, rename, fsync
+ * of the directory; temporaries of writers that died are removed by the next
+ * save). Reading is safetensors.c's job. */
+#define _DEFAULT_SOURCE   /* flock(): the temporary's liveness lock */
 #include "safetensors_impl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- a growable byte buffer for the header ------------------------------ */
@@ -190,34 +196,164 @@ static void build_header(sbuf *b, const tg_st_entry *e, int n, const tg_st_meta 
         sb_put(b, " ", 1);
 }
 
-/* ---- crash-safe replacement -------------------------------------------- */
-static tg_status fsync_dir(const char *path, char *err, size_t cap)
+/* ---- crash-safe replacement --------------------------------------------
+ * The bytes go to a temporary "<path>.tmp.<pid>.<n>" in the same directory
+ * (so the rename cannot cross file systems), created with O_EXCL: n counts
+ * this process's saves, so threads saving the same path never share a
+ * temporary, and a name left by a dead process whose pid came back is
+ * skipped rather than reused. The writer holds an exclusive flock on its
+ * temporary from creation to rename; a lock dies with its process (SIGKILL
+ * included), so a temporary nobody holds locked belongs to a writer that
+ * died, and the next save of the same path deletes it. A crash at any point
+ * leaves the target either untouched or completely replaced; a load reads
+ * only the target, so a leftover temporary can never be mistaken for it. */
+
+/* "dir" and "base" of a path: "a/b/c" -> "a/b", "c"; "c" -> ".", "c";
+ * "/c" -> "/", "c". One allocation holding both strings. */
+static char *split_path(const char *path, const char **base)
 {
     const char *slash = strrchr(path, '/');
     size_t n = slash ? (size_t)(slash - path) : 1;
     if (slash && n == 0)
-        n = 1;                              /* "/file": the root */
-    char *dir = tg_malloc(n + 1);
+        n = 1;
+    const char *b = slash ? slash + 1 : path;
+    size_t bl = strlen(b);
+    char *dir = tg_malloc(n + 1 + bl + 1);
     if (!dir)
-        return st_fail(err, cap, TG_ERR_NOMEM, "checkpoint %s: out of memory", path);
+        return NULL;
     memcpy(dir, slash ? path : ".", n);
     dir[n] = '\0';
+    memcpy(dir + n + 1, b, bl + 1);
+    *base = dir + n + 1;
+    return dir;
+}
+
+/* name == base ".tmp." digits "." digits; *pid gets the first number. */
+static int is_temp_name(const char *name, const char *base, size_t bl, long *pid)
+{
+    if (strncmp(name, base, bl) != 0 || strncmp(name + bl, ".tmp.", 5) != 0)
+        return 0;
+    const char *p = name + bl + 5;
+    long v = 0;
+    int fields = 0;
+    for (;;) {
+        const char *start = p;
+        for (; *p >= '0' && *p <= '9'; p++)
+            if (fields == 0 && v < 100000000)
+                v = v * 10 + (*p - '0');
+        if (p == start)
+            return 0;
+        if (++fields == 2)
+            break;
+        if (*p++ != '.')
+            return 0;
+    }
+    *pid = v;
+    return *p == '\0';
+}
+
+/* Delete the temporaries of `base` in `dir` that no live writer holds: a
+ * writer that died (SIGKILL, power cut) could not remove its own. Our own
+ * pid's names are left alone (another thread's, or a dead process's whose pid
+ * we now have: harmless). Best effort; errors are ignored. */
+static void remove_stale_temps(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    int dfd = dirfd(d);
+    size_t bl = strlen(base);
+    long self = (long)getpid(), pid;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!is_temp_name(de->d_name, base, bl, &pid) || pid == self)
+            continue;
+        int fd = openat(dfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+            continue;
+        struct stat a, b;
+        /* Locked by us now and still the file of that name: its writer is
+         * gone, and none can come back (a writer checks after locking that
+         * its name still leads to its file). */
+        if (fstat(fd, &a) == 0 && S_ISREG(a.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+            fstatat(dfd, de->d_name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+            unlinkat(dfd, de->d_name, 0);
+        close(fd);
+    }
+    closedir(d);
+}
+
+static atomic_uint tmp_seq;   /* per-process temporary names; atomic: threads save at once */
+
+/* Create and lock a fresh temporary; its name in tmp (cap bytes). -1 with
+ * errno set on failure. */
+static int create_temp(const char *path, char *tmp, size_t cap, mode_t mode)
+{
+    for (int attempt = 0; attempt < 64; attempt++) {
+        snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(),
+                 atomic_fetch_add(&tmp_seq, 1u));
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd < 0) {
+            if (errno == EEXIST)
+                continue;
+            return -1;
+        }
+        int r;
+        while ((r = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+            ;
+        /* A file system without flock: go on unlocked (a cleaner there cannot
+         * lock either, so it removes nothing). */
+        struct stat a, b;
+        if (r != 0 || (fstat(fd, &a) == 0 && stat(tmp, &b) == 0 &&
+                       a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+            return fd;
+        close(fd);   /* a cleaner took it for a dead writer's between open and lock */
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* write(2) until done: short writes continue, EINTR retries. */
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n < ((size_t)1 << 30) ? n : ((size_t)1 << 30));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return 0;
+        if (w == 0) {
+            errno = EIO;        /* no progress and no reason: do not spin */
+            return 0;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 1;
+}
+
+static int fsync_retry(int fd)
+{
+    int r;
+    while ((r = fsync(fd)) != 0 && errno == EINTR)
+        ;
+    return r;
+}
+
+static tg_status fsync_dir(const char *path, const char *dir, char *err, size_t cap)
+{
     tg_status s = TG_OK;
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     /* NOTE: some file systems cannot fsync a directory (EINVAL); the rename
      * has happened, so there is nothing better to do there. */
-    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
+    if (fd < 0 || (fsync_retry(fd) != 0 && errno != EINVAL))
         s = st_fail(err, cap, TG_ERR_IO, "checkpoint %s: written, but syncing directory %s "
                     "failed: %s", path, dir, strerror(errno));
     if (fd >= 0)
         close(fd);
-    tg_free(dir);
     return s;
-}
-
-static int write_all(FILE *fp, const void *p, size_t n)
-{
-    return n == 0 || fwrite(p, 1, n, fp) == n;
 }
 
 tg_status tg_safetensors_save(const char *path, const tg_st_entry *entries, int n,
@@ -246,59 +382,74 @@ tg_status tg_safetensors_save(const char *path, const tg_st_entry *entries, int 
     if (s != TG_OK)
         return s;
 
+    /* A directory in the way fails now, not after writing every byte. A file
+     * already there lends the new one its permission bits. (lstat: like the
+     * rename, a symbolic link at `path` is replaced, not followed.) */
+    mode_t mode = 0666;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return st_fail(err, err_cap, TG_ERR_IO, "checkpoint %s: cannot replace it: %s",
+                           path, strerror(EISDIR));
+        if (S_ISREG(st.st_mode))
+            mode = st.st_mode & 0777;
+    }
+
     sbuf hb = {0};
     build_header(&hb, entries, n, meta, n_meta);
-    if (hb.oom) {
-        tg_free(hb.p);
-        return st_fail(err, err_cap, TG_ERR_NOMEM, "checkpoint %s: out of memory for the "
-                       "header", path);
+    size_t plen = strlen(path), tcap = plen + 48;
+    const char *base = NULL;
+    char *dir = split_path(path, &base);
+    char *tmp = tg_malloc(tcap);
+    if (hb.oom || !dir || !tmp) {
+        s = st_fail(err, err_cap, TG_ERR_NOMEM, "checkpoint %s: out of memory", path);
+        goto done;
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)hb.len >> (8 * i));
 
-    size_t plen = strlen(path);
-    char *tmp = tg_malloc(plen + 32);
-    if (!tmp) {
-        tg_free(hb.p);
-        return st_fail(err, err_cap, TG_ERR_NOMEM, "checkpoint %s: out of memory", path);
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
+    remove_stale_temps(dir, base);
+    int fd = create_temp(path, tmp, tcap, mode);
+    if (fd < 0) {
         s = st_fail(err, err_cap, TG_ERR_IO, "checkpoint %s: cannot create temporary file %s: "
                     "%s", path, tmp, strerror(errno));
         goto done;
     }
-    int ok = write_all(fp, len8, 8) && write_all(fp, hb.p, hb.len);
+    if (mode != 0666)
+        (void)fchmod(fd, mode);   /* exact bits, past the umask; best effort */
+    int ok = write_all(fd, len8, 8) && write_all(fd, hb.p, hb.len);
     for (int i = 0; i < n && ok; i++)
-        ok = write_all(fp, entries[i].data, entry_bytes(&entries[i]));
-    if (!ok || fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
+        ok = write_all(fd, entries[i].data, entry_bytes(&entries[i]));
+    if (!ok || fsync_retry(fd) != 0) {
         int e = errno;
-        fclose(fp);
         unlink(tmp);
+        close(fd);
         s = st_fail(err, err_cap, TG_ERR_IO, "checkpoint %s: writing %s failed: %s (the "
                     "previous file is untouched)", path, tmp, strerror(e));
         goto done;
     }
-    if (fclose(fp) != 0) {
-        int e = errno;
-        unlink(tmp);
-        s = st_fail(err, err_cap, TG_ERR_IO, "checkpoint %s: closing %s failed: %s (the "
-                    "previous file is untouched)", path, tmp, strerror(e));
-        goto done;
-    }
+    /* Renamed while still locked: a concurrent save's cleanup must not take
+     * the finished temporary for a dead writer's. */
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
+        close(fd);
         s = st_fail(err, err_cap, TG_ERR_IO, "checkpoint %s: cannot replace it with %s: %s "
                     "(the previous file is untouched)", path, tmp, strerror(e));
         goto done;
     }
-    s = fsync_dir(path, err, err_cap);
+    /* NOTE: after a successful fsync, close has nothing left to report on
+     * Linux file systems; its result is checked all the same. */
+    if (close(fd) != 0 && errno != EINTR) {
+        s = st_fail(err, err_cap, TG_ERR_IO, "checkpoint %s: written, but closing it failed: "
+                    "%s", path, strerror(errno));
+        goto done;
+    }
+    s = fsync_dir(path, dir, err, err_cap);
 done:
     tg_free(tmp);
+    tg_free(dir);
     tg_free(hb.p);
     return s;
 }

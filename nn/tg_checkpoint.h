@@ -67,11 +67,17 @@ typedef struct tg_st_meta {
 
 /* Write `n` tensors (n >= 0; in the order given) and `n_meta` metadata pairs
  * (written in the given order; none: no "__metadata__" key) to `path`.
- * Written to "<path>.tmp.<pid>" first, flushed and fsync'ed, then renamed
- * over `path`, then the directory is fsync'ed: a crash or failure at any
- * point leaves either the previous file or the new one, never a mix. On
- * failure the temporary file is removed and `path` is untouched. The header is
- * compact JSON padded with spaces so the data starts at a multiple of 8. */
+ * Written to a new "<path>.tmp.<pid>.<n>" first (unique per process and
+ * call, so threads may save the same path at once: the last rename wins),
+ * fsync'ed, renamed over `path`, then the directory is fsync'ed: a crash or
+ * failure at any point leaves either the previous file or the new one, never
+ * a mix. On failure the temporary file is removed and `path` is untouched. A
+ * process killed mid-save cannot remove its temporary; the next save of the
+ * same path does (a writer holds a flock on its temporary until the rename,
+ * so only dead writers' temporaries are taken). Loads read `path` only. A
+ * directory at `path` fails at once (TG_ERR_IO); an existing file's
+ * permission bits carry over to its replacement. The header is compact JSON
+ * padded with spaces so the data starts at a multiple of 8. */
 tg_status tg_safetensors_save(const char *path, const tg_st_entry *entries, int n,
                               const tg_st_meta *meta, int n_meta, char *err, size_t err_cap);
 

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Build tapegrad twice (release, and ASan+UBSan with halt_on_error) and run
-# the whole test suite on both. Ends with one line "N passed, N failed"
-# counting every test of both runs; exits non-zero if any failed.
+# the whole test suite on both; then the threads test under ThreadSanitizer
+# (tests/run_tsan.sh: a third, TSan build of just the library and that test,
+# about half a minute). Ends with one line "N passed, N failed" counting
+# every test of the three runs; exits non-zero if any failed.
 set -u
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -19,8 +21,9 @@ run_suite() {   # $1 = build dir, rest = meson setup options
 
 run_suite build
 run_suite build-san -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+tests/run_tsan.sh || status=1
 
-python3 - build build-san <<'PY'
+python3 - build build-san build-tsan <<'PY'
 import json, sys, os
 passed = failed = 0
 for d in sys.argv[1:]:

@@ -19,10 +19,10 @@ static void *counting_alloc(void *ud, void *ptr, size_t old_size, size_t size)
     return realloc(ptr, size);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define INTERPOSE 0
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define INTERPOSE 0
 #endif
 #endif

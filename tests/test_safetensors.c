@@ -7,6 +7,7 @@
 #include "tg_checkpoint.h"
 #include "test.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -31,6 +32,22 @@ static int file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* Temporaries a save of `path` left next to it ("<name>.tmp.<pid>.<n>"). */
+static int temps_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[256];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    size_t bl = strlen(slash + 1);
+    int count = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *de; d && (de = readdir(d)) != NULL; )
+        count += strncmp(de->d_name, slash + 1, bl) == 0 && strncmp(de->d_name + bl, ".tmp.", 5) == 0;
+    if (d)
+        closedir(d);
+    return count;
 }
 
 static unsigned char *slurp(const char *path, size_t *n)
@@ -394,8 +411,6 @@ static void test_failed_saves(void)
     TEST_CHECK(save_std(p, err, sizeof err) == TG_OK);
     size_t n0, n1;
     unsigned char *before = slurp(p, &n0);
-    char tmp[300];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)getpid());
     static float big[4096];
     const tg_st_entry bigent = { "big", TG_F32, 1, (const int64_t[]){4096}, big };
 
@@ -409,15 +424,23 @@ static void test_failed_saves(void)
     TEST_CHECK(mkdir(dir, 0755) == 0);
     TEST_CHECK(save_std(dir, err, sizeof err) == TG_ERR_IO);
     TEST_CHECK_MSG(strstr(err, dir) && strstr(err, "Is a directory"), "%s", err);
-    char dtmp[300];
-    snprintf(dtmp, sizeof dtmp, "%s.tmp.%ld", dir, (long)getpid());
-    TEST_CHECK(!file_exists(dtmp));
+    TEST_CHECK(temps_of(dir) == 0);
 
-    /* The temporary file cannot be created: the previous file is intact. */
-    TEST_CHECK(mkdir(tmp, 0755) == 0);
-    TEST_CHECK(tg_safetensors_save(p, &bigent, 1, NULL, 0, err, sizeof err) == TG_ERR_IO);
-    TEST_CHECK_MSG(strstr(err, p) && strstr(err, "Is a directory"), "%s", err);
-    rmdir(tmp);
+    /* The temporary file cannot be created (no file descriptor left): the
+     * previous file is intact. */
+    struct rlimit nofile, lim1;
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    int probe = dup(0);
+    lim1 = nofile;
+    lim1.rlim_cur = (rlim_t)probe;           /* the lowest free descriptor */
+    close(probe);
+    TEST_CHECK(setrlimit(RLIMIT_NOFILE, &lim1) == 0);
+    tg_status s0 = tg_safetensors_save(p, &bigent, 1, NULL, 0, err, sizeof err);
+    setrlimit(RLIMIT_NOFILE, &nofile);
+    TEST_CHECK(s0 == TG_ERR_IO);
+    TEST_CHECK_MSG(strstr(err, p) && strstr(err, "cannot create temporary file") &&
+                   strstr(err, strerror(EMFILE)), "%s", err);
+    TEST_CHECK(temps_of(p) == 0);
     unsigned char *after = slurp(p, &n1);
     TEST_CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0);
     free(after);
@@ -436,7 +459,7 @@ static void test_failed_saves(void)
     TEST_CHECK(s == TG_ERR_IO);
     TEST_CHECK_MSG(strstr(err, p) && strstr(err, strerror(EFBIG)) &&
                    strstr(err, "previous file is untouched"), "%s", err);
-    TEST_CHECK(!file_exists(tmp));
+    TEST_CHECK(temps_of(p) == 0);
     after = slurp(p, &n1);
     TEST_CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0);
     free(after);
