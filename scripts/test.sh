@@ -25,19 +25,21 @@ tests/run_tsan.sh || status=1
 
 python3 - build build-san build-tsan <<'PY'
 import json, sys, os
-passed = failed = 0
+passed = failed = skipped = 0
 for d in sys.argv[1:]:
     log = os.path.join(d, "meson-logs", "testlog.json")
     if not os.path.exists(log):
         print(f"{d}: no test log (build failed)"); failed += 1; continue
     for line in open(log):
         r = json.loads(line)
-        if r.get("result") in ("OK", "EXPECTEDFAIL", "SKIP"):
+        if r.get("result") in ("OK", "EXPECTEDFAIL"):
             passed += 1
+        elif r.get("result") == "SKIP":
+            skipped += 1
         else:
             failed += 1
             print(f"FAILED: {d}: {r.get('name')} ({r.get('result')})")
-print(f"{passed} passed, {failed} failed")
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
 sys.exit(1 if failed else 0)
 PY
 rc=$?

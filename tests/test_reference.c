@@ -193,7 +193,7 @@ static void run_case(json_t *c, int k, tg_dtype dt)
         json_t *g = json_array_get(grads, (size_t)i);
         if (!g || json_is_null(g))
             continue;
-        char w2[80];
+        char w2[128];
         snprintf(w2, sizeof w2, "%s d(input %d)", what, i);
         TEST_CHECK_MSG(compare(w2, k, in[i], 1, g, rtol), "case %d %s", k, w2);
     }
