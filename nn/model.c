@@ -421,6 +421,10 @@ static int spec_layer(tg_model *m, const char *spec, const char *tok, size_t len
     while (*p && *p != '_' && a + 1 < sizeof act)
         act[a++] = *p++;
     act[a] = '\0';
+    /* "leaky_relu" contains the modifier separator: take it whole ("leaky"
+     * is its short form). */
+    if (!strcmp(act, "leaky") && !strncmp(p, "_relu", 5) && (p[5] == '_' || !p[5]))
+        p += 5;
     int ak = a ? tg_act_parse(act) : TG_ACT_NONE;
     if (a && !strcmp(act, "leaky"))
         ak = TG_ACT_LEAKY_RELU;
