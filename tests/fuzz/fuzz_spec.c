@@ -24,7 +24,7 @@
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "CHECK failed: %s (line %d)\n", #c, __LINE__); abort(); } } while (0)
 
-#define BUDGET ((size_t)1 << 20)
+#define BUDGET ((size_t)1 << 16)   /* 64 KiB: 16K floats */
 
 static size_t live;          /* bytes tapegrad holds right now */
 static int    over_budget;   /* an allocation was refused this execution */
