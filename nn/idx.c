@@ -2,6 +2,8 @@
  * defensively: each header field is validated before use, sizes are capped
  * before anything is allocated, the data must be exactly as long as the
  * header says, and every failure names the file and the reason.
+ * Files are read through zlib's gz API, buffers (tg_idx_load_memory) with
+ * inflate; both feed the same header and data checks.
  * Also the dataset loaders built on it (an images file + a labels file).
  * Batching, subsets and scaling live in batch.c. */
 #include "tg_data.h"
@@ -66,14 +68,25 @@ static const char *dims_str(int nd, const int64_t *dims, char *buf, size_t cap)
 }
 
 /* ---- reading through zlib ------------------------------------------------
- * gzdopen reads gzip streams and passes other files through unchanged, so one
- * path serves both; the gzip magic is looked at only for messages and to
- * decide whether the file size on disk is the data size. */
+ * Two sources feed the same validation code (read_header, read_data):
+ * - a file: gzdopen reads gzip streams and passes other files through
+ *   unchanged, so one path serves both; the gzip magic is looked at only for
+ *   messages and to decide whether the file size on disk is the data size.
+ * - a buffer: raw bytes are copied out; gzip data (same magic test) is
+ *   inflated with zlib's inflate, following gzread's rules: concatenated
+ *   members are read one after another, and bytes after a member that do not
+ *   start another one are ignored. */
 typedef struct reader {
-    gzFile      gz;
-    const char *path;
+    gzFile      gz;          /* a file, or NULL for a buffer           */
+    const char *path;        /* the file name, or the buffer's label   */
     int         gzipped;
-    int64_t     disk_size;   /* size of a regular raw file, else -1 */
+    int64_t     disk_size;   /* size of raw data known up front, else -1 */
+    /* a buffer */
+    const unsigned char *mem;
+    size_t      mem_len, mem_pos;   /* raw: read position; gzip: input fed */
+    z_stream    zs;
+    int         zs_live;     /* inflateInit2 succeeded                 */
+    int         zs_done;     /* no more output (end of the last member) */
 } reader;
 
 static tg_status rd_open(reader *r, const char *path, char *err, size_t cap)
@@ -113,11 +126,117 @@ static tg_status rd_open(reader *r, const char *path, char *err, size_t cap)
     return TG_OK;
 }
 
+/* zlib's allocations for a buffer go through tg_malloc like everything else. */
+static voidpf zs_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    if (size && items > SIZE_MAX / size)
+        return Z_NULL;
+    return tg_malloc((size_t)items * size);
+}
+
+static void zs_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    tg_free(p);
+}
+
+static tg_status rd_open_memory(reader *r, const void *buf, size_t len, const char *name,
+                                char *err, size_t cap)
+{
+    memset(r, 0, sizeof *r);
+    r->path = name;
+    r->disk_size = -1;
+    r->mem = buf;
+    r->mem_len = len;
+    r->gzipped = len >= 2 && r->mem[0] == 0x1f && r->mem[1] == 0x8b;
+    if (!r->gzipped) {
+        r->disk_size = len > (size_t)INT64_MAX ? INT64_MAX : (int64_t)len;
+        return TG_OK;
+    }
+    r->zs.zalloc = zs_alloc;
+    r->zs.zfree = zs_free;
+    r->zs.opaque = Z_NULL;
+    int zr = inflateInit2(&r->zs, 15 + 16);          /* gzip only */
+    if (zr == Z_MEM_ERROR)
+        return fail(err, cap, TG_ERR_NOMEM, "%s: out of memory in zlib", name);
+    if (zr != Z_OK)
+        return fail(err, cap, TG_ERR_FORMAT, "%s: zlib cannot start inflating: %s", name,
+                    r->zs.msg ? r->zs.msg : "unknown zlib error");
+    r->zs_live = 1;
+    return TG_OK;
+}
+
 static void rd_close(reader *r)
 {
     if (r->gz)
         gzclose(r->gz);
     r->gz = NULL;
+    if (r->zs_live)
+        inflateEnd(&r->zs);
+    r->zs_live = 0;
+}
+
+/* Input bytes of a gzip buffer inflate has not consumed yet, and the k-th. */
+static size_t unread(const reader *r)
+{
+    return r->zs.avail_in + (r->mem_len - r->mem_pos);
+}
+
+static unsigned char unread_at(const reader *r, size_t k)
+{
+    return k < r->zs.avail_in ? r->zs.next_in[k] : r->mem[r->mem_pos + (k - r->zs.avail_in)];
+}
+
+/* rd_read for a buffer: same contract. */
+static tg_status mem_read(reader *r, unsigned char *p, size_t len, size_t *got, int *cut,
+                          char *err, size_t cap)
+{
+    if (!r->gzipped) {
+        size_t n = r->mem_len - r->mem_pos;
+        if (n > len)
+            n = len;
+        if (n)
+            memcpy(p, r->mem + r->mem_pos, n);
+        r->mem_pos += n;
+        *got = n;
+        return TG_OK;
+    }
+    z_stream *zs = &r->zs;
+    while (*got < len && !r->zs_done) {
+        if (zs->avail_in == 0 && r->mem_pos < r->mem_len) {
+            size_t feed = r->mem_len - r->mem_pos;
+            if (feed > (1u << 30))
+                feed = 1u << 30;
+            zs->next_in = (Bytef *)(r->mem + r->mem_pos);
+            zs->avail_in = (uInt)feed;
+            r->mem_pos += feed;
+        }
+        size_t want = len - *got;
+        if (want > (1u << 30))
+            want = 1u << 30;
+        zs->next_out = p + *got;
+        zs->avail_out = (uInt)want;
+        int zr = inflate(zs, Z_NO_FLUSH);
+        *got += want - zs->avail_out;
+        if (zr == Z_STREAM_END) {
+            /* Another member follows when the rest starts with the gzip magic
+             * (gzread's rule; anything else after a member is ignored). */
+            if (unread(r) >= 2 && unread_at(r, 0) == 0x1f && unread_at(r, 1) == 0x8b)
+                inflateReset(zs);
+            else
+                r->zs_done = 1;
+        } else if (zr == Z_MEM_ERROR) {
+            return fail(err, cap, TG_ERR_NOMEM, "%s: out of memory in zlib", r->path);
+        } else if (zr == Z_BUF_ERROR && unread(r) == 0) {
+            *cut = 1;                /* the input ran out inside a member */
+            return TG_OK;
+        } else if (zr != Z_OK) {
+            return fail(err, cap, TG_ERR_FORMAT, "%s: corrupt gzip data: %s", r->path,
+                        zs->msg ? zs->msg : "compressed data error");
+        }
+    }
+    return TG_OK;
 }
 
 /* Read up to len bytes; *got receives how many arrived (fewer at the end of
@@ -129,6 +248,8 @@ static tg_status rd_read(reader *r, void *buf, size_t len, size_t *got, int *cut
     unsigned char *p = buf;
     *got = 0;
     *cut = 0;
+    if (!r->gz)
+        return mem_read(r, p, len, got, cut, err, cap);
     while (*got < len) {
         size_t want = len - *got;
         if (want > (1u << 30))
@@ -337,6 +458,21 @@ static tg_status read_data(reader *r, tg_idx *a, int64_t hdr_bytes, char *err, s
     return TG_OK;
 }
 
+/* Header, then data, from an opened reader; closes it. */
+static tg_status load(reader *r, tg_idx *out, char *err, size_t err_cap)
+{
+    tg_idx a;
+    memset(&a, 0, sizeof a);
+    int64_t hdr = 0;
+    tg_status s = read_header(r, &a, &hdr, err, err_cap);
+    if (s == TG_OK)
+        s = read_data(r, &a, hdr, err, err_cap);
+    rd_close(r);
+    if (s == TG_OK)
+        *out = a;
+    return s;
+}
+
 tg_status tg_idx_load(const char *path, tg_idx *out, char *err, size_t err_cap)
 {
     if (err && err_cap)
@@ -350,16 +486,28 @@ tg_status tg_idx_load(const char *path, tg_idx *out, char *err, size_t err_cap)
     tg_status s = rd_open(&r, path, err, err_cap);
     if (s != TG_OK)
         return s;
-    tg_idx a;
-    memset(&a, 0, sizeof a);
-    int64_t hdr = 0;
-    s = read_header(&r, &a, &hdr, err, err_cap);
-    if (s == TG_OK)
-        s = read_data(&r, &a, hdr, err, err_cap);
-    rd_close(&r);
-    if (s == TG_OK)
-        *out = a;
-    return s;
+    return load(&r, out, err, err_cap);
+}
+
+tg_status tg_idx_load_memory(const void *buf, size_t len, const char *name, tg_idx *out,
+                             char *err, size_t err_cap)
+{
+    if (err && err_cap)
+        err[0] = '\0';
+    if (!name)
+        name = "<memory>";
+    if (!out)
+        return fail(err, err_cap, TG_ERR_ARG, "tg_idx_load_memory: output is NULL");
+    memset(out, 0, sizeof *out);
+    if (!buf && len)
+        return fail(err, err_cap, TG_ERR_ARG, "%s: buffer is NULL", name);
+    reader r;
+    tg_status s = rd_open_memory(&r, buf ? buf : "", len, name, err, err_cap);
+    if (s != TG_OK) {
+        rd_close(&r);
+        return s;
+    }
+    return load(&r, out, err, err_cap);
 }
 
 void tg_idx_free(tg_idx *a)

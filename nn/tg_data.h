@@ -58,6 +58,13 @@ typedef struct tg_idx {
 /* Read a (possibly gzipped) IDX file. On success `out` owns its data; free
  * it with tg_idx_free. On failure `out` is zeroed. */
 tg_status tg_idx_load(const char *path, tg_idx *out, char *err, size_t err_cap);
+/* The same from `len` bytes in memory (raw or gzip, told apart by the gzip
+ * magic; not retained after the call), with the same checks, limits and
+ * messages; `name` (NULL: "<memory>") stands for the file name in them. As
+ * with files, gzip members may be concatenated and bytes after the last
+ * member that do not start another are ignored. For tools and fuzzers. */
+tg_status tg_idx_load_memory(const void *buf, size_t len, const char *name, tg_idx *out,
+                             char *err, size_t err_cap);
 void      tg_idx_free(tg_idx *a);                /* NULL and zeroed ok */
 const char *tg_idx_type_name(int type);          /* "u8", ...; "unknown" */
 

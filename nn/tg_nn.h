@@ -88,7 +88,8 @@ tg_status tg_model_end_residual(tg_model *m);
  *                                    d<p>: dropout after it,
  *                                    res: residual x + act(dense(x)) (needs
  *                                    equal widths)
- * Activations: relu sigmoid tanh leaky_relu gelu elu silu softplus softmax.
+ * Activations: relu sigmoid tanh leaky_relu (or leaky) gelu elu silu softplus
+ * softmax.
  * Dense weights use He uniform before ReLU-like activations and Xavier
  * uniform otherwise; biases start at zero. NULL on a bad spec, with the
  * position and reason in err. */

@@ -1,7 +1,8 @@
 /* test_idx.c — IDX files (the real Fashion-MNIST test set, raw and gzipped
  * files of every element type, and a catalogue of broken files, each of which
- * must give a clear error naming the file), datasets (subset, standardize)
- * and the minibatch iterator (coverage, determinism, seek, no allocation). */
+ * must give a clear error naming the file), the same from memory (which must
+ * agree with the file reader), datasets (subset, standardize) and the
+ * minibatch iterator (coverage, determinism, seek, no allocation). */
 #include "tg_data.h"
 #include "test.h"
 
@@ -238,6 +239,158 @@ static void test_good_files(void)
     TEST_CHECK(tg_fashion_mnist_load(tmpdir, 0, &a, err, sizeof err) == TG_OK);
     TEST_CHECK(a.n == 3 && a.y[0] == 1 && a.y[2] == 1);   /* labels from the .gz */
     tg_dataset_free(&a);
+}
+
+/* ---- from memory -------------------------------------------------------- */
+/* gzip `n` bytes in memory with zlib's deflate (one member). */
+static size_t gzip_mem(const void *src, size_t n, unsigned char *dst, size_t cap)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return 0;
+    zs.next_in = (Bytef *)src;
+    zs.avail_in = (uInt)n;
+    zs.next_out = dst;
+    zs.avail_out = (uInt)cap;
+    int r = deflate(&zs, Z_FINISH);
+    size_t out = zs.total_out;
+    deflateEnd(&zs);
+    TEST_CHECK(r == Z_STREAM_END);
+    return r == Z_STREAM_END ? out : 0;
+}
+
+/* The memory API and the file API agree on `bytes`: same status, same
+ * message (the buffer is labelled with the file's name), same array. */
+static void expect_same(const char *name, const unsigned char *bytes, size_t n)
+{
+    const char *path = write_raw(name, bytes, n);
+    tg_idx a, b;
+    char ea[512], eb[512];
+    memset(&b, 0x55, sizeof b);
+    tg_status sa = tg_idx_load(path, &a, ea, sizeof ea);
+    tg_status sb = tg_idx_load_memory(bytes, n, path, &b, eb, sizeof eb);
+    TEST_CHECK_MSG(sa == sb, "%s: file %d (%s), memory %d (%s)", name, sa, ea, sb, eb);
+    TEST_CHECK_MSG(strcmp(ea, eb) == 0, "file: '%s'\nmemory: '%s'", ea, eb);
+    TEST_CHECK(a.type == b.type && a.ndims == b.ndims && a.numel == b.numel &&
+               memcmp(a.dims, b.dims, sizeof a.dims) == 0);
+    TEST_CHECK((a.data == NULL) == (b.data == NULL));
+    if (a.data && b.data)
+        TEST_CHECK(memcmp(a.data, b.data, (size_t)a.numel * a.elem_size) == 0);
+    tg_idx_free(&a);
+    tg_idx_free(&b);
+}
+
+static void test_memory(void)
+{
+    unsigned char raw[64], gz[256], two[512];
+    char err[512];
+    tg_idx x;
+    /* Raw: a 2x3 u8 array; and big-endian i32 turned to host order. */
+    size_t n = idx_u8(raw, 2, (uint32_t[]){2, 3}, 6);
+    TEST_CHECK(tg_idx_load_memory(raw, n, "raw", &x, err, sizeof err) == TG_OK && err[0] == '\0');
+    TEST_CHECK(x.type == TG_IDX_U8 && x.ndims == 2 && x.dims[0] == 2 && x.dims[1] == 3 &&
+               x.numel == 6 && ((unsigned char *)x.data)[1] == 51 &&
+               ((unsigned char *)x.data)[5] == (unsigned char)(5 * 51));
+    tg_idx_free(&x);
+    unsigned char i32[16];
+    size_t h = idx_header(i32, 0x0C, 1, (uint32_t[]){1});
+    memcpy(i32 + h, "\xff\xff\xff\xfe", 4);
+    TEST_CHECK(tg_idx_load_memory(i32, h + 4, NULL, &x, err, sizeof err) == TG_OK &&
+               ((int32_t *)x.data)[0] == -2);
+    tg_idx_free(&x);
+
+    /* Gzipped in memory gives the same array. */
+    size_t g = gzip_mem(raw, n, gz, sizeof gz);
+    TEST_CHECK(g > 18 && gz[0] == 0x1f && gz[1] == 0x8b);
+    TEST_CHECK(tg_idx_load_memory(gz, g, "gz", &x, err, sizeof err) == TG_OK);
+    TEST_CHECK(x.numel == 6 && memcmp(x.data, raw + 12, 6) == 0);
+    tg_idx_free(&x);
+    /* Two members (header in one, data in the other), and ignored trailing
+     * bytes after the last member, as gzread does for files. */
+    size_t g1 = gzip_mem(raw, 12, two, sizeof two);
+    size_t g2 = gzip_mem(raw + 12, 6, two + g1, sizeof two - g1);
+    TEST_CHECK(tg_idx_load_memory(two, g1 + g2, "two", &x, err, sizeof err) == TG_OK &&
+               x.numel == 6 && memcmp(x.data, raw + 12, 6) == 0);
+    tg_idx_free(&x);
+    memcpy(two + g1 + g2, "junk", 4);
+    TEST_CHECK(tg_idx_load_memory(two, g1 + g2 + 4, "two", &x, err, sizeof err) == TG_OK);
+    tg_idx_free(&x);
+
+    /* Truncated: raw data one byte short, a cut gzip stream, a cut header. */
+    memset(&x, 0x55, sizeof x);
+    TEST_CHECK(tg_idx_load_memory(raw, n - 1, "short", &x, err, sizeof err) == TG_ERR_FORMAT);
+    TEST_CHECK_MSG(strstr(err, "short: truncated data") && strstr(err, "the file has 5"), "%s", err);
+    TEST_CHECK(x.data == NULL && x.numel == 0);
+    TEST_CHECK(tg_idx_load_memory(gz, g - 4, "cut", &x, err, sizeof err) == TG_ERR_FORMAT);
+    TEST_CHECK_MSG(strstr(err, "cut: ") && strstr(err, "gzip"), "%s", err);
+    TEST_CHECK(tg_idx_load_memory(gz, 14, "cut2", &x, err, sizeof err) == TG_ERR_FORMAT);
+    TEST_CHECK_MSG(strstr(err, "truncated header") && strstr(err, "gzip stream is cut off"), "%s", err);
+    TEST_CHECK(tg_idx_load_memory(raw, 0, "empty", &x, err, sizeof err) == TG_ERR_FORMAT &&
+               strstr(err, "empty: empty file"));
+    /* Bad magic, raw and gzipped; corrupt deflate data; a flipped CRC byte. */
+    unsigned char bad[64];
+    memcpy(bad, raw, n);
+    bad[0] = 0x12;
+    TEST_CHECK(tg_idx_load_memory(bad, n, "magic", &x, err, sizeof err) == TG_ERR_FORMAT);
+    TEST_CHECK_MSG(strstr(err, "magic: not an IDX file: magic 12 00 08 02"), "%s", err);
+    size_t gb = gzip_mem(bad, n, gz, sizeof gz);
+    TEST_CHECK(tg_idx_load_memory(gz, gb, "magic.gz", &x, err, sizeof err) == TG_ERR_FORMAT &&
+               strstr(err, "not an IDX file"));
+    TEST_CHECK(tg_idx_load_memory("\x1f\x8b\x08\x00garbage-not-deflate", 23, "junk", &x, err,
+                                  sizeof err) == TG_ERR_FORMAT);
+    g = gzip_mem(raw, n, gz, sizeof gz);
+    gz[g - 6] ^= 0x40;
+    TEST_CHECK(tg_idx_load_memory(gz, g, "crc", &x, err, sizeof err) == TG_ERR_FORMAT);
+    TEST_CHECK_MSG(strstr(err, "crc: corrupt gzip data"), "%s", err);
+    TEST_CHECK(x.data == NULL && x.numel == 0);
+    /* Defensive arguments. */
+    TEST_CHECK(tg_idx_load_memory(NULL, 4, "null", &x, err, sizeof err) == TG_ERR_ARG);
+    TEST_CHECK(tg_idx_load_memory(raw, n, "out", NULL, err, sizeof err) == TG_ERR_ARG);
+    TEST_CHECK(tg_idx_load_memory(NULL, 0, NULL, &x, err, sizeof err) == TG_ERR_FORMAT &&
+               strstr(err, "<memory>: empty file"));
+
+    /* A header near the cap with little data: no big allocation (the gzip
+     * buffer grows with what arrives). */
+    n = idx_header(raw, 0x08, 1, (uint32_t[]){0x7FFFFFFFu});
+    memset(raw + n, 7, 20);
+    g = gzip_mem(raw, n + 20, gz, sizeof gz);
+    max_alloc = 0;
+    TEST_CHECK(tg_idx_load_memory(gz, g, "big", &x, err, sizeof err) == TG_ERR_FORMAT &&
+               strstr(err, "has 20"));
+    TEST_CHECK(tg_idx_load_memory(raw, n + 20, "big", &x, err, sizeof err) == TG_ERR_FORMAT &&
+               strstr(err, "has 20"));
+    TEST_CHECK_MSG(max_alloc <= ((size_t)1 << 21), "largest allocation %zu", max_alloc);
+
+    /* Memory and files agree on a catalogue of good and broken inputs. */
+    n = idx_u8(raw, 2, (uint32_t[]){2, 3}, 6);
+    g = gzip_mem(raw, n, gz, sizeof gz);
+    expect_same("same-raw", raw, n);
+    expect_same("same-gz", gz, g);
+    expect_same("same-short", raw, n - 1);
+    expect_same("same-long", (unsigned char *)"\0\0\x08\x01\0\0\0\x01\x05\x06", 10);
+    expect_same("same-hdr", raw, 9);
+    expect_same("same-empty", raw, 0);
+    expect_same("same-one", (unsigned char *)"\x1f", 1);
+    expect_same("same-cut", gz, g - 4);
+    expect_same("same-cut2", gz, 14);
+    expect_same("same-cut3", gz, 3);
+    expect_same("same-two", two, g1 + g2);
+    expect_same("same-trail", two, g1 + g2 + 4);
+    memcpy(two + g1 + g2, "\x1f\x8b", 2);                            /* a third member, cut */
+    expect_same("same-third", two, g1 + g2 + 2);
+    expect_same("same-magic", bad, 18);
+    expect_same("same-junk", (unsigned char *)"\x1f\x8b\x08\x00garbage-not-deflate", 23);
+    gz[g - 6] ^= 0x40;
+    expect_same("same-crc", gz, g);
+    gz[g - 6] ^= 0x40;
+    gz[g - 2] ^= 0x01;                                               /* in the length */
+    expect_same("same-isize", gz, g);
+    gz[g - 2] ^= 0x01;
+    gz[3] = 0xe0;                                                    /* reserved flag bits */
+    expect_same("same-flags", gz, g);
+    n = idx_header(raw, 0x08, 2, (uint32_t[]){0xFFFFFFFFu, 0xFFFFFFFFu});
+    expect_same("same-huge", raw, n + 4);
 }
 
 /* ---- broken files ------------------------------------------------------ */
@@ -510,6 +663,7 @@ int main(void)
     test_fashion_mnist();
     test_good_files();
     test_bad_files();
+    test_memory();
     test_datasets();
     test_iterator();
     remove_tmpdir();
