@@ -263,7 +263,10 @@ tg_tensor *tg_silu(tg_ctx *ctx, tg_tensor *x)
  *               (PyTorch's approximate='tanh')
  * NOTE: erfc rather than 1 + erf keeps relative accuracy of y for negative
  * x; at x = -1e4 both forms give -0 with gradient 0 (phi underflows to 0,
- * tanh saturates so 1 - t^2 = 0).
+ * tanh saturates so 1 - t^2 = 0). Where tanh has saturated the tanh form's
+ * second VJP term is taken as exactly 0: for |x| beyond ~1e19 (f32) or
+ * ~1e154 (f64) x^2 overflows and 0 * inf would give NaN, whereas the term
+ * (which decays like exp(-x^3)) is 0.
  */
 static tg_status gelu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
 {
@@ -294,7 +297,8 @@ TG_EW_BACKWARD(gelu_tanh_backward,
                T x2 = x[i] * x[i];
                T t = TGM(tanh, (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x2 * x[i]));
                T du = (T)SQRT_2_OVER_PI * (1 + (T)(3 * GELU_TANH_KAPPA) * x2);
-               dx[i] += dy[i] * ((T)0.5 * (1 + t) + (T)0.5 * x[i] * (1 - t * t) * du))
+               T sech2 = 1 - t * t;
+               dx[i] += dy[i] * ((T)0.5 * (1 + t) + (sech2 != 0 ? (T)0.5 * x[i] * sech2 * du : 0)))
 
 static void gelu_backward(tg_node *n)
 {

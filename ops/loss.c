@@ -17,6 +17,18 @@ static tg_status chk_reduction(const tg_node *n)
     return TG_OK;
 }
 
+/* MEAN over zero losses (an empty batch) has no value: an error naming the
+ * input's shape, rather than the silent NaN PyTorch returns. SUM over zero
+ * losses is 0 and NONE gives an empty tensor; both are fine. */
+static tg_status chk_empty_mean(const tg_node *n, int64_t count)
+{
+    if (count != 0 || n->p.i[0] != TG_REDUCE_MEAN)
+        return TG_OK;
+    char sx[TG_SHAPE_STR_MAX];
+    return tg_op_fail(n, TG_ERR_SHAPE, "empty batch (%s): the mean of zero losses is undefined "
+                      "(TG_REDUCE_SUM gives 0)", TG_SHAPE_OF(n->in[0], sx));
+}
+
 /* Two float inputs of one dtype and identical shape; `a` and `b` name them in
  * errors. The output is a scalar, or the inputs' shape for NONE. */
 static tg_status pair_shape(const tg_node *n, const char *a, const char *b,
@@ -31,13 +43,16 @@ static tg_status pair_shape(const tg_node *n, const char *a, const char *b,
         return tg_op_fail(n, TG_ERR_SHAPE, "%s shape %s differs from %s shape %s (no broadcasting)",
                           a, TG_SHAPE_OF(x, sx), b, TG_SHAPE_OF(y, sy));
     }
+    if ((s = chk_empty_mean(n, x->numel)) != TG_OK)
+        return s;
     *dt = x->dtype;
     *ndim = n->p.i[0] == TG_REDUCE_NONE ? x->ndim : 0;
     memcpy(shape, x->shape, sizeof(int64_t) * (size_t)*ndim);
     return TG_OK;
 }
 
-/* The reduced value of a sum `acc` over `count` losses. */
+/* The reduced value of a sum `acc` over `count` losses (MEAN with count 0
+ * is refused by chk_empty_mean). */
 static double reduce_finish(int64_t r, double acc, size_t count)
 {
     if (r == TG_REDUCE_SUM)
@@ -326,6 +341,8 @@ static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
         return tg_op_fail(n, TG_ERR_SHAPE, "labels shape %s does not fit logits %s (expected %s)",
                           TG_SHAPE_OF(lab, sl), TG_SHAPE_OF(x, sx),
                           x->ndim == 2 ? "one label per row" : "a single label");
+    if ((s = chk_empty_mean(n, rows)) != TG_OK)
+        return s;
     const int32_t *c = lab->data;
     for (int64_t i = 0; i < rows; i++)
         if (c[i] < 0 || c[i] >= cols)

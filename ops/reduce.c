@@ -30,7 +30,7 @@ typedef struct rplan {
     int64_t        outer, inner, n_tab, run, R;
     const int64_t *obase;     /* NULL: o * R * inner                        */
     const int64_t *toff;      /* NULL: n_tab == 1, offset 0                 */
-    double        *mean;      /* var: the mean of each output element       */
+    double        *mean;      /* var: each output's mean; logsumexp: its y in double */
 } rplan;
 
 #define PL_OBASE(pl, o) ((pl)->obase ? (pl)->obase[o] : (o) * (pl)->R * (pl)->inner)
@@ -618,12 +618,15 @@ tg_tensor *tg_min(tg_ctx *ctx, tg_tensor *x, const int *axes, int n_axes, int ke
  * is in double). When m is infinite the shift is 0 instead (PyTorch's rule):
  * an all -inf slice (and an empty one) gives -inf, never NaN; a +inf gives
  * +inf.
- * VJP: dx[o, r] += dy[o] * exp(x[o, r] - y[o])   (the softmax; reuses y).
+ * VJP: dx[o, r] += dy[o] * exp(x[o, r] - lse[o])  (the softmax), lse[o] being
+ * y[o] before rounding to x's dtype, saved in double (the plan's `mean`).
+ * NOTE: not from y: in f32, y = 1e4 + 0.69 is rounded to ~1e-3, which
+ * would make the softmax off by ~1e-3 relative for logits of 1e4.
  * NOTE: an all -inf slice (y = -inf) passes no gradient (PyTorch gives NaN).
  */
 static tg_status logsumexp_forward(tg_node *n)
 {
-    rplan *pl = plan_new(n, 0);
+    rplan *pl = plan_new(n, 1);
     double *m = pl ? scratch(n, 2 * pl->inner) : NULL;
     if (!m)
         return tg_ctx_status(n->ctx);
@@ -648,8 +651,11 @@ static tg_status logsumexp_forward(tg_node *n)
                             s[i] += (double)TGM(exp, (T)(row[i] - (T)m[i]));)
             }
             T *yo = y + o * pl->inner;
-            for (int64_t i = 0; i < pl->inner; i++)
-                yo[i] = (T)(log(s[i]) + m[i]);
+            double *lse = pl->mean + o * pl->inner;
+            for (int64_t i = 0; i < pl->inner; i++) {
+                lse[i] = log(s[i]) + m[i];
+                yo[i] = (T)lse[i];
+            }
         }
     });
     return TG_OK;
@@ -660,10 +666,11 @@ static void logsumexp_backward(tg_node *n)
     const rplan *pl = n->saved;
     if (!n->in[0]->grad)
         return;
+    const double *lse = pl->mean;
     TG_DISPATCH(n->out->dtype, T, {
-        const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
+        const T *x = n->in[0]->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
-        PL_FOREACH(pl, if (y[yi] != (T)-INFINITY) dx[xi] += dy[yi] * TGM(exp, (T)(x[xi] - y[yi]));)
+        PL_FOREACH(pl, if (lse[yi] != -INFINITY) dx[xi] += dy[yi] * TGM(exp, (T)((double)x[xi] - lse[yi]));)
     });
 }
 

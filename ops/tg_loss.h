@@ -4,7 +4,10 @@
  * composition of other ops. Common rules:
  *   - `r` chooses the reduction over the per-element (or per-row) losses:
  *     TG_REDUCE_MEAN and TG_REDUCE_SUM give a scalar (ndim 0); TG_REDUCE_NONE
- *     gives the unreduced losses. MEAN over zero elements is NaN (as PyTorch).
+ *     gives the unreduced losses. MEAN over zero losses (an empty batch) is
+ *     an error, TG_ERR_SHAPE: "cross_entropy: empty batch (0x10): the mean
+ *     of zero losses is undefined (TG_REDUCE_SUM gives 0)" (PyTorch returns
+ *     NaN); SUM over zero losses is 0, NONE an empty tensor.
  *   - Float inputs are f32 or f64, all of the same dtype; the output has that
  *     dtype. Inputs must have exactly the stated shapes: no broadcasting.
  *   - On bad input the function returns NULL and records on the context an
