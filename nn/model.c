@@ -518,7 +518,8 @@ static int spec_layer(tg_model *m, const spec_src *src, const char *tok, const c
     if (wr == 0)
         return spec_fail(src, tok, "expected a positive width");
     if (wr < 0)
-        return spec_fail(src, tok, "expected a positive width of at most %lld", SPEC_MAX_WIDTH);
+        return width == 0 ? spec_fail(src, tok, "expected a positive width")
+                           : spec_fail(src, tok, "width above the maximum of %lld", SPEC_MAX_WIDTH);
     /* The activation runs to the first '_'; "leaky_relu" contains one. */
     const char *a0 = p;
     while (p < end && *p != '_')

@@ -51,9 +51,9 @@ int main(void)
     expect_refused("1-0", "expected a positive width at position 3");
     expect_refused("5-3relu_res", "a residual layer must keep its width");
     expect_refused("5-5relu_d1", "dropout needs a probability in [0, 1)");
-    expect_refused("5-5bogus", "unknown activation at position 3");
+    expect_refused("5-5bogus", "unknown activation 'bogus' at position 4");
     expect_refused("3-3leaky_relux-2", "unknown modifier");
     expect_refused("3-3leaky_reluu", "unknown modifier");
-    expect_refused("5-5relu_xx", "unknown modifier (bn, ln, res, d<p>)");
+    expect_refused("5-5relu_xx", "unknown modifier 'xx' (bn, ln, res, d<p>) at position 9");
     return test_report("model_spec");
 }

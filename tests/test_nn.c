@@ -224,7 +224,7 @@ static void test_spec_errors(void)
         { "784-10relu-",      "empty layer",                                     12 },
         { "784-0",            "expected a positive width",                       5 },
         { "784-relu",         "expected a positive width",                       5 },
-        { "784-99999999999",  "expected a positive width",                       5 },
+        { "784-99999999999",  "width above the maximum of 16777216",             5 },
         { " 784-10",          "expected the input width first",                  1 },
         { "784- 10",          "expected a positive width",                       5 },
         { "784-+10",          "expected a positive width",                       5 },
