@@ -18,8 +18,10 @@
  * time); medians keep descheduling on a shared machine out of the figures.
  *
  *   bench_train [--quick] [--json FILE] [--threads 1,2] [--only LIST]
- *               [--data DIR] [--seconds S] [--epochs N]
+ *               [--data DIR] [--seconds S] [--epochs N] [--filter KEY-PART]
  *   LIST: comma-separated of peak,step,epoch,tiny,mem (default: all)
+ *   --filter: only the step cases whose JSON key contains KEY-PART, e.g.
+ *   "1024-1024-10/b128/t1" (for profiling one case with --seconds 10)
  */
 #include <tapegrad.h>
 #include "gemm.h"
@@ -45,6 +47,7 @@ typedef struct opts {
     int threads[MAX_THREADS], n_threads;
     unsigned sections;
     double seconds;     /* time budget per step configuration */
+    const char *filter; /* run only step cases whose key contains this */
     int epochs;         /* measured epochs per thread count   */
 } opts;
 
@@ -373,6 +376,10 @@ enum { N_BATCHES = 8 };
 static void bench_step(const opts *o, const mlp_cfg *mc, int64_t B, int threads, double peak)
 {
     const int64_t D = mc->widths[0], C = mc->widths[mc->n_layers];
+    char key[96];
+    snprintf(key, sizeof key, "step/%s/b%lld/t%d", mc->name, (long long)B, threads);
+    if (o->filter && !strstr(key, o->filter))
+        return;
     float *xs;
     int32_t *ys;
     random_batches(N_BATCHES, B, D, C, &xs, &ys);
@@ -425,8 +432,6 @@ static void bench_step(const opts *o, const mlp_cfg *mc, int64_t B, int threads,
            mc->name, (long long)B, threads, st.med * 1e3, st.min * 1e3, st.p25 * 1e3, st.p75 * 1e3,
            100 * sf.med / st.med, 100 * sb.med / st.med, 100 * so.med / st.med, gfs, pct, n);
     fflush(stdout);
-    char key[96];
-    snprintf(key, sizeof key, "step/%s/b%lld/t%d", mc->name, (long long)B, threads);
     result(key, "\"ms\": %.5f, \"min_ms\": %.5f, \"p25_ms\": %.5f, \"p75_ms\": %.5f, \"steps\": %d, "
                 "\"fwd_ms\": %.5f, \"bwd_ms\": %.5f, \"opt_ms\": %.5f, \"gflop_per_step\": %.5f, "
                 "\"gflops\": %.2f, \"pct_peak\": %.2f, \"cpu_ms\": %.5f, \"arena_bytes\": %zu",
@@ -668,7 +673,7 @@ static void bench_mem(const opts *o, const char *self, const mlp_cfg *mc, int64_
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_train [--quick] [--json FILE] [--threads 1,2] [--only peak,step,epoch,tiny,mem]\n"
-                    "                   [--data DIR] [--seconds S] [--epochs N]\n");
+                    "                   [--data DIR] [--seconds S] [--epochs N] [--filter KEY-PART]\n");
     exit(2);
 }
 
@@ -684,6 +689,8 @@ static void parse_args(int argc, char **argv, opts *o)
             o->json = argv[++i];
         else if (!strcmp(a, "--data") && v)
             o->data = argv[++i];
+        else if (!strcmp(a, "--filter") && v)
+            o->filter = argv[++i];
         else if (!strcmp(a, "--seconds") && v)
             o->seconds = atof(argv[++i]);
         else if (!strcmp(a, "--epochs") && v)
