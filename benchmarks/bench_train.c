@@ -371,6 +371,20 @@ static double train_step(trainer *t, float *x, int32_t *y, int64_t B, int64_t D,
     return lv;
 }
 
+/* Arena bytes in use at the peak of a step (after backward), from one
+ * forward + backward on (x, y) whose gradients are then discarded. */
+static size_t arena_at_peak(trainer *t, float *x, int32_t *y, int64_t B, int64_t D)
+{
+    tg_ctx *ctx = t->ctx;
+    tg_tensor *xt = tg_tensor_wrap(ctx, TG_F32, TG_DIMS(B, D), x);
+    tg_tensor *yt = tg_tensor_wrap(ctx, TG_I32, TG_DIMS(B), y);
+    tg_backward(ctx, tg_cross_entropy(ctx, tg_model_forward(ctx, t->m, xt), yt, TG_REDUCE_MEAN));
+    size_t used = tg_ctx_arena_used(ctx);
+    tg_params_zero_grad(tg_model_params(t->m));
+    tg_ctx_reset(ctx);
+    return used;
+}
+
 /* A few distinct random batches (pixels in [0, 1), labels in [0, C)). */
 static void random_batches(int nb, int64_t B, int64_t D, int64_t C, float **x, int32_t **y)
 {
@@ -419,19 +433,9 @@ static void bench_step(const opts *o, const mlp_cfg *mc, int64_t B, int threads,
     size_t arena_used = 0;
     while (n < max_steps && (n < min_steps || now() - m0 < budget)) {
         int k = n % N_BATCHES;
+        if (n == 0)
+            arena_used = arena_at_peak(&t, xs, ys, B, D);
         double t0 = now(), c0 = cpu_now();
-        if (n == 0) {
-            /* Once: the arena's use at the peak of the step (after backward). */
-            tg_ctx *ctx = t.ctx;
-            tg_tensor *xt = tg_tensor_wrap(ctx, TG_F32, TG_DIMS(B, D), xs + k * B * D);
-            tg_tensor *yt = tg_tensor_wrap(ctx, TG_I32, TG_DIMS(B), ys + k * B);
-            tg_backward(ctx, tg_cross_entropy(ctx, tg_model_forward(ctx, t.m, xt), yt, TG_REDUCE_MEAN));
-            arena_used = tg_ctx_arena_used(ctx);
-            tg_params_zero_grad(tg_model_params(t.m));
-            tg_ctx_reset(ctx);
-            t0 = now();
-            c0 = cpu_now();
-        }
         train_step(&t, xs + k * B * D, ys + k * B, B, D, ph);
         cpu[n] = cpu_now() - c0;
         tot[n] = ph[2] - t0;
@@ -632,13 +636,10 @@ static int mem_child(int argc, char **argv)
     else
         for (int s = 0; s < steps; s++)
             train_step(&t, xs + (s % N_BATCHES) * B * D, ys + (s % N_BATCHES) * B, B, D, NULL);
-    /* Arena use at the step's peak (after backward). */
-    tg_tensor *xt = tg_tensor_wrap(t.ctx, TG_F32, TG_DIMS(B, D), xs);
-    tg_tensor *yt = tg_tensor_wrap(t.ctx, TG_I32, TG_DIMS(B), ys);
-    tg_backward(t.ctx, tg_cross_entropy(t.ctx, tg_model_forward(t.ctx, t.m, xt), yt, TG_REDUCE_MEAN));
+    size_t used = arena_at_peak(&t, xs, ys, B, D);
     long train_hwm = status_kb("VmHWM");
     printf("%ld %ld %ld %ld %ld %zu %zu %.0f\n", start, xsmm, data, load_hwm, cleared ? train_hwm : -1,
-           tg_ctx_arena_used(t.ctx), tg_ctx_arena_capacity(t.ctx), data_bytes);
+           used, tg_ctx_arena_capacity(t.ctx), data_bytes);
     free(xs);
     free(ys);
     tg_batch_iter_free(&it);
