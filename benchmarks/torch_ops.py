@@ -13,7 +13,9 @@ with `tapegrad bench`:
   softmax        over the last axis
   cross_entropy  logits of the shape (N, C), int labels, mean reduction
 Elementwise shapes: 1024x1024 (1M elements) and 4096x4096.
-The JSON holds {"results": {"<threads>": {"<key>": {"ms", "min_ms", "gflops"}}}}
+The JSON holds {"results": {"<threads>": {"<key>": {"ms", "min_ms", "cpu_ms", "gflops"}}}}
+(ms: median wall time per call; cpu_ms: process CPU time per call, which at
+1 thread is robust to descheduling on a shared machine)
 (GFLOP/s: the matmul's 2MNK forward / 4MNK backward; elementwise ops: a
 nominal flop count per element, for a rough rate only).
 
@@ -87,13 +89,16 @@ def time_call(fn, quick):
         if time.perf_counter() - t0 >= min_s * 0.9 or iters >= 1 << 20:
             break
         iters *= 2
-    per = []
+    per, cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(iters):
             fn()
         per.append((time.perf_counter() - t0) / iters)
-    return stats(per)
+        cpu.append((time.process_time() - c0) / iters)
+    st = stats(per)
+    st["cpu"] = stats(cpu)["med"]
+    return st
 
 
 def child(a):
@@ -119,9 +124,9 @@ def child(a):
             g = torch.ones_like(y) if y.dim() == 0 else torch.rand_like(y)
             sb = time_call(lambda: y.backward(g, retain_graph=True), a.quick)
             del diff
-            results[f"{name}/fwd"] = {"ms": sf["med"] * 1e3, "min_ms": sf["min"] * 1e3,
+            results[f"{name}/fwd"] = {"ms": sf["med"] * 1e3, "min_ms": sf["min"] * 1e3, "cpu_ms": sf["cpu"] * 1e3,
                                       "gflops": ff / sf["med"] * 1e-9}
-            results[f"{name}/bwd"] = {"ms": sb["med"] * 1e3, "min_ms": sb["min"] * 1e3,
+            results[f"{name}/bwd"] = {"ms": sb["med"] * 1e3, "min_ms": sb["min"] * 1e3, "cpu_ms": sb["cpu"] * 1e3,
                                       "gflops": bf / sb["med"] * 1e-9}
             print(f"{name:<36} {sf['med'] * 1e3:10.4f} {sb['med'] * 1e3:10.4f} {ff / sf['med'] * 1e-9:12.2f} "
                   f"{bf / sb['med'] * 1e-9:12.2f}", flush=True)
