@@ -17,8 +17,8 @@ faster) for 1 and 2 threads, the project's targets, and writes
   OUT/compare.json   every run's figures, the aggregates, machine and load
   OUT/ratios.dat     the ratio table as gnuplot data
   OUT/compare.png    the ratio chart (gnuplot; skipped if gnuplot is missing)
-Without PyTorch (python3-torch for /usr/bin/python3) it says so and runs
-tapegrad alone.
+Without PyTorch (python3-torch for /usr/bin/python3, or the python named by
+TAPEGRAD_TORCH_PYTHON) it says so and runs tapegrad alone.
 """
 import argparse
 import json
@@ -33,7 +33,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-TORCH_PY = "/usr/bin/python3"
+# The python that has torch: Debian's (the pyenv python3 first on PATH has none).
+TORCH_PY = os.environ.get("TAPEGRAD_TORCH_PYTHON", "/usr/bin/python3")
 
 # (key without the thread suffix, the figure compared, label, unit)
 ROWS = [
@@ -137,6 +138,9 @@ def plot(out_dir, table, threads):
         print("compare: gnuplot not found, no chart drawn")
         return None
     vals = [r for _, rs in table for r in rs if r]
+    if not vals:
+        print("compare: no ratios (no PyTorch figures), no chart drawn")
+        return None
     lo = 2 ** math.floor(math.log2(min(vals + [0.5]) / 1.5))
     hi = 2 ** math.ceil(math.log2(max(vals + [1.0]) * 1.5))
     tics = ", ".join(f"{2.0 ** k:g}" for k in range(int(math.log2(lo)), int(math.log2(hi)) + 1))
@@ -212,7 +216,7 @@ def report(a, threads, runs, loads, torch_ok, meta=None):
         print(line)
 
     # ---- CPU-time view (1 thread): robust to descheduling on a shared machine ----
-    if 1 in threads:
+    if 1 in threads and pt:
         print("\n1 thread, process CPU time instead of wall time (descheduling does not count; cache and memory\n"
               "bandwidth shared with other processes still do)")
         for key, field, label, unit in ROWS:
@@ -242,7 +246,7 @@ def report(a, threads, runs, loads, torch_ok, meta=None):
             views.append(("median", e_tg["s"] / e_pt["s"]))
         if e_tg.get("min_s") and e_pt.get("min_s"):
             views.append(("best case", e_tg["min_s"] / e_pt["min_s"]))
-        if e_tg.get("min_s") and anchor:
+        if e_tg.get("min_s") and anchor and e_tg.get("images") == 60000:
             views.append((f"best vs anchor {anchor} s", e_tg["min_s"] / anchor))
         if views:
             worst = max(r_ for _, r_ in views)
