@@ -12,11 +12,13 @@ static char *out;            /* everything the last run printed */
 static size_t out_cap;
 static const char *exe, *plugin;
 
-/* Run `tapegrad <args>` with stderr merged into out; returns the exit status. */
+/* Run `tapegrad <args>` with stderr merged into out; returns the exit status.
+ * $TG_TEST_WRAPPER, when set, goes in front (valgrind: tests/meson.build). */
 static int run(const char *args)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", exe, args);
+    const char *wrap = getenv("TG_TEST_WRAPPER");
+    snprintf(cmd, sizeof cmd, "%s '%s' %s 2>&1", wrap ? wrap : "", exe, args);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;

@@ -396,7 +396,7 @@ static void test_memory(void)
 /* ---- broken files ------------------------------------------------------ */
 static void test_bad_files(void)
 {
-    unsigned char buf[256];
+    unsigned char buf[256] = {0};   /* files below extend past the header: defined bytes */
     const uint32_t d23[] = {2, 3};
     size_t n;
 

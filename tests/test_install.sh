@@ -16,4 +16,4 @@ cp "$src/tests/install_prog.c" "$root/prog.c"
 cd "$root"
 echo "gcc prog.c $(pkg-config --cflags --libs tapegrad)"
 gcc -std=c11 -o prog prog.c $(pkg-config --cflags --libs tapegrad)
-LD_LIBRARY_PATH="$libdir" ./prog
+LD_LIBRARY_PATH="$libdir" ${TG_TEST_WRAPPER:-} ./prog   # valgrind under --setup=valgrind

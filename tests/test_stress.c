@@ -12,7 +12,6 @@
 #include "test.h"
 #include "test_util.h"
 
-#include <float.h>
 #include <math.h>
 #include <string.h>
 
