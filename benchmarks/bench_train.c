@@ -83,6 +83,7 @@ int main(int argc, char **argv)
             ds.y[i] = (int32_t)tg_rng_below(&r, 10);
         ds.n_classes = 10;
     }
+    tg_params_set_threads(tg_model_params(m), threads);
     tg_optim_config cfg = tg_optim_defaults(TG_OPTIM_ADAM, 1e-3);
     tg_optim *o = tg_optim_new(tg_model_params(m), &cfg, err, sizeof err);
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 42, .n_threads = threads });

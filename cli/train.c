@@ -330,6 +330,7 @@ int cmd_train(int argc, char **argv)
                 (long long)tg_model_in_features(m), (long long)train.d);
         goto done;
     }
+    tg_params_set_threads(tg_model_params(m), c.threads);
     o = tg_optim_new(tg_model_params(m), &c.opt, err, sizeof err);
     if (!o) {
         fprintf(stderr, "tapegrad: %s\n", err);
