@@ -22,12 +22,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 
 static double clk(clockid_t id)
 {
     struct timespec t;
     clock_gettime(id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static long minflt(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -92,6 +100,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "setup failed\n");
         return 1;
     }
+    tg_batch_iter_set_threads(&it, threads);
     int64_t per_epoch = tg_batch_iter_num_batches(&it);
     if (steps <= 0 || steps > per_epoch)
         steps = per_epoch;
@@ -102,7 +111,9 @@ int main(int argc, char **argv)
     double *tcpu = calloc((size_t)reps, sizeof *tcpu);
     double phase_sum[N_PH] = {0};
     double loss_sum = 0;
+    long faults[2] = {0, 0};
     for (int r = 0; r < reps; r++) {
+        long f0 = minflt();
         tg_batch_iter_seek_epoch(&it, 0);
         double w0 = clk(CLOCK_MONOTONIC), p0 = clk(CLOCK_PROCESS_CPUTIME_ID), t0 = clk(CLOCK_THREAD_CPUTIME_ID);
         for (int64_t s = 0; s < steps; s++) {
@@ -134,6 +145,7 @@ int main(int argc, char **argv)
         wall[r] = clk(CLOCK_MONOTONIC) - w0;
         pcpu[r] = clk(CLOCK_PROCESS_CPUTIME_ID) - p0;
         tcpu[r] = clk(CLOCK_THREAD_CPUTIME_ID) - t0;
+        faults[r > 0] += minflt() - f0;
         if (phases && r > 0)
             for (int k = 0; k < N_PH; k++) {
                 qsort(ph + k * steps, (size_t)steps, sizeof *ph, cmp_d);
@@ -142,7 +154,8 @@ int main(int argc, char **argv)
     }
     printf("%s batch %lld, %lld steps, %d thread(s), %d repeats (first apart); mean loss %.6f\n", arch,
            (long long)batch, (long long)steps, threads, reps, loss_sum / (double)(reps * steps));
-    printf("first repeat: wall %.4f s  process cpu %.4f s  thread cpu %.4f s\n", wall[0], pcpu[0], tcpu[0]);
+    printf("first repeat: wall %.4f s  process cpu %.4f s  thread cpu %.4f s  page faults %ld (later: %ld per repeat)\n",
+           wall[0], pcpu[0], tcpu[0], faults[0], faults[1] / (reps - 1));
     qsort(wall + 1, (size_t)reps - 1, sizeof *wall, cmp_d);
     qsort(pcpu + 1, (size_t)reps - 1, sizeof *pcpu, cmp_d);
     qsort(tcpu + 1, (size_t)reps - 1, sizeof *tcpu, cmp_d);
