@@ -39,11 +39,11 @@ static inline int tg_par_n(void) { return 1; }
 static inline int tg_par_threads(const tg_ctx *ctx, double work, double min_per_thread)
 {
 #ifdef TG_HAVE_OPENMP
+    if (work < 2 * min_per_thread)           /* the common, small case: one compare */
+        return 1;
     int nt = ctx ? tg_ctx_threads(ctx) : 1;
-    if (nt > 1 && work < min_per_thread * nt) {
-        double k = work / min_per_thread;
-        nt = k < 2 ? 1 : (int)k;
-    }
+    if (nt > 1 && work < min_per_thread * nt)
+        nt = (int)(work / min_per_thread);
     return nt;
 #else
     (void)ctx; (void)work; (void)min_per_thread;
