@@ -2,6 +2,8 @@
  * logsumexp. All six share one parameter layout, one shape function and one
  * "plan" that maps every output element to the input elements it reduces.
  * Sums accumulate in double, in a fixed order, for f32 and f64 alike.
+ * Threads (large inputs) split the outputs (rp_threads), never one output's
+ * sum, so results do not depend on the thread count.
  * Not here: softmax (softmax.c), arg-max indices, cumulative ops. */
 #include "ops_common.h"
 
@@ -45,10 +47,11 @@ typedef struct rplan {
             __VA_ARGS__                                                         \
         }
 
-/* Run the statements `...` for every input element: xi is its flat index,
- * yi that of the output element it reduces into. Used by the VJPs. */
-#define PL_FOREACH(pl, ...)                                                     \
-    for (int64_t o_ = 0; o_ < (pl)->outer; o_++)                                \
+/* Run the statements `...` for every input element of output blocks
+ * [o0, o1), inner positions [i0, i1): xi is its flat index, yi that of the
+ * output element it reduces into. Used by the VJPs. */
+#define PL_FOREACH_R(pl, o0, o1, i0, i1, ...)                                   \
+    for (int64_t o_ = (o0); o_ < (o1); o_++)                                    \
         for (int64_t t_ = 0; t_ < (pl)->n_tab; t_++) {                          \
             const int64_t rb_ = PL_OBASE(pl, o_) + PL_TOFF(pl, t_);             \
             if ((pl)->inner == 1) {                                             \
@@ -58,13 +61,44 @@ typedef struct rplan {
                 }                                                               \
             } else {                                                            \
                 for (int64_t j_ = 0; j_ < (pl)->run; j_++)                      \
-                    for (int64_t i_ = 0; i_ < (pl)->inner; i_++) {              \
+                    for (int64_t i_ = (i0); i_ < (i1); i_++) {                  \
                         const int64_t xi = rb_ + j_ * (pl)->inner + i_;         \
                         const int64_t yi = o_ * (pl)->inner + i_;               \
                         __VA_ARGS__                                             \
                     }                                                           \
             }                                                                   \
         }
+
+/* Threads for a pass over a plan: ranges of output blocks (each thread its
+ * own scratch), or, with fewer blocks than threads, ranges of the inner
+ * positions (*by_inner: shared scratch, disjoint indices). Every output
+ * element is reduced by one thread in the serial order. A single long run
+ * (one output) stays serial. */
+static int rp_threads(const tg_node *n, const rplan *pl, int *by_inner)
+{
+    int nt = tg_par_threads(n->ctx, (double)(pl->outer * pl->R * pl->inner), TG_PAR_MIN_ELEMS);
+    *by_inner = 0;
+    if (nt <= 1 || pl->outer >= nt)
+        return nt;
+    if (pl->inner >= 16 * (int64_t)nt) {
+        *by_inner = 1;
+        return nt;
+    }
+    return pl->outer > 1 ? (int)pl->outer : 1;
+}
+
+/* A parallel pass over the plan: the statements `...` see the block range
+ * [o0, o1), the inner range [i0, i1) and the thread's index tid_. */
+#define PL_PAR(nt, by_inner, pl, ...)                                           \
+    TG_PAR_FOR(nt, (by_inner) ? (pl)->inner : (pl)->outer, (by_inner) ? 16 : 1, u0_, u1_, { \
+        const int64_t o0 = (by_inner) ? 0 : u0_, o1 = (by_inner) ? (pl)->outer : u1_; \
+        const int64_t i0 = (by_inner) ? u0_ : 0, i1 = (by_inner) ? u1_ : (pl)->inner; \
+        const size_t tid_ = (by_inner) ? 0 : (size_t)tg_par_id();              \
+        (void)o0; (void)o1; (void)i0; (void)i1; (void)tid_;                     \
+        __VA_ARGS__                                                             \
+    })
+
+#define PL_FOREACH(pl, ...) PL_FOREACH_R(pl, 0, (pl)->outer, 0, (pl)->inner, __VA_ARGS__)
 
 static tg_status reduce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
 {
@@ -239,25 +273,25 @@ static inline double ext_merge(double m, double v, int is_max)
 
 /* acc[i] = sum over the block's rows of (row[i] - mu), in double; inner == 1
  * sums each contiguous run with the 8-lane kernel. */
-#define PL_SUM(pl, T, xo, acc) do {                                            \
+#define PL_SUM(pl, T, xo, acc, i0, i1) do {                                    \
         if ((pl)->inner == 1) {                                                 \
             double s_ = 0;                                                      \
             for (int64_t t_ = 0; t_ < (pl)->n_tab; t_++)                        \
                 s_ += RUN_KERNEL(dsum, xo)((xo) + PL_TOFF(pl, t_), (pl)->run, 0.0); \
             (acc)[0] = s_;                                                      \
         } else {                                                                \
-            for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                        \
+            for (int64_t i_ = (i0); i_ < (i1); i_++)                            \
                 (acc)[i_] = 0;                                                  \
             PL_ROWS(pl, T, xo, row_,                                            \
-                    for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                \
+                    for (int64_t i_ = (i0); i_ < (i1); i_++)                    \
                         (acc)[i_] += (double)row_[i_];)                         \
         }                                                                       \
     } while (0)
 
 /* m[i] = the max (is_max) or min of the block's inputs of output i, NaN if
  * one is NaN; inner == 1 takes each contiguous run with tg_row_ext. */
-#define PL_EXTREME(pl, T, xo, m, is_max) do {                                  \
-        for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                            \
+#define PL_EXTREME(pl, T, xo, m, is_max, i0, i1) do {                          \
+        for (int64_t i_ = (i0); i_ < (i1); i_++)                                \
             (m)[i_] = (is_max) ? -INFINITY : INFINITY;                          \
         if ((pl)->inner == 1) {                                                 \
             for (int64_t t_ = 0; t_ < (pl)->n_tab; t_++) {                      \
@@ -266,7 +300,7 @@ static inline double ext_merge(double m, double v, int is_max)
             }                                                                   \
         } else {                                                                \
             PL_ROWS(pl, T, xo, row_,                                            \
-                    for (int64_t i_ = 0; i_ < (pl)->inner; i_++)                \
+                    for (int64_t i_ = (i0); i_ < (i1); i_++)                    \
                         (m)[i_] = ext_merge((m)[i_], (double)row_[i_], is_max);) \
         }                                                                       \
     } while (0)
@@ -364,20 +398,24 @@ static tg_tensor *reduce_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, 
 static tg_status sum_mean_forward(tg_node *n, int mean)
 {
     rplan *pl = plan_new(n, 0);
-    double *acc = pl ? scratch(n, pl->inner) : NULL;
-    if (!acc)
+    int by_inner, nt = pl ? rp_threads(n, pl, &by_inner) : 1;
+    double *acc0 = pl ? scratch(n, pl->inner * (by_inner ? 1 : nt)) : NULL;
+    if (!acc0)
         return tg_ctx_status(n->ctx);
     double R = (double)pl->R;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
-        for (int64_t o = 0; o < pl->outer; o++) {
+        PL_PAR(nt, by_inner, pl, {
+        double *acc = acc0 + tid_ * (size_t)pl->inner;
+        for (int64_t o = o0; o < o1; o++) {
             const T *xo = x + PL_OBASE(pl, o);
-            PL_SUM(pl, T, xo, acc);
+            PL_SUM(pl, T, xo, acc, i0, i1);
             T *yo = y + o * pl->inner;
-            for (int64_t i = 0; i < pl->inner; i++)
+            for (int64_t i = i0; i < i1; i++)
                 yo[i] = (T)(mean ? acc[i] / R : acc[i]);
         }
+        });
     });
     return TG_OK;
 }
@@ -391,12 +429,13 @@ static void sum_mean_backward(tg_node *n, int mean)
     double *gs = scratch(n, n_out);
     if (!gs)
         return;
+    int by_inner, nt = rp_threads(n, pl, &by_inner);
     TG_DISPATCH(n->out->dtype, T, {
         const T *dy = n->out->grad;
         T *dx = n->in[0]->grad;
         for (int64_t o = 0; o < n_out; o++)
             gs[o] = mean ? (double)dy[o] / (double)pl->R : (double)dy[o];
-        PL_FOREACH(pl, dx[xi] += (T)gs[yi];)
+        PL_PAR(nt, by_inner, pl, PL_FOREACH_R(pl, o0, o1, i0, i1, dx[xi] += (T)gs[yi];));
     });
 }
 
@@ -453,37 +492,41 @@ tg_tensor *tg_mean_all(tg_ctx *ctx, tg_tensor *x)
 static tg_status var_forward(tg_node *n)
 {
     rplan *pl = plan_new(n, 1);
-    double *acc = pl ? scratch(n, pl->inner) : NULL;
-    if (!acc)
+    int by_inner, nt = pl ? rp_threads(n, pl, &by_inner) : 1;
+    double *acc0 = pl ? scratch(n, pl->inner * (by_inner ? 1 : nt)) : NULL;
+    if (!acc0)
         return tg_ctx_status(n->ctx);
     double R = (double)pl->R, dof = R - (double)n->p.i[2];
     double div = dof > 0 ? dof : 0;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
-        for (int64_t o = 0; o < pl->outer; o++) {
+        PL_PAR(nt, by_inner, pl, {
+        double *acc = acc0 + tid_ * (size_t)pl->inner;
+        for (int64_t o = o0; o < o1; o++) {
             const T *xo = x + PL_OBASE(pl, o);
             double *mu = pl->mean + o * pl->inner;
-            PL_SUM(pl, T, xo, acc);
-            for (int64_t i = 0; i < pl->inner; i++)
+            PL_SUM(pl, T, xo, acc, i0, i1);
+            for (int64_t i = i0; i < i1; i++)
                 mu[i] = acc[i] / R;
             if (pl->inner == 1) {
                 acc[0] = 0;
                 for (int64_t t = 0; t < pl->n_tab; t++)
                     acc[0] += RUN_KERNEL(dssd, xo)(xo + PL_TOFF(pl, t), pl->run, mu[0]);
             } else {
-                for (int64_t i = 0; i < pl->inner; i++)
+                for (int64_t i = i0; i < i1; i++)
                     acc[i] = 0;
                 PL_ROWS(pl, T, xo, row,
-                        for (int64_t i = 0; i < pl->inner; i++) {
+                        for (int64_t i = i0; i < i1; i++) {
                             double d = (double)row[i] - mu[i];
                             acc[i] += d * d;
                         })
             }
             T *yo = y + o * pl->inner;
-            for (int64_t i = 0; i < pl->inner; i++)
+            for (int64_t i = i0; i < i1; i++)
                 yo[i] = (T)(acc[i] / div);
         }
+        });
     });
     return TG_OK;
 }
@@ -495,11 +538,13 @@ static void var_backward(tg_node *n)
         return;
     double dof = (double)pl->R - (double)n->p.i[2], c = 2 / dof;
     const double *mu = pl->mean;
+    int by_inner, nt = rp_threads(n, pl, &by_inner);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
         if (dof > 0) {
-            PL_FOREACH(pl, dx[xi] += (T)((double)dy[yi] * c * ((double)x[xi] - mu[yi]));)
+            PL_PAR(nt, by_inner, pl, PL_FOREACH_R(pl, o0, o1, i0, i1,
+                   dx[xi] += (T)((double)dy[yi] * c * ((double)x[xi] - mu[yi]));));
         } else {
             PL_FOREACH(pl, dx[xi] += (T)((double)dy[yi] * ((double)x[xi] == mu[yi] ? NAN : INFINITY));)
         }
@@ -546,19 +591,23 @@ static tg_status extreme_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_
 static tg_status extreme_forward(tg_node *n, int is_max)
 {
     rplan *pl = plan_new(n, 0);
-    double *m = pl ? scratch(n, pl->inner) : NULL;
-    if (!m)
+    int by_inner, nt = pl ? rp_threads(n, pl, &by_inner) : 1;
+    double *m0 = pl ? scratch(n, pl->inner * (by_inner ? 1 : nt)) : NULL;
+    if (!m0)
         return tg_ctx_status(n->ctx);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
-        for (int64_t o = 0; o < pl->outer; o++) {
+        PL_PAR(nt, by_inner, pl, {
+        double *m = m0 + tid_ * (size_t)pl->inner;
+        for (int64_t o = o0; o < o1; o++) {
             const T *xo = x + PL_OBASE(pl, o);
-            PL_EXTREME(pl, T, xo, m, is_max);
+            PL_EXTREME(pl, T, xo, m, is_max, i0, i1);
             T *yo = y + o * pl->inner;
-            for (int64_t i = 0; i < pl->inner; i++)
+            for (int64_t i = i0; i < i1; i++)
                 yo[i] = (T)m[i];
         }
+        });
     });
     return TG_OK;
 }
@@ -572,15 +621,17 @@ static void extreme_backward(tg_node *n)
     double *w = scratch(n, n_out);
     if (!w)
         return;
+    int by_inner, nt = rp_threads(n, pl, &by_inner);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
         for (int64_t o = 0; o < n_out; o++)
             w[o] = 0;
-        PL_FOREACH(pl, w[yi] += x[xi] == y[yi];)      /* count the ties */
+        PL_PAR(nt, by_inner, pl, PL_FOREACH_R(pl, o0, o1, i0, i1, w[yi] += x[xi] == y[yi];));  /* ties */
         for (int64_t o = 0; o < n_out; o++)
             w[o] = w[o] > 0 ? (double)dy[o] / w[o] : NAN;   /* no tie: a NaN slice */
-        PL_FOREACH(pl, if (x[xi] == y[yi] || w[yi] != w[yi]) dx[xi] += (T)w[yi];)
+        PL_PAR(nt, by_inner, pl, PL_FOREACH_R(pl, o0, o1, i0, i1,
+               if (x[xi] == y[yi] || w[yi] != w[yi]) dx[xi] += (T)w[yi];));
     });
 }
 
@@ -624,17 +675,19 @@ tg_tensor *tg_min(tg_ctx *ctx, tg_tensor *x, const int *axes, int n_axes, int ke
 static tg_status logsumexp_forward(tg_node *n)
 {
     rplan *pl = plan_new(n, 0);
-    double *m = pl ? scratch(n, 2 * pl->inner) : NULL;
-    if (!m)
+    int by_inner, nt = pl ? rp_threads(n, pl, &by_inner) : 1;
+    double *m0 = pl ? scratch(n, 2 * pl->inner * (by_inner ? 1 : nt)) : NULL;
+    if (!m0)
         return tg_ctx_status(n->ctx);
-    double *s = m + pl->inner;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
-        for (int64_t o = 0; o < pl->outer; o++) {
+        PL_PAR(nt, by_inner, pl, {
+        double *m = m0 + 2 * tid_ * (size_t)pl->inner, *s = m + pl->inner;
+        for (int64_t o = o0; o < o1; o++) {
             const T *xo = x + PL_OBASE(pl, o);
-            PL_EXTREME(pl, T, xo, m, 1);
-            for (int64_t i = 0; i < pl->inner; i++) {
+            PL_EXTREME(pl, T, xo, m, 1, i0, i1);
+            for (int64_t i = i0; i < i1; i++) {
                 if (isinf(m[i]))
                     m[i] = 0;
                 s[i] = 0;
@@ -644,13 +697,14 @@ static tg_status logsumexp_forward(tg_node *n)
                     s[0] += RUN_KERNEL(dsexp, xo)(xo + PL_TOFF(pl, t), pl->run, m[0]);
             } else {
                 PL_ROWS(pl, T, xo, row,
-                        for (int64_t i = 0; i < pl->inner; i++)
+                        for (int64_t i = i0; i < i1; i++)
                             s[i] += (double)TGM(exp, (T)(row[i] - (T)m[i]));)
             }
             T *yo = y + o * pl->inner;
-            for (int64_t i = 0; i < pl->inner; i++)
+            for (int64_t i = i0; i < i1; i++)
                 yo[i] = (T)(log(s[i]) + m[i]);
         }
+        });
     });
     return TG_OK;
 }
@@ -660,10 +714,12 @@ static void logsumexp_backward(tg_node *n)
     const rplan *pl = n->saved;
     if (!n->in[0]->grad)
         return;
+    int by_inner, nt = rp_threads(n, pl, &by_inner);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
-        PL_FOREACH(pl, if (y[yi] != (T)-INFINITY) dx[xi] += dy[yi] * TGM(exp, (T)(x[xi] - y[yi]));)
+        PL_PAR(nt, by_inner, pl, PL_FOREACH_R(pl, o0, o1, i0, i1,
+               if (y[yi] != (T)-INFINITY) dx[xi] += dy[yi] * TGM(exp, (T)(x[xi] - y[yi]));));
     });
 }
 

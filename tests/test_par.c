@@ -126,6 +126,16 @@ static tg_tensor *b_ce_mean(tg_ctx *c, tg_tensor **in) { return ce(c, in[0], TG_
 static tg_tensor *b_ce_none(tg_ctx *c, tg_tensor **in) { return ce(c, in[0], TG_REDUCE_NONE); }
 static tg_tensor *b_bn(tg_ctx *c, tg_tensor **in) { return tg_batch_norm(c, in[0], in[1], in[2], 1e-5, NULL); }
 static tg_tensor *b_ln(tg_ctx *c, tg_tensor **in) { return tg_layer_norm(c, in[0], in[1], in[2], 1e-5); }
+static const int ax_last[1] = { -1 }, ax_first[1] = { 0 }, ax_02[2] = { 0, 2 }, ax_1[1] = { 1 };
+static tg_tensor *b_sum_last(tg_ctx *c, tg_tensor **in) { return tg_sum(c, in[0], ax_last, 1, 0); }
+static tg_tensor *b_sum_first(tg_ctx *c, tg_tensor **in) { return tg_sum(c, in[0], ax_first, 1, 1); }
+static tg_tensor *b_mean_02(tg_ctx *c, tg_tensor **in) { return tg_mean(c, in[0], ax_02, 2, 0); }
+static tg_tensor *b_var_1(tg_ctx *c, tg_tensor **in) { return tg_var(c, in[0], ax_1, 1, 0, 1); }
+static tg_tensor *b_var_first(tg_ctx *c, tg_tensor **in) { return tg_var(c, in[0], ax_first, 1, 0, 0); }
+static tg_tensor *b_max_last(tg_ctx *c, tg_tensor **in) { return tg_max(c, in[0], ax_last, 1, 0); }
+static tg_tensor *b_min_first(tg_ctx *c, tg_tensor **in) { return tg_min(c, in[0], ax_first, 1, 0); }
+static tg_tensor *b_lse_1(tg_ctx *c, tg_tensor **in) { return tg_logsumexp(c, in[0], ax_1, 1, 1); }
+static tg_tensor *b_lse_first(tg_ctx *c, tg_tensor **in) { return tg_logsumexp(c, in[0], ax_first, 1, 0); }
 static tg_tensor *b_dropout(tg_ctx *c, tg_tensor **in) { return tg_dropout(c, in[0], 0.3, 12345); }
 
 static const pcase cases[] = {
@@ -152,6 +162,15 @@ static const pcase cases[] = {
     { "batch_norm (N, C, S)", 3, {3, 1, 1}, { {64, 70, 30}, {70}, {70} }, b_bn },
     { "layer_norm", 3, {2, 1, 1}, { {300, 520}, {520}, {520} }, b_ln },
     { "dropout", 1, {2}, { {300, 700} }, b_dropout },
+    { "sum last axis", 1, {2}, { {500, 300} }, b_sum_last },
+    { "sum axis 0 (by columns)", 1, {2}, { {300, 500} }, b_sum_first },
+    { "mean axes (0, 2)", 1, {3}, { {30, 40, 70} }, b_mean_02 },
+    { "var middle axis, 2 blocks", 1, {3}, { {2, 300, 200} }, b_var_1 },
+    { "var axis 0", 1, {2}, { {300, 500} }, b_var_first },
+    { "max last axis", 1, {2}, { {500, 300} }, b_max_last },
+    { "min axis 0", 1, {2}, { {300, 500} }, b_min_first },
+    { "logsumexp middle axis", 1, {3}, { {20, 60, 90} }, b_lse_1 },
+    { "logsumexp axis 0", 1, {2}, { {300, 500} }, b_lse_first },
 };
 
 /* The output and the input gradients of case k on `threads` threads. */
