@@ -330,6 +330,7 @@ int cmd_train(int argc, char **argv)
                 (long long)tg_model_in_features(m), (long long)train.d);
         goto done;
     }
+    tg_params_set_threads(tg_model_params(m), c.threads);
     o = tg_optim_new(tg_model_params(m), &c.opt, err, sizeof err);
     if (!o) {
         fprintf(stderr, "tapegrad: %s\n", err);
@@ -343,6 +344,7 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     have_it = 1;
+    tg_batch_iter_set_threads(&it, c.threads);
     int64_t per_epoch = tg_batch_iter_num_batches(&it);
     if (c.sched.kind == TG_SCHED_COSINE)
         c.sched.t_max = per_epoch * c.epochs - c.sched.warmup_steps;

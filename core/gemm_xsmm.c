@@ -16,6 +16,7 @@
  * in place.
  */
 #include "gemm.h"
+#include "tg_par.h"
 
 #include <libxsmm.h>
 #include <pthread.h>
@@ -205,26 +206,27 @@ TILE_SCALAR(double, f64, TILE_F64)
 TRANSPOSE(float, f32, TILE_F32)
 TRANSPOSE(double, f64, TILE_F64)
 
-/* pack_b: the kc×nc block of op(B) starting at (p0, j0), as consecutive
- * chunks of nb columns; chunk c holds kc rows of w = min(nb, nc - c·nb)
- * elements (row-major, ld w). With trans_b, B is stored N×K. */
+/* pack_b: chunks [c0, c1) of the kc×nc block of op(B) starting at (p0, j0),
+ * each chunk nb columns wide (the last one of the block may be narrower);
+ * chunk c holds kc rows of w = min(nb, nc - c·nb) elements (row-major, ld
+ * w) at element offset c·nb·kc of dst. With trans_b, B is stored N×K. */
 static void pack_b(tg_dtype dt, const char *B, int64_t ldb, int tb, int64_t p0, int64_t j0,
-                   int64_t kc, int64_t nc, int64_t nb, char *dst)
+                   int64_t kc, int64_t nc, int64_t nb, int64_t c0, int64_t c1, char *dst)
 {
     size_t es = tg_dtype_size(dt);
-    for (int64_t jr = 0; jr < nc; jr += nb) {
-        int64_t w = nc - jr < nb ? nc - jr : nb;
+    for (int64_t c = c0; c < c1; c++) {
+        int64_t jr = c * nb, w = nc - jr < nb ? nc - jr : nb;
+        char *d = dst + (size_t)(jr * kc) * es;
         if (!tb) {
             for (int64_t p = 0; p < kc; p++)
-                memcpy(dst + (size_t)(p * w) * es, B + (size_t)((p0 + p) * ldb + j0 + jr) * es, (size_t)w * es);
+                memcpy(d + (size_t)(p * w) * es, B + (size_t)((p0 + p) * ldb + j0 + jr) * es, (size_t)w * es);
         } else {
             const char *src = B + (size_t)((j0 + jr) * ldb + p0) * es;   /* w rows of kc */
             if (dt == TG_F32)
-                transpose_f32((const float *)src, ldb, w, kc, (float *)dst, w);
+                transpose_f32((const float *)src, ldb, w, kc, (float *)d, w);
             else
-                transpose_f64((const double *)src, ldb, w, kc, (double *)dst, w);
+                transpose_f64((const double *)src, ldb, w, kc, (double *)d, w);
         }
-        dst += (size_t)(kc * w) * es;
     }
 }
 
@@ -243,10 +245,99 @@ static void pack_b(tg_dtype dt, const char *B, int64_t ldb, int tb, int64_t p0, 
 ADD_T(float)
 ADD_T(double)
 
-/* ---- the blocked product -------------------------------------------------- */
+/* ---- the blocked product --------------------------------------------------
+ * C is cut into MB-row blocks (ic) × NB-column chunks (jr): items. The loop
+ * nest is column panel (NC wide) → K block → [pack the panel] → row block →
+ * chunk. With threads, each thread owns a fixed set of items and runs the
+ * same nest skipping the others, packing only the chunks it uses into its
+ * own buffer: no barrier, no shared writes. An item's C block is computed
+ * by one thread with the very kernel calls of the serial loop, in the same
+ * K order, so C is bit-identical for every thread count.
+ *   Packed B: items in chunk-major order, split at chunk boundaries when
+ *   there are at least as many chunks as threads (every packed chunk is
+ *   packed once); else split anywhere (a shared chunk is packed by both).
+ *   B in place: items in row-major order (each thread reads its own rows
+ *   of A; B is small enough to stay in cache). */
 
 /* Kernels for one call: [k remainder][m remainder][n remainder][beta 0]. */
 typedef struct kset { kfn k[2][2][2][2]; int have[2][2][2][2]; } kset;
+
+typedef struct gjob {
+    tg_dtype dt;
+    int ta, tb, nopack, chunk_major;
+    int64_t M, N, K, lda, ldb, ldc;
+    const char *A, *B;
+    char *C;
+    double beta;
+    blocking bl;
+    int64_t ksz0, msz0, nsz0;     /* full block sizes (kernel choice) */
+    int64_t nrows, nchunks;       /* row blocks, column chunks        */
+    char *bp;                     /* packed panels, one per thread    */
+    size_t bp_bytes;              /* per thread, 64-byte multiple     */
+    const kset *ks;
+} gjob;
+
+/* Item index of (row block r, chunk c) in the job's partition order. */
+static inline int64_t item_of(const gjob *j, int64_t r, int64_t c)
+{
+    return j->chunk_major ? c * j->nrows + r : r * j->nchunks + c;
+}
+
+static void run_part(const gjob *j, int t, int nt)
+{
+    const blocking bl = j->bl;
+    const size_t es = tg_dtype_size(j->dt);
+    int64_t q0, q1;
+    int64_t grain = j->chunk_major && j->nchunks >= nt ? j->nrows : 1;
+    tg_par_range(j->nrows * j->nchunks, grain, t, nt, &q0, &q1);
+    if (q0 >= q1)
+        return;
+    char *bp = j->bp ? j->bp + (size_t)t * j->bp_bytes : NULL;
+    for (int64_t jc = 0; jc < j->N; jc += bl.nc) {
+        int64_t nc = j->N - jc < bl.nc ? j->N - jc : bl.nc;
+        int64_t c_first = jc / bl.nb, c_end = (jc + nc + bl.nb - 1) / bl.nb;
+        /* This thread's chunks of the panel: [u0, u1) (relative). */
+        int64_t u0 = -1, u1 = -1;
+        for (int64_t c = c_first; c < c_end; c++)
+            for (int64_t r = 0; r < j->nrows; r++) {
+                int64_t q = item_of(j, r, c);
+                if (q >= q0 && q < q1) {
+                    if (u0 < 0)
+                        u0 = c - c_first;
+                    u1 = c - c_first + 1;
+                    break;
+                }
+            }
+        if (u0 < 0)
+            continue;
+        for (int64_t pc = 0; pc < j->K; pc += bl.kb) {
+            int64_t kc = j->K - pc < bl.kb ? j->K - pc : bl.kb;
+            int ik = kc != j->ksz0;
+            int ib = pc == 0 && j->beta == 0.0;
+            if (!j->nopack)
+                pack_b(j->dt, j->B, j->ldb, j->tb, pc, jc, kc, nc, bl.nb, u0, u1, bp);
+            for (int64_t r = 0; r < j->nrows; r++) {
+                int64_t ic = r * bl.mb;
+                int64_t mb = j->M - ic < bl.mb ? j->M - ic : bl.mb;
+                int im = mb != j->msz0;
+                const char *a_blk = j->A + (size_t)(j->ta ? pc * j->lda + ic : ic * j->lda + pc) * es;
+                for (int64_t u = u0; u < u1; u++) {
+                    int64_t q = item_of(j, r, c_first + u);
+                    if (q < q0 || q >= q1)
+                        continue;
+                    int64_t jr = u * bl.nb;
+                    int64_t w = nc - jr < bl.nb ? nc - jr : bl.nb;
+                    int in = w != j->nsz0;
+                    const char *b_blk = j->nopack ? j->B + (size_t)(pc * j->ldb + jc + jr) * es
+                                                  : bp + (size_t)(jr * kc) * es;
+                    TG_ASSERT(j->ks->have[ik][im][in][ib]);
+                    kfn_call(j->dt, j->ks->k[ik][im][in][ib], b_blk, a_blk,
+                             j->C + (size_t)(ic * j->ldc + jc + jr) * es);
+                }
+            }
+        }
+    }
+}
 
 static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, int64_t N, int64_t K,
                          const char *A, int64_t lda, const char *B, int64_t ldb,
@@ -264,17 +355,31 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
     const int64_t kb = K < bl.kb ? K : bl.kb;
     const int64_t nc_max = N < bl.nc ? N : bl.nc;
 
-    size_t mark = tg_ctx_arena_mark(ctx);
+    gjob j;
+    memset(&j, 0, sizeof j);
+    j.dt = dt; j.ta = ta; j.tb = tb;
+    j.M = M; j.N = N; j.K = K; j.lda = lda; j.ldb = ldb; j.ldc = ldc;
+    j.A = A; j.B = B; j.C = C; j.beta = beta; j.bl = bl;
+    j.nrows = (M + bl.mb - 1) / bl.mb;
+    j.nchunks = (N + bl.nb - 1) / bl.nb;
     /* B is read in place (no packing) when untransposed and either small
      * enough to stay in cache or used by a single row block of C, where
      * packing cannot pay for itself. */
-    const int nopack = !tb && ((double)K * (double)N * (double)es <= NOPACK_BYTES || M <= bl.mb);
-    char *bp = NULL;
-    if (!nopack && !(bp = tg_ctx_alloc(ctx, (size_t)(kb * nc_max) * es, "gemm")))
-        return tg_ctx_status(ctx);
+    j.nopack = !tb && ((double)K * (double)N * (double)es <= NOPACK_BYTES || M <= bl.mb);
+    j.chunk_major = !j.nopack;
+    int nt = tg_par_threads(ctx, 2.0 * (double)M * (double)N * (double)K, TG_PAR_MIN_FLOPS);
+    if (nt > j.nrows * j.nchunks)
+        nt = (int)(j.nrows * j.nchunks);
+
+    size_t mark = tg_ctx_arena_mark(ctx);
+    if (!j.nopack) {
+        j.bp_bytes = ((size_t)(kb * nc_max) * es + 63) & ~(size_t)63;
+        if (!(j.bp = tg_ctx_alloc(ctx, j.bp_bytes * (size_t)nt, "gemm")))
+            return tg_ctx_status(ctx);
+    }
 
     /* Every kernel this call needs, up front (so that a NULL one sends the
-     * whole call to the reference, and a later parallel loop only reads).
+     * whole call to the reference, and the threads only read).
      * Per dimension: the full block size [0] and the remainder [1] (0 when
      * the dimension divides evenly). Only the first K block may use beta 0. */
     int64_t ksz[2] = { K < bl.kb ? K : bl.kb, K > bl.kb ? K % bl.kb : 0 };
@@ -290,7 +395,7 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
                         continue;
                     int flags = (ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0) | (ib ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
                     /* libxsmm (m, n, k) = (columns, rows, depth) of the C block */
-                    kfn f = kernel_get(dt, nsz[in], msz[im], ksz[ik], nopack ? ldb : nsz[in], lda, ldc, flags);
+                    kfn f = kernel_get(dt, nsz[in], msz[im], ksz[ik], j.nopack ? ldb : nsz[in], lda, ldc, flags);
                     if (kfn_null(dt, f)) {
                         tg_ctx_arena_rewind(ctx, mark);
                         return tg_gemm_ref(dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
@@ -298,30 +403,14 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
                     ks.k[ik][im][in][ib] = f;
                     ks.have[ik][im][in][ib] = 1;
                 }
+    j.ks = &ks;
+    j.ksz0 = ksz[0]; j.msz0 = msz[0]; j.nsz0 = nsz[0];
 
-    for (int64_t jc = 0; jc < N; jc += bl.nc) {
-        int64_t nc = N - jc < bl.nc ? N - jc : bl.nc;
-        for (int64_t pc = 0; pc < K; pc += bl.kb) {
-            int64_t kc = K - pc < bl.kb ? K - pc : bl.kb;
-            int ik = kc != ksz[0];
-            int ib = pc == 0 && beta == 0.0;
-            if (!nopack)
-                pack_b(dt, B, ldb, tb, pc, jc, kc, nc, bl.nb, bp);
-            /* Later: OpenMP over the (ic, jr) pairs; each C block has one owner. */
-            for (int64_t ic = 0; ic < M; ic += bl.mb) {
-                int64_t mb = M - ic < bl.mb ? M - ic : bl.mb;
-                int im = mb != msz[0];
-                const char *a_blk = A + (size_t)(ta ? pc * lda + ic : ic * lda + pc) * es;
-                for (int64_t jr = 0; jr < nc; jr += bl.nb) {
-                    int64_t w = nc - jr < bl.nb ? nc - jr : bl.nb;
-                    int in = w != nsz[0];
-                    const char *b_blk = nopack ? B + (size_t)(pc * ldb + jc + jr) * es
-                                               : bp + (size_t)(jr * kc) * es;
-                    TG_ASSERT(ks.have[ik][im][in][ib]);
-                    kfn_call(dt, ks.k[ik][im][in][ib], b_blk, a_blk, C + (size_t)(ic * ldc + jc + jr) * es);
-                }
-            }
-        }
+    if (nt > 1) {
+        TG_OMP(parallel num_threads(nt))
+        run_part(&j, tg_par_id(), tg_par_n());
+    } else {
+        run_part(&j, 0, 1);
     }
     tg_ctx_arena_rewind(ctx, mark);
     return TG_OK;

@@ -2,6 +2,7 @@
  * minibatch iterator (Fisher–Yates per epoch, reproducible from (seed, epoch)
  * alone), subsets, and standardisation. Reading files is idx.c's job. */
 #include "tg_data.h"
+#include "tg_par.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -54,6 +55,7 @@ tg_status tg_batch_iter_init(tg_batch_iter *it, const tg_dataset *ds, int64_t ba
     it->shuffle = shuffle != 0;
     it->seed = seed;
     it->drop_last = drop_last != 0;
+    it->threads = 1;
     make_order(it);
     return TG_OK;
 }
@@ -66,6 +68,18 @@ void tg_batch_iter_free(tg_batch_iter *it)
     memset(it, 0, sizeof *it);
 }
 
+/* Samples [lo, hi) of a batch. */
+static void gather(const tg_dataset *ds, const int64_t *idx, int64_t lo, int64_t hi, float *x, int32_t *y)
+{
+    size_t d = (size_t)ds->d;
+    for (int64_t i = lo; i < hi; i++) {
+        if (x)
+            memcpy(x + (size_t)i * d, ds->x + (size_t)idx[i] * d, d * sizeof(float));
+        if (y)
+            y[i] = ds->y[idx[i]];
+    }
+}
+
 int64_t tg_batch_iter_next(tg_batch_iter *it, float *x, int32_t *y)
 {
     if (!it || !it->perm)
@@ -76,15 +90,17 @@ int64_t tg_batch_iter_next(tg_batch_iter *it, float *x, int32_t *y)
     if (b <= 0 || (it->drop_last && b < it->batch))
         return 0;
     const int64_t *idx = it->perm + it->pos;
-    size_t d = (size_t)ds->d;
-    for (int64_t i = 0; i < b; i++) {
-        if (x)
-            memcpy(x + (size_t)i * d, ds->x + (size_t)idx[i] * d, d * sizeof(float));
-        if (y)
-            y[i] = ds->y[idx[i]];
-    }
+    int64_t elems = x ? b * ds->d : 0;
+    int nt = elems / TG_PAR_MIN_ELEMS < it->threads ? (int)(elems / TG_PAR_MIN_ELEMS) : it->threads;
+    TG_PAR_FOR(nt, b, 1, lo, hi, { gather(ds, idx, lo, hi, x, y); });
     it->pos += b;
     return b;
+}
+
+void tg_batch_iter_set_threads(tg_batch_iter *it, int n)
+{
+    if (it)
+        it->threads = n < 1 ? 1 : n;
 }
 
 const int64_t *tg_batch_iter_indices(const tg_batch_iter *it)

@@ -4,6 +4,7 @@
  * tests/test_optim.c checks five steps of each against PyTorch's values.
  * Every state block is allocated at creation: a step allocates nothing. */
 #include "tg_optim.h"
+#include "tg_par.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -176,12 +177,12 @@ static void *state_named(tg_optim *o, const char *name)
 /* The update loops, written once for T = float and T = double. Arithmetic
  * runs in T except the scalar coefficients, computed in double. */
 #define DEFINE_STEP(T, SQRT, SFX)                                                         \
-static void sgd_##SFX(tg_optim *o, T *w, const T *g, int64_t n)                          \
+static void sgd_##SFX(tg_optim *o, T *w, const T *g, int64_t lo, int64_t hi)             \
 {                                                                                         \
     const tg_optim_config *c = &o->c;                                                     \
     T *buf = state_named(o, "momentum_buffer");                                           \
     T lr = (T)o->lr, wd = (T)c->weight_decay, mu = (T)c->momentum, damp = (T)(1 - c->dampening); \
-    for (int64_t k = 0; k < n; k++) {                                                     \
+    for (int64_t k = lo; k < hi; k++) {                                                   \
         T d = g[k] + wd * w[k];                                                           \
         if (buf) {                                                                        \
             buf[k] = o->t == 1 ? d : mu * buf[k] + damp * d;                              \
@@ -190,7 +191,7 @@ static void sgd_##SFX(tg_optim *o, T *w, const T *g, int64_t n)                 
         w[k] -= lr * d;                                                                   \
     }                                                                                     \
 }                                                                                         \
-static void adam_##SFX(tg_optim *o, T *w, const T *g, int64_t n)                         \
+static void adam_##SFX(tg_optim *o, T *w, const T *g, int64_t lo, int64_t hi)            \
 {                                                                                         \
     const tg_optim_config *c = &o->c;                                                     \
     T *m = state_named(o, "exp_avg"), *v = state_named(o, "exp_avg_sq");                  \
@@ -199,7 +200,7 @@ static void adam_##SFX(tg_optim *o, T *w, const T *g, int64_t n)                
     T step = (T)(o->lr / bc1), rbc2 = (T)(1 / sqrt(bc2));                                 \
     int adamw = c->kind == TG_OPTIM_ADAMW;                                                \
     T wd = (T)c->weight_decay, decay = (T)(1 - o->lr * c->weight_decay);                  \
-    for (int64_t k = 0; k < n; k++) {                                                     \
+    for (int64_t k = lo; k < hi; k++) {                                                   \
         T d = g[k];                                                                       \
         if (adamw) w[k] *= decay;                                                         \
         else       d += wd * w[k];                                                        \
@@ -208,13 +209,13 @@ static void adam_##SFX(tg_optim *o, T *w, const T *g, int64_t n)                
         w[k] -= step * m[k] / (SQRT(v[k]) * rbc2 + eps);                                  \
     }                                                                                     \
 }                                                                                         \
-static void rmsprop_##SFX(tg_optim *o, T *w, const T *g, int64_t n)                      \
+static void rmsprop_##SFX(tg_optim *o, T *w, const T *g, int64_t lo, int64_t hi)         \
 {                                                                                         \
     const tg_optim_config *c = &o->c;                                                     \
     T *sq = state_named(o, "square_avg"), *buf = state_named(o, "momentum_buffer");       \
     T *ga = state_named(o, "grad_avg");                                                   \
     T a = (T)c->alpha, eps = (T)c->eps, lr = (T)o->lr, wd = (T)c->weight_decay, mu = (T)c->momentum; \
-    for (int64_t k = 0; k < n; k++) {                                                     \
+    for (int64_t k = lo; k < hi; k++) {                                                   \
         T d = g[k] + wd * w[k];                                                           \
         sq[k] = a * sq[k] + (1 - a) * d * d;                                              \
         T avg;                                                                            \
@@ -232,13 +233,13 @@ static void rmsprop_##SFX(tg_optim *o, T *w, const T *g, int64_t n)             
         }                                                                                 \
     }                                                                                     \
 }                                                                                         \
-static void adagrad_##SFX(tg_optim *o, T *w, const T *g, int64_t n)                      \
+static void adagrad_##SFX(tg_optim *o, T *w, const T *g, int64_t lo, int64_t hi)         \
 {                                                                                         \
     const tg_optim_config *c = &o->c;                                                     \
     T *sum = state_named(o, "sum");                                                       \
     T clr = (T)(o->lr / (1 + (double)(o->t - 1) * c->lr_decay));                          \
     T eps = (T)c->eps, wd = (T)c->weight_decay;                                           \
-    for (int64_t k = 0; k < n; k++) {                                                     \
+    for (int64_t k = lo; k < hi; k++) {                                                   \
         T d = g[k] + wd * w[k];                                                           \
         sum[k] += d * d;                                                                  \
         w[k] -= clr * d / (SQRT(sum[k]) + eps);                                           \
@@ -248,6 +249,9 @@ static void adagrad_##SFX(tg_optim *o, T *w, const T *g, int64_t n)             
 DEFINE_STEP(float, sqrtf, f32)
 DEFINE_STEP(double, sqrt, f64)
 
+/* The update is elementwise: threads (the parameter store's count, above
+ * a size threshold) take fixed contiguous ranges, and every element gets
+ * the same arithmetic whatever the split. */
 tg_status tg_optim_step(tg_optim *o)
 {
     if (!o)
@@ -257,13 +261,18 @@ tg_status tg_optim_step(tg_optim *o)
     void *w = tg_params_values(o->p);
     const void *g = tg_params_grads(o->p);
     int f32 = tg_params_dtype(o->p) == TG_F32;
-    switch (o->c.kind) {
-    case TG_OPTIM_SGD:     f32 ? sgd_f32(o, w, g, n)     : sgd_f64(o, w, g, n);     break;
-    case TG_OPTIM_ADAM:
-    case TG_OPTIM_ADAMW:   f32 ? adam_f32(o, w, g, n)    : adam_f64(o, w, g, n);    break;
-    case TG_OPTIM_RMSPROP: f32 ? rmsprop_f32(o, w, g, n) : rmsprop_f64(o, w, g, n); break;
-    case TG_OPTIM_ADAGRAD: f32 ? adagrad_f32(o, w, g, n) : adagrad_f64(o, w, g, n); break;
-    }
+    int nt = tg_params_threads(o->p);
+    if (nt > 1)
+        nt = (int)(n / TG_PAR_MIN_ELEMS) < nt ? (int)(n / TG_PAR_MIN_ELEMS) : nt;
+    TG_PAR_FOR(nt, n, 16, lo, hi, {
+        switch (o->c.kind) {
+        case TG_OPTIM_SGD:     f32 ? sgd_f32(o, w, g, lo, hi)     : sgd_f64(o, w, g, lo, hi);     break;
+        case TG_OPTIM_ADAM:
+        case TG_OPTIM_ADAMW:   f32 ? adam_f32(o, w, g, lo, hi)    : adam_f64(o, w, g, lo, hi);    break;
+        case TG_OPTIM_RMSPROP: f32 ? rmsprop_f32(o, w, g, lo, hi) : rmsprop_f64(o, w, g, lo, hi); break;
+        case TG_OPTIM_ADAGRAD: f32 ? adagrad_f32(o, w, g, lo, hi) : adagrad_f64(o, w, g, lo, hi); break;
+        }
+    });
     return TG_OK;
 }
 

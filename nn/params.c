@@ -2,6 +2,7 @@
  * gradients are each one contiguous 64-byte-aligned block, plus the L1/L2
  * penalties and gradient clipping that act on those blocks. */
 #include "tg_optim.h"
+#include "tg_par.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@ struct tg_params {
     int64_t  len;            /* elements in each block, padding included */
     void    *values_raw, *grads_raw;   /* as allocated */
     void    *values, *grads;           /* 64-byte aligned */
+    int      threads;                  /* for the loops over the blocks */
 };
 
 static size_t esize(const tg_params *p) { return tg_dtype_size(p->dt); }
@@ -32,8 +34,10 @@ tg_params *tg_params_new(tg_dtype dt)
     if (!tg_dtype_is_float(dt))
         return NULL;
     tg_params *p = tg_calloc(sizeof *p);
-    if (p)
+    if (p) {
         p->dt = dt;
+        p->threads = 1;
+    }
     return p;
 }
 
@@ -151,10 +155,31 @@ int64_t tg_params_numel(const tg_params *p)
     return n;
 }
 
+void tg_params_set_threads(tg_params *p, int n)
+{
+    if (p)
+        p->threads = n < 1 ? 1 : n;
+}
+
+int tg_params_threads(const tg_params *p) { return p ? p->threads : 1; }
+
+/* Threads for a pass over the whole block: the store's count, fewer when
+ * the block is too small for each to get TG_PAR_MIN_ELEMS. */
+static int block_threads(const tg_params *p)
+{
+    int64_t k = p->len / TG_PAR_MIN_ELEMS;
+    return k < p->threads ? (int)(k < 1 ? 1 : k) : p->threads;
+}
+
 void tg_params_zero_grad(tg_params *p)
 {
-    if (p && p->len)
-        memset(p->grads, 0, (size_t)p->len * esize(p));
+    if (!p || !p->len)
+        return;
+    char *g = p->grads;
+    size_t es = esize(p);
+    TG_PAR_FOR(block_threads(p), p->len, 16, lo, hi, {
+        memset(g + (size_t)lo * es, 0, (size_t)(hi - lo) * es);
+    });
 }
 
 static int name_matches(const char *name, const char *filter)
@@ -193,33 +218,63 @@ static double penalty(tg_params *p, double lambda, const char *filter, int l1)
 double tg_params_l2_penalty(tg_params *p, double lambda, const char *filter) { return penalty(p, lambda, filter, 0); }
 double tg_params_l1_penalty(tg_params *p, double lambda, const char *filter) { return penalty(p, lambda, filter, 1); }
 
+/* The squared norm in fixed blocks of SS_BLOCK elements: each block summed
+ * in order, the block sums added in block order, so the result does not
+ * depend on how many threads computed the blocks. */
+#define SS_BLOCK 4096
+#define SS_MAX_PARTS 64
+
+static double sum_squares(const tg_params *p)
+{
+    int64_t nblk = (p->len + SS_BLOCK - 1) / SS_BLOCK;
+    double total = 0;
+    /* Blocks go in batches of SS_MAX_PARTS partial sums (no allocation). */
+    for (int64_t b0 = 0; b0 < nblk; b0 += SS_MAX_PARTS) {
+        int64_t nb = nblk - b0 < SS_MAX_PARTS ? nblk - b0 : SS_MAX_PARTS;
+        double part[SS_MAX_PARTS];
+        int64_t elems = nb * SS_BLOCK;
+        int nt = elems / TG_PAR_MIN_ELEMS < p->threads ? (int)(elems / TG_PAR_MIN_ELEMS) : p->threads;
+        TG_PAR_FOR(nt, nb, 1, lo, hi, {
+            for (int64_t b = lo; b < hi; b++) {
+                int64_t k0 = (b0 + b) * SS_BLOCK, k1 = k0 + SS_BLOCK < p->len ? k0 + SS_BLOCK : p->len;
+                double ss = 0;
+                if (p->dt == TG_F32) {
+                    const float *g = p->grads;
+                    for (int64_t k = k0; k < k1; k++)
+                        ss += (double)g[k] * g[k];
+                } else {
+                    const double *g = p->grads;
+                    for (int64_t k = k0; k < k1; k++)
+                        ss += g[k] * g[k];
+                }
+                part[b] = ss;
+            }
+        });
+        for (int64_t b = 0; b < nb; b++)
+            total += part[b];
+    }
+    return total;
+}
+
 double tg_clip_grad_norm(tg_params *p, double max_norm)
 {
     if (!p || !p->len)
         return 0;
-    double ss = 0;
-    if (p->dt == TG_F32) {
-        const float *g = p->grads;
-        for (int64_t k = 0; k < p->len; k++)
-            ss += (double)g[k] * g[k];
-    } else {
-        const double *g = p->grads;
-        for (int64_t k = 0; k < p->len; k++)
-            ss += g[k] * g[k];
-    }
-    double norm = sqrt(ss);
+    double norm = sqrt(sum_squares(p));
     if (!isfinite(norm) || norm <= max_norm)
         return norm;
     double scale = max_norm / (norm + 1e-6);      /* PyTorch's clip_grad_norm_ */
-    if (p->dt == TG_F32) {
-        float *g = p->grads;
-        for (int64_t k = 0; k < p->len; k++)
-            g[k] = (float)(g[k] * scale);
-    } else {
-        double *g = p->grads;
-        for (int64_t k = 0; k < p->len; k++)
-            g[k] *= scale;
-    }
+    TG_PAR_FOR(block_threads(p), p->len, 16, lo, hi, {
+        if (p->dt == TG_F32) {
+            float *g = p->grads;
+            for (int64_t k = lo; k < hi; k++)
+                g[k] = (float)(g[k] * scale);
+        } else {
+            double *g = p->grads;
+            for (int64_t k = lo; k < hi; k++)
+                g[k] *= scale;
+        }
+    });
     return norm;
 }
 
@@ -227,13 +282,15 @@ void tg_clip_grad_value(tg_params *p, double v)
 {
     if (!p)
         return;
-    if (p->dt == TG_F32) {
-        float *g = p->grads, lim = (float)v;
-        for (int64_t k = 0; k < p->len; k++)
-            g[k] = g[k] > lim ? lim : g[k] < -lim ? -lim : g[k];
-    } else {
-        double *g = p->grads;
-        for (int64_t k = 0; k < p->len; k++)
-            g[k] = g[k] > v ? v : g[k] < -v ? -v : g[k];
-    }
+    TG_PAR_FOR(block_threads(p), p->len, 16, lo, hi, {
+        if (p->dt == TG_F32) {
+            float *g = p->grads, lim = (float)v;
+            for (int64_t k = lo; k < hi; k++)
+                g[k] = g[k] > lim ? lim : g[k] < -lim ? -lim : g[k];
+        } else {
+            double *g = p->grads;
+            for (int64_t k = lo; k < hi; k++)
+                g[k] = g[k] > v ? v : g[k] < -v ? -v : g[k];
+        }
+    });
 }

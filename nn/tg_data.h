@@ -134,6 +134,7 @@ typedef struct tg_batch_iter {
     uint64_t  seed;
     int       shuffle;
     int       drop_last;
+    int       threads;     /* copying threads (tg_batch_iter_set_threads) */
 } tg_batch_iter;
 
 /* batch_size >= 1. shuffle: 0 = sample order every epoch. drop_last: skip a
@@ -149,6 +150,10 @@ void      tg_batch_iter_free(tg_batch_iter *it);   /* NULL and zeroed ok */
  * drop_last), 0 when the epoch is over (and again on every later call until
  * reset or seek_epoch). */
 int64_t tg_batch_iter_next(tg_batch_iter *it, float *x, int32_t *y);
+/* Threads that copy a batch's samples (n < 1 is taken as 1; the default is
+ * 1): each copies a fixed range of the batch. No effect without OpenMP or
+ * on batches too small to pay for it. */
+void    tg_batch_iter_set_threads(tg_batch_iter *it, int n);
 /* The dataset indices of the samples the last call to next returned (its
  * return value says how many); NULL before the first batch of an epoch. */
 const int64_t *tg_batch_iter_indices(const tg_batch_iter *it);

@@ -51,6 +51,16 @@ int64_t tg_params_offset(const tg_params *p, int i);
 
 void    tg_params_zero_grad(tg_params *p);
 
+/* Threads for the loops over the store's blocks: zero_grad, gradient
+ * clipping, and the step of every optimizer over this store (n < 1 is
+ * taken as 1; the default is 1). Blocks too small to pay for threads stay
+ * on the calling thread. Results do not depend on n: every element gets the
+ * same arithmetic, and the norm of tg_clip_grad_norm is summed in fixed
+ * blocks. No effect in a build without OpenMP. Not thread safe: set it
+ * before training. */
+void    tg_params_set_threads(tg_params *p, int n);
+int     tg_params_threads(const tg_params *p);
+
 /* Penalties added to the gradient (call after backward, before the step):
  * L2: g += 2·lambda·w (the gradient of lambda·Σw²); L1: g += lambda·sign(w).
  * Return the penalty's value lambda·Σw² or lambda·Σ|w| (to add to a

@@ -101,12 +101,30 @@ static void ew_layout_init(ew_layout *L, const tg_tensor *out, const tg_tensor *
     default: break;     /* 0: impossible, see ew_layout_init */                   \
     }
 
-/* The general path's frame: for each outer row, b_ is the row's first output
- * element and o0_..o2_ the operands' offsets; BODY handles one row. */
-#define EW_ROWS_(L, BODY) do {                                                     \
+/* Position the outer iterator at flat row r. */
+static inline void ew_seek(tg_bcast_iter *it, int64_t r)
+{
+    for (int k = it->nd - 1; k >= 0; k--) {
+        it->idx[k] = r % it->shape[k];
+        r /= it->shape[k];
+    }
+    for (int j = 0; j < it->n_ops; j++) {
+        it->off[j] = 0;
+        for (int k = 0; k < it->nd; k++)
+            it->off[j] += it->idx[k] * it->stride[j][k];
+    }
+}
+
+/* The general path's frame: for each outer row r in [R0, R1), b_ is the
+ * row's first output element and o0_..o2_ the operands' offsets; BODY
+ * handles inner positions [j0_, j1_) of the row (the whole row: 0, n_). */
+#define EW_ROWS_(L, R0, R1, J0, J1, BODY) do {                                     \
         tg_bcast_iter it_ = (L)->it;                                               \
-        const int64_t n_ = (L)->inner;                                             \
-        for (int64_t r_ = 0; r_ < (L)->outer; r_++, tg_bcast_next(&it_)) {         \
+        const int64_t n_ = (L)->inner, j0_ = (J0), j1_ = (J1);                     \
+        (void)n_;                                                                  \
+        if ((R0) > 0)                                                              \
+            ew_seek(&it_, (R0));                                                   \
+        for (int64_t r_ = (R0); r_ < (R1); r_++, tg_bcast_next(&it_)) {            \
             const int64_t b_ = r_ * n_, o0_ = it_.off[0], o1_ = it_.off[1], o2_ = it_.off[2]; \
             (void)o0_; (void)o1_; (void)o2_;                                       \
             BODY                                                                   \
@@ -114,49 +132,60 @@ static void ew_layout_init(ew_layout *L, const tg_tensor *out, const tg_tensor *
     } while (0)
 
 #define EW_FOR_ROW_(C0, C1, C2, ...)                                               \
-    for (int64_t j_ = 0; j_ < n_; j_++) {                                          \
+    for (int64_t j_ = j0_; j_ < j1_; j_++) {                                       \
         EW_IDX_(C0, C1, C2, j_)                                                    \
         __VA_ARGS__                                                                \
     }
 
+/* Threads for an elementwise pass over L's elements (n: the node). */
+#define EW_THREADS_(n, L) tg_par_threads((n)->ctx, (double)(L)->numel, TG_PAR_MIN_ELEMS)
+
 /* Run the statement(s) `...` for every output element: `io` is its flat
  * index, i0, i1, i2 the matching element offsets of operands 0, 1, 2 (of
- * NOPS operands). */
-#define EW_FOR(L, NOPS, ...) do {                                                  \
+ * NOPS operands). With NT threads: fixed ranges of elements, or of outer
+ * rows; every output element is written by one thread. */
+#define EW_FOR(L, NT, NOPS, ...) do {                                              \
         const ew_layout *L_ = (L);                                                 \
         if (L_->flat) {                                                            \
-            for (int64_t io = 0; io < L_->numel; io++) {                           \
-                const int64_t i0 = io, i1 = io, i2 = io;                           \
-                (void)i0; (void)i1; (void)i2;                                      \
-                __VA_ARGS__                                                        \
-            }                                                                      \
+            TG_PAR_FOR((NT), L_->numel, 16, lo_, hi_, {                            \
+                for (int64_t io = lo_; io < hi_; io++) {                           \
+                    const int64_t i0 = io, i1 = io, i2 = io;                       \
+                    (void)i0; (void)i1; (void)i2;                                  \
+                    __VA_ARGS__                                                    \
+                }                                                                  \
+            });                                                                    \
         } else {                                                                   \
-            EW_ROWS_(L_, EW_PATTERNS_(L_->pat, NOPS, EW_FOR_ROW_, __VA_ARGS__));   \
+            int nt_ = (NT) < L_->outer ? (NT) : (int)L_->outer;                    \
+            TG_PAR_FOR(nt_, L_->outer, 1, r0_, r1_, {                              \
+                EW_ROWS_(L_, r0_, r1_, 0, L_->inner,                               \
+                         EW_PATTERNS_(L_->pat, NOPS, EW_FOR_ROW_, __VA_ARGS__));   \
+            });                                                                    \
         }                                                                          \
     } while (0)
 
 /* One row of EW_ACC. If operand K advances along the row, add each term in
  * place; else it is broadcast along the row: sum the terms in 8 fixed lanes
  * (lane = position mod 8, combined pairwise) and add the sum once. Either
- * way the order depends only on the shapes: deterministic. */
+ * way the order depends only on the shapes: deterministic. (The lanes
+ * always see whole rows: ew_acc_split never splits such a row.) */
 #define EW_ACC_ROW_(C0, C1, C2, K, T, dx, G, ...)                                  \
     if ((K) == 0 ? (C0) : (K) == 1 ? (C1) : (C2)) {                                \
         T *d_ = (dx) + it_.off[K];                                                 \
-        for (int64_t j_ = 0; j_ < n_; j_++) {                                      \
+        for (int64_t j_ = j0_; j_ < j1_; j_++) {                                   \
             EW_IDX_(C0, C1, C2, j_)                                                \
             __VA_ARGS__                                                            \
             d_[j_] += (T)(G);                                                      \
         }                                                                          \
     } else {                                                                       \
         T l_[8] = {0};                                                             \
-        int64_t j_ = 0;                                                            \
-        for (; j_ + 8 <= n_; j_ += 8)                                              \
+        int64_t j_ = j0_;                                                          \
+        for (; j_ + 8 <= j1_; j_ += 8)                                             \
             for (int q_ = 0; q_ < 8; q_++) {                                       \
                 EW_IDX_(C0, C1, C2, j_ + q_)                                       \
                 __VA_ARGS__                                                        \
                 l_[q_] += (T)(G);                                                  \
             }                                                                      \
-        for (int q_ = 0; j_ + q_ < n_; q_++) {                                     \
+        for (int q_ = 0; j_ + q_ < j1_; q_++) {                                    \
             EW_IDX_(C0, C1, C2, j_ + q_)                                           \
             __VA_ARGS__                                                            \
             l_[q_] += (T)(G);                                                      \
@@ -164,20 +193,51 @@ static void ew_layout_init(ew_layout *L, const tg_tensor *out, const tg_tensor *
         (dx)[it_.off[K]] += ((l_[0] + l_[1]) + (l_[2] + l_[3])) + ((l_[4] + l_[5]) + (l_[6] + l_[7])); \
     }
 
+/* How EW_ACC may split the un-broadcast into operand K over nt threads so
+ * that no two threads add into the same element of dx: by outer rows when
+ * K has its own elements in every row (no zero outer stride), by columns
+ * when K advances along the rows (each thread adds its columns of every
+ * row, rows in order: a bias over a batch), else not at all. Returns the
+ * thread count (1: serial) and sets *cols. */
+static inline int ew_acc_split(const ew_layout *L, int K, int nt, int *cols)
+{
+    *cols = 0;
+    if (nt <= 1)
+        return 1;
+    int own_rows = 1;
+    for (int d = 0; d < L->it.nd; d++)
+        own_rows &= L->it.stride[K][d] != 0;
+    if (own_rows)
+        return nt < L->outer ? nt : (int)L->outer;
+    if (!((L->pat >> K) & 1) || L->inner < 64 * (int64_t)nt)
+        return 1;
+    *cols = 1;
+    return nt;
+}
+
 /* dx[offset of operand K] += G for every output element (un-broadcast); the
  * statements `...` run first and may declare values G uses (from io, i0,
- * i1, i2). */
-#define EW_ACC(L, NOPS, K, T, dx, G, ...) do {                                     \
+ * i1, i2). NT threads as ew_acc_split allows; each element of dx receives
+ * its terms in the serial order whatever the split. */
+#define EW_ACC(L, NT, NOPS, K, T, dx, G, ...) do {                                 \
         const ew_layout *L_ = (L);                                                 \
         if (L_->flat) {                                                            \
-            for (int64_t io = 0; io < L_->numel; io++) {                           \
-                const int64_t i0 = io, i1 = io, i2 = io;                           \
-                (void)i0; (void)i1; (void)i2;                                      \
-                __VA_ARGS__                                                        \
-                (dx)[io] += (T)(G);                                                \
-            }                                                                      \
+            TG_PAR_FOR((NT), L_->numel, 16, lo_, hi_, {                            \
+                for (int64_t io = lo_; io < hi_; io++) {                           \
+                    const int64_t i0 = io, i1 = io, i2 = io;                       \
+                    (void)i0; (void)i1; (void)i2;                                  \
+                    __VA_ARGS__                                                    \
+                    (dx)[io] += (T)(G);                                            \
+                }                                                                  \
+            });                                                                    \
         } else {                                                                   \
-            EW_ROWS_(L_, EW_PATTERNS_(L_->pat, NOPS, EW_ACC_ROW_, K, T, dx, G, __VA_ARGS__)); \
+            int cols_;                                                             \
+            int nt_ = ew_acc_split(L_, K, (NT), &cols_);                           \
+            TG_PAR_FOR(nt_, cols_ ? L_->inner : L_->outer, cols_ ? 16 : 1, u0_, u1_, { \
+                EW_ROWS_(L_, cols_ ? 0 : u0_, cols_ ? L_->outer : u1_,             \
+                         cols_ ? u0_ : 0, cols_ ? u1_ : L_->inner,                 \
+                         EW_PATTERNS_(L_->pat, NOPS, EW_ACC_ROW_, K, T, dx, G, __VA_ARGS__)); \
+            });                                                                    \
         }                                                                          \
     } while (0)
 
@@ -205,10 +265,11 @@ static void bin_layout(const tg_node *n, ew_layout *L)
     {                                                                              \
         ew_layout L;                                                               \
         bin_layout(n, &L);                                                         \
+        int nt = EW_THREADS_(n, &L);                                               \
         TG_DISPATCH(n->out->dtype, T, {                                            \
             const T *A = n->in[0]->data, *B = n->in[1]->data;                      \
             T *Y = n->out->data;                                                   \
-            EW_FOR(&L, 2, { const T a = A[i0], b = B[i1]; Y[io] = (T)(EXPR); });   \
+            EW_FOR(&L, nt, 2, { const T a = A[i0], b = B[i1]; Y[io] = (T)(EXPR); }); \
         });                                                                        \
         return TG_OK;                                                              \
     }
@@ -225,14 +286,15 @@ static void bin_layout(const tg_node *n, ew_layout *L)
     {                                                                              \
         ew_layout L;                                                               \
         bin_layout(n, &L);                                                         \
+        int nt = EW_THREADS_(n, &L);                                               \
         TG_DISPATCH(n->out->dtype, T, {                                            \
             const T *A = n->in[0]->data, *B = n->in[1]->data;                      \
             const T *Y = n->out->data, *DY = n->out->grad;                         \
             T *da = n->in[0]->grad, *db = n->in[1]->grad;                          \
             if (da)                                                                \
-                EW_ACC(&L, 2, 0, T, da, GA, BIN_VALS);                             \
+                EW_ACC(&L, nt, 2, 0, T, da, GA, BIN_VALS);                         \
             if (db)                                                                \
-                EW_ACC(&L, 2, 1, T, db, GB, BIN_VALS);                             \
+                EW_ACC(&L, nt, 2, 1, T, db, GB, BIN_VALS);                         \
         });                                                                        \
     }
 
@@ -619,7 +681,7 @@ static tg_status where_forward(tg_node *n)
     TG_DISPATCH(n->out->dtype, T, {
         const T *A = n->in[1]->data, *B = n->in[2]->data;
         T *Y = n->out->data;
-        EW_FOR(&L, 3, { const T a = A[i1], b = B[i2]; Y[io] = M[i0] ? a : b; });
+        EW_FOR(&L, EW_THREADS_(n, &L), 3, { const T a = A[i1], b = B[i2]; Y[io] = M[i0] ? a : b; });
     });
     return TG_OK;
 }
@@ -633,9 +695,9 @@ static void where_backward(tg_node *n)
         const T *DY = n->out->grad;
         T *da = n->in[1]->grad, *db = n->in[2]->grad;
         if (da)
-            EW_ACC(&L, 3, 1, T, da, M[i0] ? g : 0, const T g = DY[io];);
+            EW_ACC(&L, EW_THREADS_(n, &L), 3, 1, T, da, M[i0] ? g : 0, const T g = DY[io];);
         if (db)
-            EW_ACC(&L, 3, 2, T, db, M[i0] ? 0 : g, const T g = DY[io];);
+            EW_ACC(&L, EW_THREADS_(n, &L), 3, 2, T, db, M[i0] ? 0 : g, const T g = DY[io];);
     });
 }
 

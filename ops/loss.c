@@ -354,41 +354,59 @@ static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
     return TG_OK;
 }
 
+/* Rows per thread at least: a row costs about cols exps. */
+static int ce_threads(const tg_node *n, int64_t rows, int64_t cols)
+{
+    int nt = tg_par_threads(n->ctx, (double)(rows * cols), TG_PAR_MIN_ELEMS / 4);
+    return nt < rows ? nt : (int)(rows > 0 ? rows : 1);
+}
+
 static tg_status ce_forward(tg_node *n)
 {
     int64_t rows, cols, r = n->p.i[0];
     ce_dims(n->in[0], &rows, &cols);
     size_t esz = tg_dtype_size(n->out->dtype);
+    int nt = ce_threads(n, rows, cols);
     n->saved = tg_node_scratch(n, (size_t)(rows * cols) * esz + esz);
-    if (!n->saved)
+    /* With threads, each row's loss goes to l[i] and the sum is taken
+     * after, in row order: the serial loop's sum, bit for bit. */
+    double *lrow = nt > 1 && r != TG_REDUCE_NONE ? tg_node_scratch(n, (size_t)rows * sizeof(double)) : NULL;
+    if (!n->saved || (nt > 1 && r != TG_REDUCE_NONE && !lrow))
         return tg_ctx_status(n->ctx);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         const int32_t *c = n->in[1]->data;
         T *s = n->saved, *y = n->out->data;
         double acc = 0;
-        for (int64_t i = 0; i < rows; i++) {
-            const T *xr = x + i * cols;
-            T *sr = s + i * cols;
-            T m = xr[0];
-            for (int64_t j = 1; j < cols; j++)
-                m = xr[j] > m ? xr[j] : m;
-            double z = 0;
-            for (int64_t j = 0; j < cols; j++) {
-                sr[j] = (T)exp((double)(xr[j] - m));
-                z += sr[j];
+        TG_PAR_FOR(nt, rows, 1, i0, i1, {
+            for (int64_t i = i0; i < i1; i++) {
+                const T *xr = x + i * cols;
+                T *sr = s + i * cols;
+                T m = xr[0];
+                for (int64_t j = 1; j < cols; j++)
+                    m = xr[j] > m ? xr[j] : m;
+                double z = 0;
+                for (int64_t j = 0; j < cols; j++) {
+                    sr[j] = (T)exp((double)(xr[j] - m));
+                    z += sr[j];
+                }
+                T inv = (T)(1.0 / z);
+                for (int64_t j = 0; j < cols; j++)
+                    sr[j] *= inv;
+                /* NOTE: lse - x_c, not -log(s_c): s_c underflows to 0 for a
+                 * logit far below the row max, its log would be -inf. */
+                double l = (double)m + log(z) - (double)xr[c[i]];
+                if (r == TG_REDUCE_NONE)
+                    y[i] = (T)l;
+                else if (lrow)
+                    lrow[i] = l;
+                else
+                    acc += l;
             }
-            T inv = (T)(1.0 / z);
-            for (int64_t j = 0; j < cols; j++)
-                sr[j] *= inv;
-            /* NOTE: lse - x_c, not -log(s_c): s_c underflows to 0 for a
-             * logit far below the row max, its log would be -inf. */
-            double l = (double)m + log(z) - (double)xr[c[i]];
-            if (r == TG_REDUCE_NONE)
-                y[i] = (T)l;
-            else
-                acc += l;
-        }
+        });
+        if (lrow)
+            for (int64_t i = 0; i < rows; i++)
+                acc += lrow[i];
         if (r != TG_REDUCE_NONE)
             y[0] = (T)reduce_finish(r, acc, (size_t)rows);
     });
@@ -401,20 +419,23 @@ static void ce_backward(tg_node *n)
     if (!n->in[0]->grad)
         return;
     ce_dims(n->in[0], &rows, &cols);
+    int nt = ce_threads(n, rows, cols);
     TG_DISPATCH(n->out->dtype, T, {
         const T *s = n->saved, *dy = n->out->grad;
         const int32_t *c = n->in[1]->data;
         T *dx = n->in[0]->grad;
         int none = r == TG_REDUCE_NONE;
         T g0 = none ? 0 : (T)reduce_grad(r, dy[0], (size_t)rows);
-        for (int64_t i = 0; i < rows; i++) {
-            T g = none ? dy[i] : g0;
-            const T *sr = s + i * cols;
-            T *dr = dx + i * cols;
-            for (int64_t j = 0; j < cols; j++)
-                dr[j] += sr[j] * g;
-            dr[c[i]] -= g;
-        }
+        TG_PAR_FOR(nt, rows, 1, i0, i1, {
+            for (int64_t i = i0; i < i1; i++) {
+                T g = none ? dy[i] : g0;
+                const T *sr = s + i * cols;
+                T *dr = dx + i * cols;
+                for (int64_t j = 0; j < cols; j++)
+                    dr[j] += sr[j] * g;
+                dr[c[i]] -= g;
+            }
+        });
     });
 }
 

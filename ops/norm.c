@@ -137,6 +137,16 @@ static tg_status batch_norm_shape(const tg_node *n, tg_dtype *dt, int *ndim, int
     return TG_OK;
 }
 
+/* Threads for batch norm: ranges of channels (grain 16: a row's channels
+ * split at 64-byte multiples in f32). Each channel's sums run over the
+ * batch in order on one thread, as in the serial loop. */
+static int bn_threads(const tg_node *n, const bn_dims *d)
+{
+    int nt = tg_par_threads(n->ctx, (double)(d->M * d->C), TG_PAR_MIN_ELEMS);
+    int64_t units = (d->C + 15) / 16;
+    return nt < units ? nt : (int)(units > 0 ? units : 1);
+}
+
 static tg_status batch_norm_forward(tg_node *n)
 {
     bn_dims d = bn_dims_of(n->in[0]);
@@ -146,42 +156,44 @@ static tg_status batch_norm_forward(tg_node *n)
     double *rstd = mean + d.C, eps = n->p.f[0], inv_m = 1.0 / (double)d.M;
     tg_bn_stats *st = n->user;
     n->saved = mean;
+    int nt = bn_threads(n, &d);
     /* NOTE: with S == 1 (x is (N, C)) the channel loop is the inner one, so
      * the per-channel sums vectorise across channels. */
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *g = n->in[1]->data, *b = n->in[2]->data;
         T *y = n->out->data;
-        for (int64_t c = 0; c < d.C; c++)
+        TG_PAR_FOR(nt, d.C, 16, c0, c1, {
+        for (int64_t c = c0; c < c1; c++)
             mean[c] = rstd[c] = 0;
         for (int64_t i = 0; i < d.N; i++) {
             const T *xi = x + i * d.C * d.S;
             if (d.S == 1)
-                for (int64_t c = 0; c < d.C; c++)
+                for (int64_t c = c0; c < c1; c++)
                     mean[c] += (double)xi[c];
             else
-                for (int64_t c = 0; c < d.C; c++) {
+                for (int64_t c = c0; c < c1; c++) {
                     double acc = 0;
                     for (int64_t s = 0; s < d.S; s++)
                         acc += (double)xi[c * d.S + s];
                     mean[c] += acc;
                 }
         }
-        for (int64_t c = 0; c < d.C; c++)
+        for (int64_t c = c0; c < c1; c++)
             mean[c] *= inv_m;
         for (int64_t i = 0; i < d.N; i++) {    /* second pass: no cancellation */
             const T *xi = x + i * d.C * d.S;
             if (d.S == 1)
-                for (int64_t c = 0; c < d.C; c++)
+                for (int64_t c = c0; c < c1; c++)
                     rstd[c] += ((double)xi[c] - mean[c]) * ((double)xi[c] - mean[c]);
             else
-                for (int64_t c = 0; c < d.C; c++) {
+                for (int64_t c = c0; c < c1; c++) {
                     double acc = 0, mu = mean[c];
                     for (int64_t s = 0; s < d.S; s++)
                         acc += ((double)xi[c * d.S + s] - mu) * ((double)xi[c * d.S + s] - mu);
                     rstd[c] += acc;
                 }
         }
-        for (int64_t c = 0; c < d.C; c++) {
+        for (int64_t c = c0; c < c1; c++) {
             double var = rstd[c] * inv_m;
             if (st && st->mean)
                 ((T *)st->mean)[c] = (T)mean[c];
@@ -193,15 +205,16 @@ static tg_status batch_norm_forward(tg_node *n)
             const T *xi = x + i * d.C * d.S;
             T *yi = y + i * d.C * d.S;
             if (d.S == 1)
-                for (int64_t c = 0; c < d.C; c++)
+                for (int64_t c = c0; c < c1; c++)
                     yi[c] = (T)(((double)xi[c] - mean[c]) * (rstd[c] * (double)g[c]) + (double)b[c]);
             else
-                for (int64_t c = 0; c < d.C; c++) {
+                for (int64_t c = c0; c < c1; c++) {
                     double mu = mean[c], a = rstd[c] * (double)g[c], bc = (double)b[c];
                     for (int64_t s = 0; s < d.S; s++)
                         yi[c * d.S + s] = (T)(((double)xi[c * d.S + s] - mu) * a + bc);
                 }
         }
+        });
     });
     return TG_OK;
 }
@@ -214,20 +227,22 @@ static void batch_norm_backward(tg_node *n)
     if (!sdy)
         return;
     double *sdyx = sdy + d.C, *kc = sdy + 2 * d.C, m = (double)d.M;
+    int nt = bn_threads(n, &d);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *g = n->in[1]->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad, *dg = n->in[1]->grad, *db = n->in[2]->grad;
-        for (int64_t c = 0; c < d.C; c++)
+        TG_PAR_FOR(nt, d.C, 16, c0, c1, {
+        for (int64_t c = c0; c < c1; c++)
             sdy[c] = sdyx[c] = 0;
         for (int64_t i = 0; i < d.N; i++) {
             const T *xi = x + i * d.C * d.S, *dyi = dy + i * d.C * d.S;
             if (d.S == 1)
-                for (int64_t c = 0; c < d.C; c++) {
+                for (int64_t c = c0; c < c1; c++) {
                     sdy[c] += (double)dyi[c];
                     sdyx[c] += (double)dyi[c] * (((double)xi[c] - mean[c]) * rstd[c]);
                 }
             else
-                for (int64_t c = 0; c < d.C; c++) {
+                for (int64_t c = c0; c < c1; c++) {
                     double a1 = 0, a2 = 0, mu = mean[c], r = rstd[c];
                     for (int64_t s = 0; s < d.S; s++) {
                         a1 += (double)dyi[c * d.S + s];
@@ -239,32 +254,33 @@ static void batch_norm_backward(tg_node *n)
         }
         /* gamma and beta may be one tensor: each adds its own share */
         if (db)
-            for (int64_t c = 0; c < d.C; c++)
+            for (int64_t c = c0; c < c1; c++)
                 db[c] += (T)sdy[c];
         if (dg)
-            for (int64_t c = 0; c < d.C; c++)
+            for (int64_t c = c0; c < c1; c++)
                 dg[c] += (T)sdyx[c];
-        if (!dx)
-            return;
-        for (int64_t c = 0; c < d.C; c++)
-            kc[c] = (double)g[c] * rstd[c] / m;
-        for (int64_t i = 0; i < d.N; i++) {
-            const T *xi = x + i * d.C * d.S, *dyi = dy + i * d.C * d.S;
-            T *dxi = dx + i * d.C * d.S;
-            if (d.S == 1)
-                for (int64_t c = 0; c < d.C; c++) {
-                    double xh = ((double)xi[c] - mean[c]) * rstd[c];
-                    dxi[c] += (T)(kc[c] * (m * (double)dyi[c] - sdy[c] - xh * sdyx[c]));
-                }
-            else
-                for (int64_t c = 0; c < d.C; c++) {
-                    double mu = mean[c], r = rstd[c], k = kc[c], s1 = sdy[c], s2 = sdyx[c];
-                    for (int64_t s = 0; s < d.S; s++) {
-                        double xh = ((double)xi[c * d.S + s] - mu) * r;
-                        dxi[c * d.S + s] += (T)(k * (m * (double)dyi[c * d.S + s] - s1 - xh * s2));
+        if (dx) {
+            for (int64_t c = c0; c < c1; c++)
+                kc[c] = (double)g[c] * rstd[c] / m;
+            for (int64_t i = 0; i < d.N; i++) {
+                const T *xi = x + i * d.C * d.S, *dyi = dy + i * d.C * d.S;
+                T *dxi = dx + i * d.C * d.S;
+                if (d.S == 1)
+                    for (int64_t c = c0; c < c1; c++) {
+                        double xh = ((double)xi[c] - mean[c]) * rstd[c];
+                        dxi[c] += (T)(kc[c] * (m * (double)dyi[c] - sdy[c] - xh * sdyx[c]));
                     }
-                }
+                else
+                    for (int64_t c = c0; c < c1; c++) {
+                        double mu = mean[c], r = rstd[c], k = kc[c], s1 = sdy[c], s2 = sdyx[c];
+                        for (int64_t s = 0; s < d.S; s++) {
+                            double xh = ((double)xi[c * d.S + s] - mu) * r;
+                            dxi[c * d.S + s] += (T)(k * (m * (double)dyi[c * d.S + s] - s1 - xh * s2));
+                        }
+                    }
+            }
         }
+        });
     });
 }
 
@@ -343,6 +359,14 @@ static void ln_dims(const tg_tensor *x, int64_t *rows, int64_t *dlen)
     *rows = tg_shape_numel(x->ndim - 1, x->shape);
 }
 
+/* Threads for layer norm: ranges of rows (each row on one thread), and for
+ * the gamma/beta sums over rows, ranges of columns (grain 16). */
+static int ln_threads(const tg_node *n, int64_t R, int64_t D, int64_t units)
+{
+    int nt = tg_par_threads(n->ctx, (double)(R * D), TG_PAR_MIN_ELEMS);
+    return nt < units ? nt : (int)(units > 0 ? units : 1);
+}
+
 static tg_status layer_norm_forward(tg_node *n)
 {
     int64_t R, D;
@@ -354,10 +378,12 @@ static tg_status layer_norm_forward(tg_node *n)
     n->saved = mean;
     if (D == 0)
         return TG_OK;
+    int nt = ln_threads(n, R, D, R);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *g = n->in[1]->data, *b = n->in[2]->data;
         T *y = n->out->data;
-        for (int64_t r = 0; r < R; r++) {
+        TG_PAR_FOR(nt, R, 1, r0, r1, {
+        for (int64_t r = r0; r < r1; r++) {
             const T *xr = x + r * D;
             T *yr = y + r * D;
             double s = 0, v = 0;
@@ -372,6 +398,7 @@ static tg_status layer_norm_forward(tg_node *n)
             for (int64_t j = 0; j < D; j++)
                 yr[j] = (T)(((double)xr[j] - mu) * rs * (double)g[j] + (double)b[j]);
         }
+        });
     });
     return TG_OK;
 }
@@ -391,16 +418,18 @@ static void layer_norm_backward(tg_node *n)
             if (!sg)
                 return;
             double *sb = sg + D;
-            for (int64_t j = 0; j < D; j++)
+            TG_PAR_FOR(ln_threads(n, R, D, (D + 15) / 16), D, 16, j0, j1, {
+            for (int64_t j = j0; j < j1; j++)
                 sg[j] = sb[j] = 0;
             for (int64_t r = 0; r < R; r++) {
                 const T *xr = x + r * D, *dyr = dy + r * D;
                 double mu = mean[r], rs = rstd[r];
-                for (int64_t j = 0; j < D; j++) {
+                for (int64_t j = j0; j < j1; j++) {
                     sg[j] += (double)dyr[j] * (((double)xr[j] - mu) * rs);
                     sb[j] += (double)dyr[j];
                 }
             }
+            });
             /* gamma, beta and (1-D) x may all be one tensor: separate += */
             if (db)
                 for (int64_t j = 0; j < D; j++)
@@ -410,7 +439,8 @@ static void layer_norm_backward(tg_node *n)
                     dg[j] += (T)sg[j];
         }
         if (dx)
-            for (int64_t r = 0; r < R; r++) {
+            TG_PAR_FOR(ln_threads(n, R, D, R), R, 1, r0, r1, {
+            for (int64_t r = r0; r < r1; r++) {
                 const T *xr = x + r * D, *dyr = dy + r * D;
                 T *dxr = dx + r * D;
                 double mu = mean[r], rs = rstd[r], s1 = 0, s2 = 0, dd = (double)D;
@@ -425,6 +455,7 @@ static void layer_norm_backward(tg_node *n)
                     dxr[j] += (T)(k * (dd * gdy - s1 - xh * s2));
                 }
             }
+            });
     });
 }
 
@@ -518,11 +549,14 @@ static tg_status dropout_forward(tg_node *n)
     size_t len = TG_NUMEL(n->out);
     double p = n->p.f[0];
     uint64_t key = drop_key(n);
+    int nt = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS / 4);   /* a hash per element */
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data, scale = (T)(1.0 / (1.0 - p));
-        for (size_t i = 0; i < len; i++)
-            y[i] = x[i] * (drop_keep(key, i, p) ? scale : (T)0);
+        TG_PAR_FOR(nt, (int64_t)len, 16, lo, hi, {
+            for (size_t i = (size_t)lo; i < (size_t)hi; i++)
+                y[i] = x[i] * (drop_keep(key, i, p) ? scale : (T)0);
+        });
     });
     return TG_OK;
 }
@@ -532,12 +566,15 @@ static void dropout_backward(tg_node *n)
     size_t len = TG_NUMEL(n->out);
     double p = n->p.f[0];
     uint64_t key = drop_key(n);
+    int nt = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS / 4);
     TG_DISPATCH(n->out->dtype, T, {
         const T *dy = n->out->grad;
         T *dx = n->in[0]->grad, scale = (T)(1.0 / (1.0 - p));
         if (dx)
-            for (size_t i = 0; i < len; i++)
-                dx[i] += dy[i] * (drop_keep(key, i, p) ? scale : (T)0);
+            TG_PAR_FOR(nt, (int64_t)len, 16, lo, hi, {
+                for (size_t i = (size_t)lo; i < (size_t)hi; i++)
+                    dx[i] += dy[i] * (drop_keep(key, i, p) ? scale : (T)0);
+            });
     });
 }
 

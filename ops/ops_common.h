@@ -6,6 +6,7 @@
 #define TG_OPS_COMMON_H
 
 #include "tg_ops.h"
+#include "tg_par.h"
 
 #include <math.h>
 #include <string.h>
@@ -235,19 +236,23 @@ TG_DEF_ROW_EXT_(double, f64)
  * VJP, dy = out->grad and dx = input 0's grad (the VJP does nothing when dx
  * is NULL). p0, p1 are the parameters n->p.f[0], n->p.f[1] rounded to T,
  * read once before the loop. The statements stay a plain loop body, so the
- * loops remain type-specialised and vectorisable. */
+ * loops remain type-specialised and vectorisable. Above TG_PAR_MIN_ELEMS
+ * elements per thread, the context's threads take fixed ranges of i. */
 #define TG_EW_FORWARD(fn, ...)                                                   \
     static tg_status fn(tg_node *n)                                              \
     {                                                                            \
         size_t len = TG_NUMEL(n->out);                                           \
+        int nt_ = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS);         \
         TG_DISPATCH(n->out->dtype, T, {                                          \
             const T *x = n->in[0]->data;                                         \
             T *y = n->out->data;                                                 \
             const T p0 = (T)n->p.f[0], p1 = (T)n->p.f[1];                        \
             (void)p0; (void)p1;                                                  \
-            for (size_t i = 0; i < len; i++) {                                   \
-                __VA_ARGS__;                                                     \
-            }                                                                    \
+            TG_PAR_FOR(nt_, (int64_t)len, 16, lo_, hi_, {                        \
+                for (size_t i = (size_t)lo_; i < (size_t)hi_; i++) {             \
+                    __VA_ARGS__;                                                 \
+                }                                                                \
+            });                                                                  \
         });                                                                      \
         return TG_OK;                                                            \
     }
@@ -256,15 +261,18 @@ TG_DEF_ROW_EXT_(double, f64)
     static void fn(tg_node *n)                                                   \
     {                                                                            \
         size_t len = TG_NUMEL(n->out);                                           \
+        int nt_ = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS);         \
         TG_DISPATCH(n->out->dtype, T, {                                          \
             const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;  \
             T *dx = n->in[0]->grad;                                              \
             const T p0 = (T)n->p.f[0], p1 = (T)n->p.f[1];                        \
             (void)x; (void)y; (void)p0; (void)p1;                                \
             if (dx)                                                              \
-                for (size_t i = 0; i < len; i++) {                               \
-                    __VA_ARGS__;                                                 \
-                }                                                                \
+                TG_PAR_FOR(nt_, (int64_t)len, 16, lo_, hi_, {                    \
+                    for (size_t i = (size_t)lo_; i < (size_t)hi_; i++) {         \
+                        __VA_ARGS__;                                             \
+                    }                                                            \
+                });                                                              \
         });                                                                      \
     }
 

@@ -8,6 +8,8 @@
  * inner == 1 (the last axis) is a contiguous row; inner > 1 is handled a row
  * of `inner` slices at a time, so memory is read contiguously either way.
  * Params: p.i[0] = axis as given (normalised by the shape function).
+ * Threads (large inputs) take blocks of slices; each slice is computed by
+ * one thread exactly as the serial loop does (smx_threads).
  */
 #include "ops_common.h"
 
@@ -51,14 +53,36 @@ static double *smx_work(tg_node *n, const smx_layout *L, int k)
     return tg_node_scratch(n, (size_t)k * (size_t)(L->inner ? L->inner : 1) * sizeof(double));
 }
 
+/* Threads for a pass over the op's slices: by blocks of `outer` (each
+ * thread its own scratch), or, when there are too few of those, by ranges
+ * of the `inner` slices of each block (*by_inner; the threads share the
+ * scratch, each using its own indices). Every slice is computed by one
+ * thread exactly as in the serial loop. */
+static int smx_threads(const tg_node *n, const smx_layout *L, int *by_inner)
+{
+    int nt = tg_par_threads(n->ctx, (double)(L->outer * L->A * L->inner), TG_PAR_MIN_ELEMS);
+    *by_inner = 0;
+    if (nt <= 1 || L->outer >= nt)
+        return nt < L->outer ? nt : (int)(L->outer ? L->outer : 1);
+    if (L->inner < 16 * (int64_t)nt)
+        return L->outer > 1 ? (int)L->outer : 1;
+    *by_inner = 1;
+    return nt;
+}
+
+/* The ranges of unit range [u0, u1) in slice terms. */
+#define SMX_RANGES_(L, by_inner, u0, u1, o0, o1, i0, i1)                         \
+    const int64_t o0 = (by_inner) ? 0 : (u0), o1 = (by_inner) ? (L).outer : (u1); \
+    const int64_t i0 = (by_inner) ? (u0) : 0, i1 = (by_inner) ? (u1) : (L).inner;
+
 /* m[i] = max over slice (o, i) of the block xo; NaN propagates into m. An
  * all -inf (or a +inf) slice then gives NaN outputs, as in PyTorch. */
-#define SMX_MAX(T, L, xo, m) do {                                               \
-        for (int64_t i_ = 0; i_ < (L).inner; i_++)                              \
+#define SMX_MAX(T, L, xo, m, i0, i1) do {                                       \
+        for (int64_t i_ = (i0); i_ < (i1); i_++)                                \
             (m)[i_] = -INFINITY;                                                \
         for (int64_t a_ = 0; a_ < (L).A; a_++) {                                \
             const T *row_ = (xo) + a_ * (L).inner;                              \
-            for (int64_t i_ = 0; i_ < (L).inner; i_++) {                        \
+            for (int64_t i_ = (i0); i_ < (i1); i_++) {                          \
                 double v_ = (double)row_[i_];                                   \
                 if (v_ != v_ || v_ > (m)[i_])                                   \
                     (m)[i_] = v_;                                               \
@@ -77,13 +101,17 @@ static double *smx_work(tg_node *n, const smx_layout *L, int k)
         if (!n->in[0]->grad)                                                    \
             return;                                                             \
         smx_layout L = smx_layout_of(n);                                        \
-        double *acc = smx_work(n, &L, 1);                                       \
-        if (!acc)                                                               \
+        int by_inner, nt = smx_threads(n, &L, &by_inner);                       \
+        double *acc0 = smx_work(n, &L, by_inner ? 1 : nt);                      \
+        if (!acc0)                                                              \
             return;                                                             \
         TG_DISPATCH(n->out->dtype, T, {                                         \
             const T *y = n->out->data, *dy = n->out->grad;                      \
             T *dx = n->in[0]->grad;                                             \
-            for (int64_t o = 0; o < L.outer; o++) {                             \
+            TG_PAR_FOR(nt, by_inner ? L.inner : L.outer, 1, u0, u1, {           \
+            SMX_RANGES_(L, by_inner, u0, u1, o0, o1, i0, i1)                    \
+            double *acc = acc0 + (by_inner ? 0 : (size_t)tg_par_id() * (size_t)L.inner); \
+            for (int64_t o = o0; o < o1; o++) {                                 \
                 const int64_t base = o * L.A * L.inner;                         \
                 if (L.inner == 1) {                                             \
                     double S = 0;                                               \
@@ -93,20 +121,21 @@ static double *smx_work(tg_node *n, const smx_layout *L, int k)
                         dx[k] += (T)(UPD);                                      \
                     continue;                                                   \
                 }                                                               \
-                for (int64_t i = 0; i < L.inner; i++)                           \
+                for (int64_t i = i0; i < i1; i++)                               \
                     acc[i] = 0;                                                 \
                 for (int64_t a = 0; a < L.A; a++)                               \
-                    for (int64_t i = 0; i < L.inner; i++) {                     \
+                    for (int64_t i = i0; i < i1; i++) {                         \
                         const int64_t k = base + a * L.inner + i;               \
                         acc[i] += RED;                                          \
                     }                                                           \
                 for (int64_t a = 0; a < L.A; a++)                               \
-                    for (int64_t i = 0; i < L.inner; i++) {                     \
+                    for (int64_t i = i0; i < i1; i++) {                         \
                         const int64_t k = base + a * L.inner + i;               \
                         const double S = acc[i];                                \
                         dx[k] += (T)(UPD);                                      \
                     }                                                           \
             }                                                                   \
+            });                                                                 \
         });                                                                     \
     }
 
@@ -146,14 +175,17 @@ static tg_tensor *smx_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, int
 static tg_status softmax_forward(tg_node *n)
 {
     smx_layout L = smx_layout_of(n);
-    double *m = smx_work(n, &L, 2);
-    if (!m)
+    int by_inner, nt = smx_threads(n, &L, &by_inner);
+    double *work = smx_work(n, &L, 2 * (by_inner ? 1 : nt));
+    if (!work)
         return tg_ctx_status(n->ctx);
-    double *s = m + L.inner;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
-        for (int64_t o = 0; o < L.outer; o++) {
+        TG_PAR_FOR(nt, by_inner ? L.inner : L.outer, 1, u0, u1, {
+        SMX_RANGES_(L, by_inner, u0, u1, o0, o1, i0, i1)
+        double *m = work + (by_inner ? 0 : (size_t)tg_par_id() * 2 * (size_t)L.inner), *s = m + L.inner;
+        for (int64_t o = o0; o < o1; o++) {
             const T *xo = x + o * L.A * L.inner;
             T *yo = y + o * L.A * L.inner;
             if (L.inner == 1) {                      /* a contiguous row */
@@ -168,23 +200,24 @@ static tg_status softmax_forward(tg_node *n)
                     yo[a] = (T)((double)yo[a] * inv);
                 continue;
             }
-            SMX_MAX(T, L, xo, m);
-            for (int64_t i = 0; i < L.inner; i++)
+            SMX_MAX(T, L, xo, m, i0, i1);
+            for (int64_t i = i0; i < i1; i++)
                 s[i] = 0;
             for (int64_t a = 0; a < L.A; a++)        /* y = exp(x - m), s = sum y */
-                for (int64_t i = 0; i < L.inner; i++) {
+                for (int64_t i = i0; i < i1; i++) {
                     int64_t k = a * L.inner + i;
                     yo[k] = TGM(exp, (T)(xo[k] - (T)m[i]));
                     s[i] += (double)yo[k];
                 }
-            for (int64_t i = 0; i < L.inner; i++)
+            for (int64_t i = i0; i < i1; i++)
                 s[i] = 1.0 / s[i];
             for (int64_t a = 0; a < L.A; a++)
-                for (int64_t i = 0; i < L.inner; i++) {
+                for (int64_t i = i0; i < i1; i++) {
                     int64_t k = a * L.inner + i;
                     yo[k] = (T)((double)yo[k] * s[i]);
                 }
         }
+        });
     });
     return TG_OK;
 }
@@ -211,14 +244,17 @@ tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x, int axis)
 static tg_status log_softmax_forward(tg_node *n)
 {
     smx_layout L = smx_layout_of(n);
-    double *m = smx_work(n, &L, 2);
-    if (!m)
+    int by_inner, nt = smx_threads(n, &L, &by_inner);
+    double *work = smx_work(n, &L, 2 * (by_inner ? 1 : nt));
+    if (!work)
         return tg_ctx_status(n->ctx);
-    double *s = m + L.inner;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
-        for (int64_t o = 0; o < L.outer; o++) {
+        TG_PAR_FOR(nt, by_inner ? L.inner : L.outer, 1, u0, u1, {
+        SMX_RANGES_(L, by_inner, u0, u1, o0, o1, i0, i1)
+        double *m = work + (by_inner ? 0 : (size_t)tg_par_id() * 2 * (size_t)L.inner), *s = m + L.inner;
+        for (int64_t o = o0; o < o1; o++) {
             const T *xo = x + o * L.A * L.inner;
             T *yo = y + o * L.A * L.inner;
             if (L.inner == 1) {                      /* a contiguous row */
@@ -230,22 +266,23 @@ static tg_status log_softmax_forward(tg_node *n)
                     yo[a] = (T)(((double)xo[a] - mx) - ls);
                 continue;
             }
-            SMX_MAX(T, L, xo, m);
-            for (int64_t i = 0; i < L.inner; i++)
+            SMX_MAX(T, L, xo, m, i0, i1);
+            for (int64_t i = i0; i < i1; i++)
                 s[i] = 0;
             for (int64_t a = 0; a < L.A; a++)
-                for (int64_t i = 0; i < L.inner; i++) {
+                for (int64_t i = i0; i < i1; i++) {
                     int64_t k = a * L.inner + i;
                     s[i] += (double)TGM(exp, (T)(xo[k] - (T)m[i]));
                 }
-            for (int64_t i = 0; i < L.inner; i++)
+            for (int64_t i = i0; i < i1; i++)
                 s[i] = log(s[i]);
             for (int64_t a = 0; a < L.A; a++)
-                for (int64_t i = 0; i < L.inner; i++) {
+                for (int64_t i = i0; i < i1; i++) {
                     int64_t k = a * L.inner + i;
                     yo[k] = (T)(((double)xo[k] - m[i]) - s[i]);
                 }
         }
+        });
     });
     return TG_OK;
 }

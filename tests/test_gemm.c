@@ -2,7 +2,8 @@
  * every transpose case, beta 0 and 1, f32 and f64, padded leading
  * dimensions, shapes that cross the blocking (K and N panels, remainders,
  * packed and in-place B, the swapped orientation); plus argument errors,
- * aliasing, scratch release and no heap allocation on repeated calls. */
+ * aliasing, scratch release and no heap allocation on repeated calls; with
+ * 1 to 4 threads, bit-identical results. */
 #include "tapegrad.h"
 #include "gemm.h"
 #include "test.h"
@@ -131,9 +132,9 @@ static void test_square_and_mixed(void)
 /* Shapes beyond one block in every direction: several K blocks (beta 1
  * accumulation after the first), several N panels with a remainder chunk,
  * row-block remainders, and a B large enough to be packed. */
-static void test_blocking(void)
+static void test_blocking(int threads)
 {
-    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .n_threads = threads });
     tg_ctx_set_poison(ctx, 1);
     tg_rng r;
     tg_rng_seed(&r, 7);
@@ -147,6 +148,50 @@ static void test_blocking(void)
         TEST_CHECK(check_case(ctx, &r, TG_F64, ta, tb, 21, 90, 256, 0.0, 0));
     }
     tg_ctx_free(ctx);
+}
+
+/* Threads split C into blocks each computed by one thread exactly as the
+ * serial loop does: C is bit-identical for 1, 2, 3 and 4 threads, in every
+ * partition mode (B packed, split by chunks or, with fewer chunks than
+ * threads, anywhere; B in place, split by rows; the swapped orientation). */
+static void test_threads_bitwise(void)
+{
+    static const int64_t shapes[][3] = {
+        {128, 128, 784}, {784, 128, 128}, {128, 1024, 300}, {300, 700, 600},
+        {33, 520, 600}, {700, 100, 1100}, {1030, 10, 200}, {96, 1000, 40}, {520, 64, 2100},
+    };
+    tg_rng r;
+    tg_rng_seed(&r, 11);
+    tg_ctx *ctx[4];
+    for (int i = 0; i < 4; i++) {
+        ctx[i] = tg_ctx_new(&(tg_ctx_opts){ .n_threads = i + 1 });
+        tg_ctx_set_poison(ctx[i], 1);
+    }
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int d = 0; d < 2; d++)
+            for (int t = 0; t < 4; t++) {
+                tg_dtype dt = d ? TG_F64 : TG_F32;
+                size_t es = tg_dtype_size(dt);
+                int ta = t & 1, tb = t >> 1;
+                int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                int64_t lda = ta ? M : K, ldb = tb ? K : N;
+                void *A = rand_buf(&r, dt, M * K), *B = rand_buf(&r, dt, K * N);
+                void *C0 = rand_buf(&r, dt, M * N), *C = malloc((size_t)(M * N) * es);
+                double beta = (double)((s + (size_t)t) % 2);
+                void *init = malloc((size_t)(M * N) * es);
+                memcpy(init, C0, (size_t)(M * N) * es);
+                TEST_CHECK(tg_gemm(ctx[0], dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C0, N) == TG_OK);
+                for (int i = 1; i < 4; i++) {
+                    memcpy(C, init, (size_t)(M * N) * es);
+                    TEST_CHECK(tg_gemm(ctx[i], dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, N) == TG_OK);
+                    TEST_CHECK_MSG(memcmp(C, C0, (size_t)(M * N) * es) == 0, "%s %c%c %lldx%lldx%lld, %d threads",
+                                   tg_dtype_name(dt), ta ? 'T' : 'N', tb ? 'T' : 'N', (long long)M,
+                                   (long long)N, (long long)K, i + 1);
+                }
+                free(A); free(B); free(C0); free(C); free(init);
+            }
+    for (int i = 0; i < 4; i++)
+        tg_ctx_free(ctx[i]);
 }
 
 static void test_edges_and_errors(void)
@@ -231,7 +276,10 @@ static void test_no_heap_after_first_call(void)
 int main(void)
 {
     test_square_and_mixed();
-    test_blocking();
+    test_blocking(1);
+    test_blocking(2);
+    test_blocking(3);
+    test_threads_bitwise();
     test_edges_and_errors();
     test_no_heap_after_first_call();
     return test_report("test_gemm");

@@ -38,6 +38,17 @@ tg train $args --epochs 2 --resume "$dir/b.ckpt" --checkpoint "$dir/b.ckpt" > "$
 cmp -s "$dir/a.ckpt" "$dir/b.ckpt" && ok || bad "resumed checkpoint differs from the uninterrupted one"
 [ "$(tail -n 1 "$dir/a.txt")" = "$(tail -n 1 "$dir/b.txt")" ] && ok || bad "resumed accuracy differs"
 
+# 3b. Threads: a run with --threads 2 is bit-identical when repeated, and to
+#     the same run on one thread (every threaded kernel splits work so that
+#     each value is computed as the serial code does). The layer is wide
+#     enough for GEMM, elementwise ops, batch norm and Adam to use threads.
+targs="--limit 2000 --test-limit 500 --arch 784-512relu_bn_d0.2-10 --seed 3 --quiet --epochs 2"
+"$tg" train $targs --threads 2 --checkpoint "$dir/t2a.ckpt" > "$dir/t2a.txt" 2>&1 || bad "threads run failed: $(cat "$dir/t2a.txt")"
+"$tg" train $targs --threads 2 --checkpoint "$dir/t2b.ckpt" > /dev/null 2>&1 || bad "threads run 2 failed"
+"$tg" train $targs --threads 1 --checkpoint "$dir/t1.ckpt" > /dev/null 2>&1 || bad "one-thread run failed"
+cmp -s "$dir/t2a.ckpt" "$dir/t2b.ckpt" && ok || bad "two --threads 2 runs differ"
+cmp -s "$dir/t2a.ckpt" "$dir/t1.ckpt" && ok || bad "--threads 2 differs from --threads 1"
+
 # 4. A resumed run must be the same run.
 tg train $args --seed 8 --epochs 2 --resume "$dir/b.ckpt" > "$dir/c.txt" 2>&1
 [ $? -eq 1 ] && grep -q "seed is '7', this run's is '8'" "$dir/c.txt" && ok || bad "seed mismatch not refused: $(cat "$dir/c.txt")"
