@@ -43,9 +43,9 @@ cmp -s "$dir/a.ckpt" "$dir/b.ckpt" && ok || bad "resumed checkpoint differs from
 #     each value is computed as the serial code does). The layer is wide
 #     enough for GEMM, elementwise ops, batch norm and Adam to use threads.
 targs="--limit 2000 --test-limit 500 --arch 784-512relu_bn_d0.2-10 --seed 3 --quiet --epochs 2"
-"$tg" train $targs --threads 2 --checkpoint "$dir/t2a.ckpt" > "$dir/t2a.txt" 2>&1 || bad "threads run failed: $(cat "$dir/t2a.txt")"
-"$tg" train $targs --threads 2 --checkpoint "$dir/t2b.ckpt" > /dev/null 2>&1 || bad "threads run 2 failed"
-"$tg" train $targs --threads 1 --checkpoint "$dir/t1.ckpt" > /dev/null 2>&1 || bad "one-thread run failed"
+tg train $targs --threads 2 --checkpoint "$dir/t2a.ckpt" > "$dir/t2a.txt" 2>&1 || bad "threads run failed: $(cat "$dir/t2a.txt")"
+tg train $targs --threads 2 --checkpoint "$dir/t2b.ckpt" > /dev/null 2>&1 || bad "threads run 2 failed"
+tg train $targs --threads 1 --checkpoint "$dir/t1.ckpt" > /dev/null 2>&1 || bad "one-thread run failed"
 cmp -s "$dir/t2a.ckpt" "$dir/t2b.ckpt" && ok || bad "two --threads 2 runs differ"
 cmp -s "$dir/t2a.ckpt" "$dir/t1.ckpt" && ok || bad "--threads 2 differs from --threads 1"
 
