@@ -297,6 +297,12 @@ static int create_temp(const char *path, char *tmp, size_t cap, mode_t mode)
         if (fd < 0) {
             if (errno == EEXIST)
                 continue;
+            /* The name is ours alone (pid + fresh number), so nothing else
+             * can be lost by removing it; some environments (valgrind's
+             * descriptor limit) create the file and then fail the open. */
+            int e = errno;
+            unlink(tmp);
+            errno = e;
             return -1;
         }
         int r;
