@@ -4,11 +4,12 @@
  * backward, Adam step, tg_ctx_reset.
  *
  *   bench_train [--arch SPEC] [--batch N] [--threads N] [--steps N]
- *               [--reps N] [--data DIR] [--phases]
+ *               [--reps N] [--data DIR] [--phases] [--float]
  *
  * Data: Fashion-MNIST from --data (default Debian's); a model whose input is
  * not 784 wide trains on random inputs of its width. --steps 0 (default) is
- * one epoch. Each repeat runs the same steps again (the first repeat also
+ * one epoch. The images are compacted to bytes as tapegrad train does
+ * (--float: kept as floats). Each repeat runs the same steps again (the first repeat also
  * pays first-touch and JIT costs; it is reported apart). Reported per
  * repeat: wall time, process CPU time (all threads) and this thread's CPU
  * time; the median and minimum over the repeats after the first. With
@@ -51,10 +52,11 @@ int main(int argc, char **argv)
 {
     const char *arch = "784-128relu-10", *data = "/usr/share/datasets/fashion-mnist";
     int64_t batch = 128, steps = 0;
-    int threads = 1, reps = 5, phases = 0;
+    int threads = 1, reps = 5, phases = 0, compact = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--phases")) { phases = 1; continue; }
+        if (!strcmp(a, "--float")) { compact = 0; continue; }
         if (!v) { fprintf(stderr, "%s needs a value\n", a); return 2; }
         if (!strcmp(a, "--arch")) arch = v;
         else if (!strcmp(a, "--data")) data = v;
@@ -92,6 +94,8 @@ int main(int argc, char **argv)
         ds.n_classes = 10;
     }
     tg_params_set_threads(tg_model_params(m), threads);
+    if (compact && ds.x)
+        tg_dataset_compact(&ds);    /* as tapegrad train does (a no-op for non-byte data) */
     tg_optim_config cfg = tg_optim_defaults(TG_OPTIM_ADAM, 1e-3);
     tg_optim *o = tg_optim_new(tg_model_params(m), &cfg, err, sizeof err);
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 42, .n_threads = threads });

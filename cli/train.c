@@ -311,6 +311,9 @@ int cmd_train(int argc, char **argv)
     tg_dataset train, test;
     if (!load_data(&c, &train, &test, 1))
         return EXIT_FAIL;
+    /* Byte images as bytes: 4x less memory, faster batches, the same floats
+     * (keeps the floats when the data is not u8 images). */
+    tg_dataset_compact(&train);
     int rc = EXIT_FAIL;
     tg_model *m = tg_model_from_spec(c.arch, c.dtype, c.seed, err, sizeof err);
     tg_optim *o = NULL;

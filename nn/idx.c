@@ -379,6 +379,7 @@ void tg_dataset_free(tg_dataset *ds)
         return;
     tg_free(ds->x);
     tg_free(ds->y);
+    tg_free(ds->x8);
     memset(ds, 0, sizeof *ds);
 }
 
@@ -427,6 +428,35 @@ static tg_status images_to_float(const tg_idx *im, const char *path, float **x,
             v[i] = (float)p[i];
     }
     *x = v;
+    return TG_OK;
+}
+
+tg_status tg_dataset_compact(tg_dataset *ds)
+{
+    if (!ds)
+        return TG_ERR_ARG;
+    if (ds->x8)
+        return TG_OK;
+    if (!ds->x || ds->n <= 0 || ds->d <= 0)
+        return TG_ERR_ARG;
+    size_t n = (size_t)(ds->n * ds->d);
+    for (size_t i = 0; i < n; i++) {          /* every value a byte / 255? */
+        float v = ds->x[i] * 255.0f;
+        if (!(v >= 0 && v <= 255))
+            return TG_ERR_ARG;
+        int b = (int)(v + 0.5f);
+        if ((float)b / 255.0f != ds->x[i])
+            return TG_ERR_ARG;
+    }
+    uint8_t *x8 = tg_malloc(n);
+    if (!x8)
+        return TG_ERR_NOMEM;
+    advise_huge(x8, n);
+    for (size_t i = 0; i < n; i++)
+        x8[i] = (uint8_t)(ds->x[i] * 255.0f + 0.5f);
+    tg_free(ds->x);
+    ds->x = NULL;
+    ds->x8 = x8;
     return TG_OK;
 }
 
