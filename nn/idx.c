@@ -497,6 +497,12 @@ static tg_status labels_to_i32(const tg_idx *lb, const char *path, int32_t **y,
 tg_status tg_idx_load_pair(const char *images_path, const char *labels_path,
                            tg_dataset *out, char *err, size_t err_cap)
 {
+    return tg_idx_load_pair_flags(images_path, labels_path, 0, out, err, err_cap);
+}
+
+tg_status tg_idx_load_pair_flags(const char *images_path, const char *labels_path, unsigned flags,
+                                 tg_dataset *out, char *err, size_t err_cap)
+{
     if (err && err_cap)
         err[0] = '\0';
     if (!out)
@@ -546,7 +552,12 @@ tg_status tg_idx_load_pair(const char *images_path, const char *labels_path,
         ds.dims[i] = im.dims[i + 1];
         ds.d *= ds.dims[i];
     }
-    s = images_to_float(&im, images_path, &ds.x, err, err_cap);
+    if ((flags & TG_LOAD_BYTES) && im.type == TG_IDX_U8) {
+        ds.x8 = im.data;                  /* the pixels as read: no copy */
+        im.data = NULL;
+    } else {
+        s = images_to_float(&im, images_path, &ds.x, err, err_cap);
+    }
     if (s == TG_OK)
         s = labels_to_i32(&lb, labels_path, &ds.y, &ds.n_classes, err, err_cap);
     if (s == TG_OK)
@@ -581,6 +592,12 @@ static tg_status pick_file(const char *dir, const char *stem, char *buf, size_t 
 tg_status tg_fashion_mnist_load(const char *dir, int train, tg_dataset *out,
                                 char *err, size_t err_cap)
 {
+    return tg_fashion_mnist_load_flags(dir, train, 0, out, err, err_cap);
+}
+
+tg_status tg_fashion_mnist_load_flags(const char *dir, int train, unsigned flags, tg_dataset *out,
+                                      char *err, size_t err_cap)
+{
     if (out)
         memset(out, 0, sizeof *out);
     if (!dir || !out)
@@ -595,5 +612,5 @@ tg_status tg_fashion_mnist_load(const char *dir, int train, tg_dataset *out,
     s = pick_file(dir, stem, labels, sizeof labels, err, err_cap);
     if (s != TG_OK)
         return s;
-    return tg_idx_load_pair(images, labels, out, err, err_cap);
+    return tg_idx_load_pair_flags(images, labels, flags, out, err, err_cap);
 }

@@ -93,6 +93,16 @@ tg_status tg_idx_load_pair(const char *images_path, const char *labels_path,
 tg_status tg_fashion_mnist_load(const char *dir, int train, tg_dataset *out,
                                 char *err, size_t err_cap);
 
+/* The same two loaders with flags: TG_LOAD_BYTES keeps u8 images as bytes
+ * (x NULL, x8 the pixels: the dataset tg_dataset_compact would make, without
+ * ever building the floats: a quarter of the memory and of the first-touch
+ * cost); other image types load as floats. Flags 0: as the plain loaders. */
+enum { TG_LOAD_BYTES = 1u << 0 };
+tg_status tg_idx_load_pair_flags(const char *images_path, const char *labels_path, unsigned flags,
+                                 tg_dataset *out, char *err, size_t err_cap);
+tg_status tg_fashion_mnist_load_flags(const char *dir, int train, unsigned flags, tg_dataset *out,
+                                      char *err, size_t err_cap);
+
 void tg_dataset_free(tg_dataset *ds);            /* NULL and zeroed ok */
 
 /* Store the samples as bytes: when every value of x is b / 255.0f for a

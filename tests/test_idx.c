@@ -138,6 +138,15 @@ static void test_fashion_mnist(void)
         sum += ds.x[j] * 255.0;
     TEST_CLOSE(sum, 33456, 1e-2, 0);
     TEST_CHECK(ds.x[577] == 1.0f && ds.x[215] > 0 && ds.x[214] == 0.0f);
+    /* Loaded as bytes: the same pixels (b / 255.0f is the float), labels. */
+    tg_dataset db;
+    TEST_CHECK(tg_fashion_mnist_load_flags(FMNIST_DIR, 0, TG_LOAD_BYTES, &db, err, sizeof err) == TG_OK);
+    TEST_CHECK(db.x == NULL && db.x8 != NULL && db.n == ds.n && db.d == ds.d && db.n_classes == 10);
+    int64_t diff = 0;
+    for (int64_t i = 0; db.x8 && i < ds.n * ds.d; i++)
+        diff += (float)db.x8[i] / 255.0f != ds.x[i];
+    TEST_CHECK(diff == 0 && db.x8 && db.x8[577] == 255 && memcmp(db.y, ds.y, sizeof(int32_t) * 10000) == 0);
+    tg_dataset_free(&db);
     tg_dataset_free(&ds);
     TEST_CHECK(ds.x == NULL && ds.y == NULL && ds.n == 0);
     tg_dataset_free(&ds);                           /* twice is harmless */
