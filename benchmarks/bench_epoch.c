@@ -4,11 +4,12 @@
  * backward, Adam step, tg_ctx_reset.
  *
  *   bench_epoch [--arch SPEC] [--batch N] [--threads N] [--steps N]
- *               [--reps N] [--data DIR] [--phases]
+ *               [--reps N] [--data DIR] [--phases] [--float]
  *
  * Data: Fashion-MNIST from --data (default Debian's); a model whose input is
  * not 784 wide trains on random inputs of its width. --steps 0 (default) is
- * one epoch. Each repeat runs the same steps again (the first repeat also
+ * one epoch. The images stay bytes as tapegrad train loads them
+ * (--float: loaded as floats). Each repeat runs the same steps again (the first repeat also
  * pays first-touch and JIT costs; it is reported apart). Reported per
  * repeat: wall time, process CPU time (all threads) and this thread's CPU
  * time; the median and minimum over the repeats after the first. With
@@ -51,10 +52,11 @@ int main(int argc, char **argv)
 {
     const char *arch = "784-128relu-10", *data = "/usr/share/datasets/fashion-mnist";
     int64_t batch = 128, steps = 0;
-    int threads = 1, reps = 5, phases = 0;
+    int threads = 1, reps = 5, phases = 0, compact = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--phases")) { phases = 1; continue; }
+        if (!strcmp(a, "--float")) { compact = 0; continue; }
         if (!v) { fprintf(stderr, "%s needs a value\n", a); return 2; }
         if (!strcmp(a, "--arch")) arch = v;
         else if (!strcmp(a, "--data")) data = v;
@@ -74,7 +76,7 @@ int main(int argc, char **argv)
     tg_dataset ds;
     memset(&ds, 0, sizeof ds);
     if (D == 784) {
-        if (tg_fashion_mnist_load(data, 1, &ds, err, sizeof err) != TG_OK) {
+        if (tg_fashion_mnist_load_flags(data, 1, compact ? TG_LOAD_BYTES : 0, &ds, err, sizeof err) != TG_OK) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }

@@ -129,7 +129,9 @@ static int load_data(const train_cfg *c, tg_dataset *train, tg_dataset *test, in
     char err[512];
     tg_dataset full;
     if (need_train) {
-        if (tg_fashion_mnist_load(c->data, 1, &full, err, sizeof err) != TG_OK) {
+        /* Byte images stay bytes (4x less memory, faster batches, the same
+         * floats in every batch); evaluation reads the test set's floats. */
+        if (tg_fashion_mnist_load_flags(c->data, 1, TG_LOAD_BYTES, &full, err, sizeof err) != TG_OK) {
             fprintf(stderr, "tapegrad: %s\n", err);
             return 0;
         }

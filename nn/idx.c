@@ -22,6 +22,24 @@
 #define HDR_MAX (4 + 4 * TG_IDX_MAX_DIMS)
 #define CUT_NOTE " (the gzip stream is cut off)"
 
+/* Ask for transparent huge pages over the 2 MiB-aligned interior of a large
+ * fresh allocation, before its first touch: a batch gathers rows from all
+ * over the images, and with 4 KiB pages nearly every row costs a TLB miss
+ * (measured: the batch copies of a default training epoch, 34 -> 25 ms); the
+ * first touch also takes 512 times fewer page faults. Advice only: a
+ * failure or a kernel without THP changes nothing. */
+static void advise_huge(void *p, size_t bytes)
+{
+#if defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)1 << 21;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (e > a)
+        (void)madvise((void *)a, (size_t)(e - a), MADV_HUGEPAGE);
+#else
+    (void)p; (void)bytes;
+#endif
+}
+
 static tg_status fail(char *err, size_t cap, tg_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
@@ -406,6 +424,7 @@ static tg_status read_data(reader *r, tg_idx *a, int64_t hdr_bytes, char *err, s
     unsigned char *buf = tg_malloc(room);
     if (!buf)
         return fail(err, cap, TG_ERR_NOMEM, "%s: out of memory for %zu bytes", path, room);
+    advise_huge(buf, room);           /* a known size: in huge pages at once */
     size_t have = 0;
     for (;;) {
         size_t got;
@@ -425,10 +444,18 @@ static tg_status read_data(reader *r, tg_idx *a, int64_t hdr_bytes, char *err, s
         if (have == want)
             break;
         size_t grow = room > want / 2 ? want : room * 2;
-        unsigned char *nb = tg_realloc(buf, grow);
+        /* The last step is a fresh buffer in huge pages (advised before the
+         * first touch; a realloc would keep the 4 KiB pages already written
+         * and split huge ones it moves), holding a copy of what came so far. */
+        unsigned char *nb = grow == want && want >= ((size_t)4 << 20) ? tg_malloc(grow) : tg_realloc(buf, grow);
         if (!nb) {
             tg_free(buf);
             return fail(err, cap, TG_ERR_NOMEM, "%s: out of memory for %zu bytes", path, grow);
+        }
+        if (grow == want && want >= ((size_t)4 << 20)) {
+            advise_huge(nb, grow);
+            memcpy(nb, buf, have);
+            tg_free(buf);
         }
         buf = nb;
         room = grow;
@@ -527,25 +554,8 @@ void tg_dataset_free(tg_dataset *ds)
         return;
     tg_free(ds->x);
     tg_free(ds->y);
+    tg_free(ds->x8);
     memset(ds, 0, sizeof *ds);
-}
-
-/* Ask for transparent huge pages over the 2 MiB-aligned interior of a large
- * fresh allocation, before its first touch: a batch gathers rows from all
- * over the images, and with 4 KiB pages nearly every row costs a TLB miss
- * (measured: the batch copies of a default training epoch, 34 -> 25 ms); the
- * first touch also takes 512 times fewer page faults. Advice only: a
- * failure or a kernel without THP changes nothing. */
-static void advise_huge(void *p, size_t bytes)
-{
-#if defined(MADV_HUGEPAGE)
-    const uintptr_t huge = (uintptr_t)1 << 21;
-    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (e > a)
-        (void)madvise((void *)a, (size_t)(e - a), MADV_HUGEPAGE);
-#else
-    (void)p; (void)bytes;
-#endif
 }
 
 static tg_status images_to_float(const tg_idx *im, const char *path, float **x,
@@ -575,6 +585,35 @@ static tg_status images_to_float(const tg_idx *im, const char *path, float **x,
             v[i] = (float)p[i];
     }
     *x = v;
+    return TG_OK;
+}
+
+tg_status tg_dataset_compact(tg_dataset *ds)
+{
+    if (!ds)
+        return TG_ERR_ARG;
+    if (ds->x8)
+        return TG_OK;
+    if (!ds->x || ds->n <= 0 || ds->d <= 0)
+        return TG_ERR_ARG;
+    size_t n = (size_t)(ds->n * ds->d);
+    for (size_t i = 0; i < n; i++) {          /* every value a byte / 255? */
+        float v = ds->x[i] * 255.0f;
+        if (!(v >= 0 && v <= 255))
+            return TG_ERR_ARG;
+        int b = (int)(v + 0.5f);
+        if ((float)b / 255.0f != ds->x[i])
+            return TG_ERR_ARG;
+    }
+    uint8_t *x8 = tg_malloc(n);
+    if (!x8)
+        return TG_ERR_NOMEM;
+    advise_huge(x8, n);
+    for (size_t i = 0; i < n; i++)
+        x8[i] = (uint8_t)(ds->x[i] * 255.0f + 0.5f);
+    tg_free(ds->x);
+    ds->x = NULL;
+    ds->x8 = x8;
     return TG_OK;
 }
 
@@ -614,6 +653,12 @@ static tg_status labels_to_i32(const tg_idx *lb, const char *path, int32_t **y,
 
 tg_status tg_idx_load_pair(const char *images_path, const char *labels_path,
                            tg_dataset *out, char *err, size_t err_cap)
+{
+    return tg_idx_load_pair_flags(images_path, labels_path, 0, out, err, err_cap);
+}
+
+tg_status tg_idx_load_pair_flags(const char *images_path, const char *labels_path, unsigned flags,
+                                 tg_dataset *out, char *err, size_t err_cap)
 {
     if (err && err_cap)
         err[0] = '\0';
@@ -664,7 +709,12 @@ tg_status tg_idx_load_pair(const char *images_path, const char *labels_path,
         ds.dims[i] = im.dims[i + 1];
         ds.d *= ds.dims[i];
     }
-    s = images_to_float(&im, images_path, &ds.x, err, err_cap);
+    if ((flags & TG_LOAD_BYTES) && im.type == TG_IDX_U8) {
+        ds.x8 = im.data;                  /* the pixels as read: no copy */
+        im.data = NULL;
+    } else {
+        s = images_to_float(&im, images_path, &ds.x, err, err_cap);
+    }
     if (s == TG_OK)
         s = labels_to_i32(&lb, labels_path, &ds.y, &ds.n_classes, err, err_cap);
     if (s == TG_OK)
@@ -699,6 +749,12 @@ static tg_status pick_file(const char *dir, const char *stem, char *buf, size_t 
 tg_status tg_fashion_mnist_load(const char *dir, int train, tg_dataset *out,
                                 char *err, size_t err_cap)
 {
+    return tg_fashion_mnist_load_flags(dir, train, 0, out, err, err_cap);
+}
+
+tg_status tg_fashion_mnist_load_flags(const char *dir, int train, unsigned flags, tg_dataset *out,
+                                      char *err, size_t err_cap)
+{
     if (out)
         memset(out, 0, sizeof *out);
     if (!dir || !out)
@@ -713,5 +769,5 @@ tg_status tg_fashion_mnist_load(const char *dir, int train, tg_dataset *out,
     s = pick_file(dir, stem, labels, sizeof labels, err, err_cap);
     if (s != TG_OK)
         return s;
-    return tg_idx_load_pair(images, labels, out, err, err_cap);
+    return tg_idx_load_pair_flags(images, labels, flags, out, err, err_cap);
 }

@@ -366,8 +366,18 @@ static tg_tensor *layer_forward(tg_ctx *ctx, tg_model *m, tg_layer *l, tg_tensor
 {
     switch (l->kind) {
     case L_SEQ:
-        for (int i = 0; i < l->n_kids && x; i++)
+        for (int i = 0; i < l->n_kids && x; i++) {
+            /* A dense layer followed by a relu is one fused op (tg_linear:
+             * the same values and gradients, one pass less and no
+             * intermediate tensors). */
+            const tg_layer *k = l->kids[i], *next = i + 1 < l->n_kids ? l->kids[i + 1] : NULL;
+            if (k->kind == L_DENSE && next && next->kind == L_ACT && next->act == TG_ACT_RELU) {
+                x = tg_linear(ctx, x, k->w, k->b, 1);
+                i++;
+                continue;
+            }
             x = layer_forward(ctx, m, l->kids[i], x);
+        }
         return x;
     case L_RESIDUAL: {
         tg_tensor *y = x;
@@ -376,7 +386,7 @@ static tg_tensor *layer_forward(tg_ctx *ctx, tg_model *m, tg_layer *l, tg_tensor
         return tg_add(ctx, x, y);
     }
     case L_DENSE:
-        return tg_add(ctx, tg_matmul(ctx, x, l->w), l->b);
+        return tg_linear(ctx, x, l->w, l->b, 0);
     case L_ACT:
         return tg_activate(ctx, x, l->act, l->param);
     case L_DROPOUT:

@@ -71,15 +71,17 @@ const char *tg_idx_type_name(int type);          /* "u8", ...; "unknown" */
 /* ---- datasets ---------------------------------------------------------- */
 /* n samples of d = dims[0]*...*dims[ndims-1] floats each, row-major in x
  * (x[i*d + j]), with one int32 label per sample in y. Fields are plain data;
- * x and y are owned (tg_malloc) and released by tg_dataset_free. */
+ * x, y and x8 are owned (tg_malloc) and released by tg_dataset_free. */
 typedef struct tg_dataset {
     int64_t  n;           /* number of samples                               */
     int      ndims;       /* dims of one sample: 0..3 (28x28 images: 2)      */
     int64_t  dims[3];
     int64_t  d;           /* elements per sample (1 when ndims is 0)         */
-    float   *x;           /* n*d values                                      */
+    float   *x;           /* n*d values (NULL once compacted)                */
     int32_t *y;           /* n labels in [0, n_classes)                      */
     int64_t  n_classes;   /* largest label + 1                               */
+    uint8_t *x8;          /* compacted samples, x = x8 / 255.0f (see
+                             tg_dataset_compact); NULL otherwise             */
 } tg_dataset;
 
 /* Load an images file and a labels file (each IDX, gzipped or raw) as one
@@ -98,7 +100,27 @@ tg_status tg_idx_load_pair(const char *images_path, const char *labels_path,
 tg_status tg_fashion_mnist_load(const char *dir, int train, tg_dataset *out,
                                 char *err, size_t err_cap);
 
+/* The same two loaders with flags: TG_LOAD_BYTES keeps u8 images as bytes
+ * (x NULL, x8 the pixels: the dataset tg_dataset_compact would make, without
+ * ever building the floats: a quarter of the memory and of the first-touch
+ * cost); other image types load as floats. Flags 0: as the plain loaders. */
+enum { TG_LOAD_BYTES = 1u << 0 };
+tg_status tg_idx_load_pair_flags(const char *images_path, const char *labels_path, unsigned flags,
+                                 tg_dataset *out, char *err, size_t err_cap);
+tg_status tg_fashion_mnist_load_flags(const char *dir, int train, unsigned flags, tg_dataset *out,
+                                      char *err, size_t err_cap);
+
 void tg_dataset_free(tg_dataset *ds);            /* NULL and zeroed ok */
+
+/* Store the samples as bytes: when every value of x is b / 255.0f for a
+ * byte b (as the loader makes of u8 images), x8 takes the bytes and x is
+ * freed and set to NULL: a quarter of the memory, and batches gather 4x
+ * fewer bytes (the iterator converts them back to the very same floats).
+ * TG_ERR_ARG, and nothing changed, when some value is not such a fraction
+ * (e.g. after standardising) or ds has no x; TG_OK at once when already
+ * compacted; TG_ERR_NOMEM. Subsets and the iterator take compacted
+ * datasets; standardize and normalize need x (TG_ERR_ARG). */
+tg_status tg_dataset_compact(tg_dataset *ds);
 
 /* A copy of samples [start, start + count) of `src` (count > 0). n_classes is
  * kept from `src`, so a subset's labels still index the same classes. */

@@ -1,2 +1,3 @@
 /* ops/matmul.c */
 TG_OP(MATMUL, matmul)
+TG_OP(LINEAR, linear)

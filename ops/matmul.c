@@ -1,8 +1,9 @@
-/* matmul.c — the matmul family: C = op(A)·op(B), 2-D and batched, on the
- * row-major tg_gemm of core/gemm.h (libxsmm underneath; no column-major
- * thinking here). Forward and both VJPs are GEMMs that write straight into
- * the output or ACCUMULATE (beta = 1) straight into the gradients: no
- * temporaries, no transposed copies at this level. */
+/* matmul.c — the matmul family: C = op(A)·op(B), 2-D and batched, and the
+ * fused dense layer linear = act(x·W + b), on the row-major tg_gemm of
+ * core/gemm.h (libxsmm underneath; no column-major thinking here). Forward
+ * and VJPs are GEMMs that write straight into the output or ACCUMULATE
+ * (beta = 1) straight into the gradients: no transposed copies at this
+ * level. */
 #include "ops_common.h"
 #include "gemm.h"
 
@@ -218,4 +219,219 @@ tg_tensor *tg_matmul_t(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, int trans_a, int
 tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b)
 {
     return tg_matmul_t(ctx, a, b, 0, 0);
+}
+
+/* ---- linear ---------------------------------------------------------------
+ * y = act(x·W + b)        x: (M,K) or (B,M,K); W: (K,N); b: (N)
+ *                          y: (M,N) or (B,M,N); act (p.i[0]): 0 none, 1 relu
+ * One GEMM and one pass (bias, then relu, in place) instead of matmul, add
+ * and relu: no intermediate tensors or intermediate gradients.
+ * VJP:  dz = dy (none) or dy·[y > 0] (relu: y > 0 exactly where x·W + b > 0)
+ *       db += sum over rows of dz (rows in order); dW += xᵀ·dz; dx += dz·Wᵀ
+ * Bit for bit what relu(add(matmul(x, W), b)) computes, forward and VJP
+ * (the same GEMM calls, the same additions in the same order).
+ */
+enum { LIN_NONE = 0, LIN_RELU = 1 };
+
+static tg_status linear_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
+{
+    const tg_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    char sx[TG_SHAPE_STR_MAX], sw[TG_SHAPE_STR_MAX], sb[TG_SHAPE_STR_MAX];
+    tg_status s;
+    if ((s = tg_chk_same_dtype(n, 0, 1)) != TG_OK || (s = tg_chk_same_dtype(n, 0, 2)) != TG_OK)
+        return s;
+    if (n->p.i[0] != LIN_NONE && n->p.i[0] != LIN_RELU)
+        return tg_op_fail(n, TG_ERR_ARG, "activation must be 0 (none) or 1 (relu), got %lld", (long long)n->p.i[0]);
+    if ((x->ndim != 2 && x->ndim != 3) || w->ndim != 2)
+        return tg_op_fail(n, TG_ERR_SHAPE, "x must be 2-D or 3-D and W 2-D (x %s, W %s)",
+                          TG_SHAPE_OF(x, sx), TG_SHAPE_OF(w, sw));
+    if (x->shape[x->ndim - 1] != w->shape[0])
+        return tg_op_fail(n, TG_ERR_SHAPE, "inner dims differ (%s · %s)", TG_SHAPE_OF(x, sx), TG_SHAPE_OF(w, sw));
+    if (b->ndim != 1 || b->shape[0] != w->shape[1])
+        return tg_op_fail(n, TG_ERR_SHAPE, "bias %s does not fit W %s (expected (%lld))", TG_SHAPE_OF(b, sb),
+                          TG_SHAPE_OF(w, sw), (long long)w->shape[1]);
+    *dt = x->dtype;
+    *ndim = x->ndim;
+    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+    shape[x->ndim - 1] = w->shape[1];
+    return TG_OK;
+}
+
+/* Rows of x (all leading dims), its width K, and N. */
+static void linear_dims(const tg_node *n, int64_t *M, int64_t *K, int64_t *N)
+{
+    const tg_tensor *x = n->in[0];
+    *K = x->shape[x->ndim - 1];
+    *M = *K ? x->numel / *K : tg_shape_numel(x->ndim - 1, x->shape);
+    *N = n->in[1]->shape[1];
+}
+
+static tg_status linear_forward(tg_node *n)
+{
+    int64_t M, K, N;
+    linear_dims(n, &M, &K, &N);
+    tg_dtype dt = n->out->dtype;
+    tg_status s = tg_gemm(n->ctx, dt, 0, 0, M, N, K, n->in[0]->data, ld_of(K), n->in[1]->data, ld_of(N),
+                          0.0, n->out->data, ld_of(N));
+    if (s != TG_OK)
+        return s;
+    int relu = n->p.i[0] == LIN_RELU;
+    int nt = tg_par_threads(n->ctx, (double)(M * N), TG_PAR_MIN_ELEMS);
+    if (nt > M)
+        nt = (int)(M > 0 ? M : 1);
+    TG_DISPATCH(dt, T, {
+        const T *b = n->in[2]->data;
+        T *y = n->out->data;
+        TG_PAR_FOR(nt, M, 1, r0, r1, {
+            for (int64_t i = r0; i < r1; i++) {
+                T *yr = y + i * N;
+                for (int64_t j = 0; j < N; j++) {
+                    T v = yr[j] + b[j];
+                    yr[j] = relu && v < 0 ? (T)0 : v;
+                }
+            }
+        });
+    });
+    return TG_OK;
+}
+
+static void linear_backward(tg_node *n)
+{
+    int64_t M, K, N;
+    linear_dims(n, &M, &K, &N);
+    tg_ctx *ctx = n->ctx;
+    tg_dtype dt = n->out->dtype;
+    char *dx = n->in[0]->grad, *dw = n->in[1]->grad, *db = n->in[2]->grad;
+    const char *dz = n->out->grad;
+    int relu = n->p.i[0] == LIN_RELU;
+    size_t es = tg_dtype_size(dt);
+    if (relu) {
+        char *z = tg_node_scratch(n, (size_t)(M * N) * es);
+        if (!z)
+            return;
+        /* dz = dy·[y > 0], and db's column sums, rows in order (threads:
+         * ranges of columns, so each db[j] still sums its rows in order). */
+        int nt = tg_par_threads(ctx, (double)(M * N), TG_PAR_MIN_ELEMS);
+        if (nt > 1 && N < 64 * (int64_t)nt)
+            nt = 1;
+        TG_DISPATCH(dt, T, {
+            const T *y = n->out->data, *dy = n->out->grad;
+            T *zz = (T *)z, *bb = (T *)db;
+            TG_PAR_FOR(nt, N, 16, c0, c1, {
+                for (int64_t i = 0; i < M; i++) {
+                    const T *yr = y + i * N, *dyr = dy + i * N;
+                    T *zr = zz + i * N;
+                    for (int64_t j = c0; j < c1; j++)
+                        zr[j] = yr[j] > 0 ? dyr[j] : (T)0;
+                    if (bb)
+                        for (int64_t j = c0; j < c1; j++)
+                            bb[j] += zr[j];
+                }
+            });
+        });
+        dz = z;
+    } else if (db) {
+        int nt = tg_par_threads(ctx, (double)(M * N), TG_PAR_MIN_ELEMS);
+        if (nt > 1 && N < 64 * (int64_t)nt)
+            nt = 1;
+        TG_DISPATCH(dt, T, {
+            const T *dy = n->out->grad;
+            T *bb = (T *)db;
+            TG_PAR_FOR(nt, N, 16, c0, c1, {
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = c0; j < c1; j++)
+                        bb[j] += dy[i * N + j];
+            });
+        });
+    }
+    /* Each input's contribution separately: x, W and b may be one tensor. */
+    if (dw)   /* dW (K×N) += xᵀ·dz */
+        tg_gemm(ctx, dt, 1, 0, K, N, M, n->in[0]->data, ld_of(K), dz, ld_of(N), 1.0, dw, ld_of(N));
+    if (dx)   /* dx (M×K) += dz·Wᵀ */
+        tg_gemm(ctx, dt, 0, 1, M, K, N, dz, ld_of(N), n->in[1]->data, ld_of(N), 1.0, dx, ld_of(K));
+}
+
+/* Variants: 3x5 · 5x4 with relu; (2,3,4) · 4x3 without; 1x6 · 6x1 with
+ * relu (single row and column); 4x2 · 2x5 without. For relu, each bias is
+ * chosen so that every pre-activation of its column is at least 0.1 away
+ * from the kink. */
+static tg_status linear_sample(tg_node *n, tg_dtype dt, int v)
+{
+    static const struct { int nx; int64_t x[3], k, nout; int act; } cases[] = {
+        { 2, {3, 5}, 5, 4, LIN_RELU }, { 3, {2, 3, 4}, 4, 3, LIN_NONE },
+        { 2, {1, 6}, 6, 1, LIN_RELU }, { 2, {4, 2}, 2, 5, LIN_NONE },
+    };
+    if (v < 0 || v >= (int)(sizeof cases / sizeof cases[0]))
+        return TG_ERR_ARG;
+    int64_t wsh[2] = { cases[v].k, cases[v].nout };
+    n->n_in = 3;
+    n->p.i[0] = cases[v].act;
+    n->in[0] = tg_sample_uniform(n, dt, cases[v].nx, cases[v].x, -1, 1);
+    n->in[1] = tg_sample_uniform(n, dt, 2, wsh, -1, 1);
+    n->in[2] = tg_sample_uniform(n, dt, 1, &wsh[1], -1, 1);
+    tg_status s = tg_sample_done(n);
+    if (s != TG_OK || cases[v].act != LIN_RELU)
+        return s;
+    const tg_tensor *x = n->in[0], *w = n->in[1];
+    int64_t K = cases[v].k, N = cases[v].nout, M = x->numel / K;
+    for (int64_t j = 0; j < N; j++) {
+        double best = 0, gap = -1;
+        for (int c = -30; c <= 30; c++) {        /* b in [-1.5, 1.5], steps of 0.05 */
+            double bj = 0.05 * c, g = INFINITY;
+            for (int64_t i = 0; i < M; i++) {
+                double z = bj;
+                for (int64_t k = 0; k < K; k++)
+                    z += tg_tensor_get(x, i * K + k) * tg_tensor_get(w, k * N + j);
+                g = fabs(z) < g ? fabs(z) : g;
+            }
+            if (g > gap) {
+                gap = g;
+                best = bj;
+            }
+        }
+        tg_tensor_set(n->in[2], j, best);
+    }
+    return TG_OK;
+}
+
+/* Benchmark at a user's problem size M,N,K: x (M,K), W (K,N), b (N), relu. */
+static tg_status linear_sample_shape(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape)
+{
+    if (ndim != 3)
+        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size is M,N,K (got %d numbers)", ndim);
+    int64_t xs[2] = { shape[0], shape[2] }, ws[2] = { shape[2], shape[1] };
+    n->n_in = 3;
+    n->p.i[0] = LIN_RELU;
+    n->in[0] = tg_sample_uniform(n, dt, 2, xs, -1, 1);
+    n->in[1] = tg_sample_uniform(n, dt, 2, ws, -1, 1);
+    n->in[2] = tg_sample_uniform(n, dt, 1, &ws[1], -1, 1);
+    return tg_sample_done(n);
+}
+
+static void linear_cost(const tg_node *n, tg_op_cost *c)
+{
+    int64_t M, K, N;
+    linear_dims(n, &M, &K, &N);
+    double w = (double)tg_dtype_size(n->out->dtype), mn = (double)M * (double)N;
+    double mnk = mn * (double)K, nx = (double)M * (double)K, nw = (double)K * (double)N;
+    c->fwd_flops = 2 * mnk + 2 * mn;                        /* GEMM, bias, relu */
+    c->fwd_bytes = w * (nx + nw + (double)N + 2 * mn);      /* the pass re-reads y */
+    c->bwd_flops = 4 * mnk + 2 * mn;                        /* two GEMMs, mask, bias sums */
+    c->bwd_bytes = w * (4 * mn + 3 * nx + 3 * nw + 2 * (double)N);
+}
+
+const tg_op_def tg_op_linear_def = {
+    .name = "linear", .n_in = 3,
+    .shape = linear_shape, .forward = linear_forward, .backward = linear_backward,
+    .sample = linear_sample, .n_samples = 4, .cost = linear_cost,
+    .sample_shape = linear_sample_shape,
+};
+
+tg_tensor *tg_linear(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int relu)
+{
+    tg_op_params p;
+    memset(&p, 0, sizeof p);
+    p.i[0] = relu ? LIN_RELU : LIN_NONE;
+    tg_tensor *in[3] = { x, w, b };
+    return tg_apply(ctx, &tg_op_linear_def, in, 3, &p, NULL);
 }

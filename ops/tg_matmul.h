@@ -27,6 +27,15 @@ tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);
  * made: the flags go to the GEMM. */
 tg_tensor *tg_matmul_t(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b);
 
+/* A dense layer in one op: y = x·w + b, or relu(x·w + b) when `relu` is
+ * non-zero. x (M,K) or (B,M,K), w (K,N), b (N) -> y (M,N) or (B,M,N); f32 or
+ * f64, all the same. Bit for bit the values and gradients of
+ * tg_relu(ctx, tg_add(ctx, tg_matmul(ctx, x, w), b)) (or without the relu),
+ * with one GEMM and one pass over y instead of three ops, and no
+ * intermediate tensors. Errors name the shapes: "linear: inner dims differ
+ * (32x784 · 128x10)", "linear: bias (5) does not fit W 3x4 (expected (4))". */
+tg_tensor *tg_linear(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int relu);
+
 #ifdef __cplusplus
 }
 #endif

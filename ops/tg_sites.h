@@ -42,6 +42,7 @@
 #define tg_logsumexp(ctx, ...) TG_AT_(tg_logsumexp, ctx, __VA_ARGS__)
 #define tg_matmul(ctx, ...) TG_AT_(tg_matmul, ctx, __VA_ARGS__)
 #define tg_matmul_t(ctx, ...) TG_AT_(tg_matmul_t, ctx, __VA_ARGS__)
+#define tg_linear(ctx, ...) TG_AT_(tg_linear, ctx, __VA_ARGS__)
 #define tg_max(ctx, ...) TG_AT_(tg_max, ctx, __VA_ARGS__)
 #define tg_maximum(ctx, ...) TG_AT_(tg_maximum, ctx, __VA_ARGS__)
 #define tg_mean(ctx, ...) TG_AT_(tg_mean, ctx, __VA_ARGS__)

@@ -139,6 +139,15 @@ static void test_fashion_mnist(void)
         sum += ds.x[j] * 255.0;
     TEST_CLOSE(sum, 33456, 1e-2, 0);
     TEST_CHECK(ds.x[577] == 1.0f && ds.x[215] > 0 && ds.x[214] == 0.0f);
+    /* Loaded as bytes: the same pixels (b / 255.0f is the float), labels. */
+    tg_dataset db;
+    TEST_CHECK(tg_fashion_mnist_load_flags(FMNIST_DIR, 0, TG_LOAD_BYTES, &db, err, sizeof err) == TG_OK);
+    TEST_CHECK(db.x == NULL && db.x8 != NULL && db.n == ds.n && db.d == ds.d && db.n_classes == 10);
+    int64_t diff = 0;
+    for (int64_t i = 0; db.x8 && i < ds.n * ds.d; i++)
+        diff += (float)db.x8[i] / 255.0f != ds.x[i];
+    TEST_CHECK(diff == 0 && db.x8 && db.x8[577] == 255 && memcmp(db.y, ds.y, sizeof(int32_t) * 10000) == 0);
+    tg_dataset_free(&db);
     tg_dataset_free(&ds);
     TEST_CHECK(ds.x == NULL && ds.y == NULL && ds.n == 0);
     tg_dataset_free(&ds);                           /* twice is harmless */
@@ -644,6 +653,62 @@ static void test_iterator(void)
     tg_dataset_free(&ds);
 }
 
+/* Compacted datasets: byte images stored as bytes give the very same
+ * batches (1 and 2 copying threads), subsets work, data that is not a byte
+ * fraction is refused untouched, and standardising needs the floats. */
+static void test_compact(void)
+{
+    const int64_t n = 1000, d = 600;   /* 128 x 600 per batch: two copying threads */
+    tg_dataset a = { .n = n, .ndims = 1, .dims = {d}, .d = d, .n_classes = 7 };
+    a.x = tg_malloc((size_t)(n * d) * sizeof(float));
+    a.y = tg_malloc((size_t)n * sizeof(int32_t));
+    for (int64_t i = 0; i < n * d; i++)
+        a.x[i] = (float)((i * 37) % 256) / 255.0f;
+    for (int64_t i = 0; i < n; i++)
+        a.y[i] = (int32_t)(i % 7);
+    char err[256];
+    tg_dataset b;
+    TEST_CHECK(tg_dataset_subset(&a, 0, n, &b, err, sizeof err) == TG_OK);   /* a float copy */
+    TEST_CHECK(tg_dataset_compact(&a) == TG_OK && a.x == NULL && a.x8 != NULL);
+    TEST_CHECK(a.x8[1] == 37 && a.x8[7] == (7 * 37) % 256);
+    TEST_CHECK(tg_dataset_compact(&a) == TG_OK);                                 /* again: no-op */
+    float *xa = malloc(sizeof(float) * (size_t)(128 * d)), *xb = malloc(sizeof(float) * (size_t)(128 * d));
+    int32_t ya[128], yb[128];
+    for (int threads = 1; threads <= 2; threads++) {
+        tg_batch_iter ia, ib;
+        TEST_CHECK(tg_batch_iter_init(&ia, &a, 128, 1, 5, 0) == TG_OK);
+        TEST_CHECK(tg_batch_iter_init(&ib, &b, 128, 1, 5, 0) == TG_OK);
+        tg_batch_iter_set_threads(&ia, threads);
+        int64_t ka, kb, batches = 0;
+        int same = 1;
+        while ((ka = tg_batch_iter_next(&ia, xa, ya)) > 0) {
+            kb = tg_batch_iter_next(&ib, xb, yb);
+            same &= ka == kb && memcmp(xa, xb, sizeof(float) * (size_t)(ka * d)) == 0 &&
+                    memcmp(ya, yb, sizeof(int32_t) * (size_t)ka) == 0;
+            batches++;
+        }
+        TEST_CHECK_MSG(same && batches == 8, "compacted batches differ (%d threads)", threads);
+        tg_batch_iter_free(&ia);
+        tg_batch_iter_free(&ib);
+    }
+    tg_dataset sub;
+    TEST_CHECK(tg_dataset_subset(&a, 10, 5, &sub, err, sizeof err) == TG_OK);
+    TEST_CHECK(sub.x == NULL && sub.x8 && sub.n == 5 && sub.x8[0] == a.x8[10 * d] && sub.y[0] == a.y[10]);
+    TEST_CHECK(tg_dataset_standardize(&sub, NULL, NULL) == TG_ERR_ARG);
+    TEST_CHECK(tg_dataset_normalize(&sub, 0.5, 2) == TG_ERR_ARG);
+    tg_dataset_free(&sub);
+    b.x[5] = 0.5f;                                   /* not a byte / 255 */
+    TEST_CHECK(tg_dataset_compact(&b) == TG_ERR_ARG && b.x != NULL && b.x8 == NULL && b.x[5] == 0.5f);
+    b.x[5] = -1.0f / 255.0f;
+    TEST_CHECK(tg_dataset_compact(&b) == TG_ERR_ARG && b.x != NULL);
+    TEST_CHECK(tg_dataset_compact(NULL) == TG_ERR_ARG);
+    free(xa);
+    free(xb);
+    tg_dataset_free(&a);
+    tg_dataset_free(&b);
+    TEST_CHECK(a.x8 == NULL && a.n == 0);
+}
+
 static void remove_tmpdir(void)
 {
     char cmd[128];
@@ -666,6 +731,7 @@ int main(void)
     test_memory();
     test_datasets();
     test_iterator();
+    test_compact();
     remove_tmpdir();
     return test_report("idx");
 }

@@ -434,8 +434,79 @@ static void test_errors(void)
     tg_ctx_free(ctx);
 }
 
+/* ---- linear ------------------------------------------------------------------
+ * tg_linear(x, w, b, relu) against the three ops it fuses: the same values
+ * and the same gradients of x, w and b (compared with ==, which also
+ * equates +0 and -0), for relu and none, 2-D and 3-D x, f32 and f64, one
+ * and two threads; and its errors. */
+static void linear_pair(tg_dtype dt, int relu, int threads, int three_d)
+{
+    const int64_t M = 150, K = 70, N = 530, B = 2;
+    double *vals[2][4];
+    int64_t counts[4];
+    for (int fused = 0; fused < 2; fused++) {
+        tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 4, .n_threads = threads });
+        tg_tensor *x = three_d ? tg_tensor_rand(ctx, dt, TG_DIMS(B, M / B, K), -1, 1)
+                               : tg_tensor_rand(ctx, dt, TG_DIMS(M, K), -1, 1);
+        tg_tensor *w = tg_tensor_rand(ctx, dt, TG_DIMS(K, N), -1, 1);
+        tg_tensor *b = tg_tensor_rand(ctx, dt, TG_DIMS(N), -1, 1);
+        tg_tensor_requires_grad(x);
+        tg_tensor_requires_grad(w);
+        tg_tensor_requires_grad(b);
+        tg_tensor *y = fused ? tg_linear(ctx, x, w, b, relu) : tg_add(ctx, tg_matmul(ctx, x, w), b);
+        if (!fused && relu)
+            y = tg_relu(ctx, y);
+        tg_tensor *seed = y ? tg_tensor_rand(ctx, dt, y->ndim, y->shape, -1, 1) : NULL;
+        TEST_CHECK(seed && tg_backward_seed(ctx, y, seed) == TG_OK);
+        const tg_tensor *t[4] = { y, x, w, b };
+        for (int k = 0; k < 4; k++) {
+            counts[k] = t[k] ? t[k]->numel : 0;
+            vals[fused][k] = malloc(sizeof(double) * (size_t)(counts[k] ? counts[k] : 1));
+            for (int64_t i = 0; i < counts[k]; i++)
+                vals[fused][k][i] = k ? tg_tensor_grad_get(t[k], i) : tg_tensor_get(t[k], i);
+        }
+        tg_ctx_free(ctx);
+    }
+    for (int k = 0; k < 4; k++) {
+        int64_t bad = -1;
+        for (int64_t i = 0; i < counts[k] && bad < 0; i++)
+            if (!(vals[0][k][i] == vals[1][k][i]))
+                bad = i;
+        TEST_CHECK_MSG(bad < 0, "linear %s relu=%d threads=%d 3-D=%d: %s differs at %lld (%.17g vs %.17g)",
+                       tg_dtype_name(dt), relu, threads, three_d, k ? "a gradient" : "y", (long long)bad,
+                       bad >= 0 ? vals[1][k][bad] : 0.0, bad >= 0 ? vals[0][k][bad] : 0.0);
+        free(vals[0][k]);
+        free(vals[1][k]);
+    }
+}
+
+static void test_linear(void)
+{
+    for (int d = 0; d < 2; d++)
+        for (int relu = 0; relu < 2; relu++)
+            for (int threads = 1; threads <= 2; threads++)
+                linear_pair(d ? TG_F64 : TG_F32, relu, threads, relu ^ (threads - 1));
+
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_tensor *x = tg_tensor_zeros(ctx, TG_F32, TG_DIMS(32, 784));
+    tg_tensor *w = tg_tensor_zeros(ctx, TG_F32, TG_DIMS(128, 10));
+    tg_tensor *b = tg_tensor_zeros(ctx, TG_F32, TG_DIMS(10));
+    expect_error(ctx, tg_linear(ctx, x, w, b, 1), TG_ERR_SHAPE, "linear: inner dims differ (32x784 · 128x10)");
+    tg_tensor *w2 = tg_tensor_zeros(ctx, TG_F32, TG_DIMS(784, 4));
+    expect_error(ctx, tg_linear(ctx, x, w2, b, 0), TG_ERR_SHAPE, "linear: bias 10 does not fit W 784x4 (expected (4))");
+    tg_tensor *b64 = tg_tensor_zeros(ctx, TG_F64, TG_DIMS(4));
+    expect_error(ctx, tg_linear(ctx, x, w2, b64, 0), TG_ERR_ARG, "linear: mixed dtypes (f32 and f64)");
+    tg_tensor *v = tg_tensor_zeros(ctx, TG_F32, TG_DIMS(784));
+    expect_error(ctx, tg_linear(ctx, v, w2, b, 0), TG_ERR_SHAPE, "linear: x must be 2-D or 3-D and W 2-D (x 784, W 784x4)");
+    tg_tensor *b4 = tg_tensor_zeros(ctx, TG_F32, TG_DIMS(4));
+    tg_tensor *y = tg_linear(ctx, x, w2, b4, 1);
+    TEST_CHECK(y && y->ndim == 2 && y->shape[0] == 32 && y->shape[1] == 4);
+    tg_ctx_free(ctx);
+}
+
 int main(void)
 {
+    test_linear();
     test_reference();
     test_accumulates();
     test_numeric_all_cases();
