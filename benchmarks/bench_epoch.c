@@ -4,12 +4,14 @@
  * backward, Adam step, tg_ctx_reset.
  *
  *   bench_epoch [--arch SPEC] [--batch N] [--threads N] [--steps N]
- *               [--reps N] [--data DIR] [--phases] [--float]
+ *               [--reps N] [--data DIR] [--phases] [--float] [--zero-pass]
  *
  * Data: Fashion-MNIST from --data (default Debian's); a model whose input is
  * not 784 wide trains on random inputs of its width. --steps 0 (default) is
  * one epoch. The images stay bytes as tapegrad train loads them
- * (--float: loaded as floats). Each repeat runs the same steps again (the first repeat also
+ * (--float: loaded as floats); gradients are zeroed by the optimizer step
+ * as tapegrad train does (--zero-pass: tg_params_zero_grad before each
+ * backward). Each repeat runs the same steps again (the first repeat also
  * pays first-touch and JIT costs; it is reported apart). Reported per
  * repeat: wall time, process CPU time (all threads) and this thread's CPU
  * time; the median and minimum over the repeats after the first. With
@@ -52,11 +54,12 @@ int main(int argc, char **argv)
 {
     const char *arch = "784-128relu-10", *data = "/usr/share/datasets/fashion-mnist";
     int64_t batch = 128, steps = 0;
-    int threads = 1, reps = 5, phases = 0, compact = 1;
+    int threads = 1, reps = 5, phases = 0, compact = 1, zero_pass = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--phases")) { phases = 1; continue; }
         if (!strcmp(a, "--float")) { compact = 0; continue; }
+        if (!strcmp(a, "--zero-pass")) { zero_pass = 1; continue; }
         if (!v) { fprintf(stderr, "%s needs a value\n", a); return 2; }
         if (!strcmp(a, "--arch")) arch = v;
         else if (!strcmp(a, "--data")) data = v;
@@ -119,7 +122,7 @@ int main(int argc, char **argv)
         tg_batch_iter_seek_epoch(&it, 0);
         double w0 = clk(CLOCK_MONOTONIC), p0 = clk(CLOCK_PROCESS_CPUTIME_ID), t0 = clk(CLOCK_THREAD_CPUTIME_ID);
         for (int64_t s = 0; s < steps; s++) {
-            double c[N_PH + 1];
+            double c[N_PH + 1] = {0};
             if (phases) c[0] = clk(CLOCK_THREAD_CPUTIME_ID);
             int64_t b = tg_batch_iter_next(&it, xb, yb);
             tg_tensor *x = tg_tensor_wrap(ctx, TG_F32, TG_DIMS(b, D), xb);
@@ -127,7 +130,8 @@ int main(int argc, char **argv)
             if (phases) c[1] = clk(CLOCK_THREAD_CPUTIME_ID);
             tg_tensor *loss = tg_cross_entropy(ctx, tg_model_forward(ctx, m, x), y, TG_REDUCE_MEAN);
             if (phases) c[2] = clk(CLOCK_THREAD_CPUTIME_ID);
-            tg_params_zero_grad(tg_model_params(m));
+            if (zero_pass)
+                tg_params_zero_grad(tg_model_params(m));
             if (phases) c[3] = clk(CLOCK_THREAD_CPUTIME_ID);
             if (tg_backward(ctx, loss) != TG_OK) {
                 fprintf(stderr, "step %lld: %s\n", (long long)s, tg_ctx_error(ctx));
@@ -135,7 +139,10 @@ int main(int argc, char **argv)
             }
             if (phases) c[4] = clk(CLOCK_THREAD_CPUTIME_ID);
             loss_sum += tg_tensor_get(loss, 0);
-            tg_optim_step(o);
+            if (zero_pass)
+                tg_optim_step(o);
+            else
+                tg_optim_step_and_zero_grad(o);
             if (phases) c[5] = clk(CLOCK_THREAD_CPUTIME_ID);
             tg_ctx_reset(ctx);
             if (phases) {

@@ -413,6 +413,7 @@ int cmd_train(int argc, char **argv)
     }
     int tty = isatty(STDERR_FILENO) && !c.quiet;
     double test_loss = 0, test_acc = 0;
+    tg_params_zero_grad(tg_model_params(m));     /* every step zeroes them after its update */
     for (int epoch = first_epoch; epoch < c.epochs; epoch++) {
         double t0 = now(), sum = 0;
         int64_t nb = 0, seen = 0;
@@ -424,7 +425,6 @@ int cmd_train(int argc, char **argv)
             tg_tensor *y = tg_tensor_wrap(ctx, TG_I32, TG_DIMS(b), yb);
             tg_tensor *loss = tg_cross_entropy(ctx, tg_model_forward(ctx, m, x), y, TG_REDUCE_MEAN);
             tg_params *p = tg_model_params(m);
-            tg_params_zero_grad(p);
             if (tg_backward(ctx, loss) != TG_OK) {
                 fprintf(stderr, "%stapegrad: epoch %d batch %lld: %s\n", tty ? "\n" : "", epoch + 1,
                         (long long)nb, tg_ctx_error(ctx));
@@ -445,7 +445,7 @@ int cmd_train(int argc, char **argv)
             if (c.clip_norm > 0)
                 tg_clip_grad_norm(p, c.clip_norm);
             tg_optim_set_lr(o, tg_schedule_lr(&c.sched, c.opt.lr, tg_optim_step_count(o)));
-            tg_optim_step(o);
+            tg_optim_step_and_zero_grad(o);     /* the gradients start at 0 for the next step */
             sum += lv;
             nb++;
             seen += b;

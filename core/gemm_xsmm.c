@@ -253,11 +253,16 @@ ADD_T(double)
  * own buffer: no barrier, no shared writes. An item's C block is computed
  * by one thread with the very kernel calls of the serial loop, in the same
  * K order, so C is bit-identical for every thread count.
- *   Packed B: items in chunk-major order, split at chunk boundaries when
- *   there are at least as many chunks as threads (every packed chunk is
- *   packed once); else split anywhere (a shared chunk is packed by both).
- *   B in place: items in row-major order (each thread reads its own rows
- *   of A; B is small enough to stay in cache). */
+ *   Items in row-major order by default: each thread owns a contiguous
+ *   range of C's rows, the split the elementwise kernels and optimizers use
+ *   for the same memory (a core that writes lines another core holds pays
+ *   for each one; measured here: 28 ns per 64-byte line). With B packed,
+ *   each thread packs the chunks it uses (copies of B: cheap next to its
+ *   share of M·N·K when there are many row blocks).
+ *   Packed B with few row blocks (fewer than 4 per thread): chunk-major
+ *   order, split at chunk boundaries when there are at least as many
+ *   chunks as threads (every packed chunk is packed once), else anywhere
+ *   (a shared chunk is packed by both). */
 
 /* Kernels for one call: [k remainder][m remainder][n remainder][beta 0]. */
 typedef struct kset { kfn k[2][2][2][2]; int have[2][2][2][2]; } kset;
@@ -352,6 +357,14 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
      * 128x16x1024: 34 -> 109). Wide products gain nothing or lose a little. */
     if (!ta && N < 128 && (lda * (int64_t)es) % 2048 == 0)
         bl.mb = 8;
+    /* A short, wide product (a batch of up to two row blocks times a wide
+     * layer) runs as one row block: B is then streamed once, in place when
+     * untransposed, instead of being packed for two row blocks (f32,
+     * bench_gemm, SCHED_FIFO, medians of 4-6 runs: 128x1024x784 NN 96 -> 101-110
+     * GFLOP/s, 128x1024x1024 NN 93 -> 98-105, 96x512x1024 NN 105 -> 110). The
+     * threads then split the column chunks (N >= 4 chunks). */
+    else if (!ta && M <= 2 * bl.mb && N >= 4 * bl.nb)
+        bl.mb = M;
     const int64_t kb = K < bl.kb ? K : bl.kb;
     const int64_t nc_max = N < bl.nc ? N : bl.nc;
 
@@ -362,14 +375,19 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
     j.A = A; j.B = B; j.C = C; j.beta = beta; j.bl = bl;
     j.nrows = (M + bl.mb - 1) / bl.mb;
     j.nchunks = (N + bl.nb - 1) / bl.nb;
-    /* B is read in place (no packing) when untransposed and either small
-     * enough to stay in cache or used by a single row block of C, where
-     * packing cannot pay for itself. */
-    j.nopack = !tb && ((double)K * (double)N * (double)es <= NOPACK_BYTES || M <= bl.mb);
-    j.chunk_major = !j.nopack;
+    /* B is read in place (no packing) when untransposed and either used by
+     * a single row block of C, where packing cannot pay for itself, or
+     * small enough to stay in cache while A is read in place untransposed.
+     * With A read transposed (ta: its rows lda apart feed the kernel's
+     * broadcasts), an unpacked B competes with it for L1 sets: packing paid
+     * for every shape measured (f32, bench_gemm, SCHED_FIFO: 1024x1024x128
+     * TN 86 -> 100 GFLOP/s, 784x1024x128 TN 97 -> 105, 784x128x128 TN 105 ->
+     * 109, 512x512x256 TN 106 -> 112). */
+    j.nopack = !tb && (M <= bl.mb || (!ta && (double)K * (double)N * (double)es <= NOPACK_BYTES));
     int nt = tg_par_threads(ctx, 2.0 * (double)M * (double)N * (double)K, TG_PAR_MIN_FLOPS);
     if (nt > j.nrows * j.nchunks)
         nt = (int)(j.nrows * j.nchunks);
+    j.chunk_major = !j.nopack && j.nrows < 4 * (int64_t)nt;
 
     size_t mark = tg_ctx_arena_mark(ctx);
     if (!j.nopack) {

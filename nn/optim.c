@@ -251,30 +251,42 @@ DEFINE_STEP(double, sqrt, f64)
 
 /* The update is elementwise: threads (the parameter store's count, above
  * a size threshold) take fixed contiguous ranges, and every element gets
- * the same arithmetic whatever the split. */
-tg_status tg_optim_step(tg_optim *o)
+ * the same arithmetic whatever the split. With `zero`, each block of
+ * ZBLOCK gradients is zeroed right after its update, while still in L1. */
+#define ZBLOCK 2048
+
+static tg_status step(tg_optim *o, int zero)
 {
     if (!o)
         return TG_ERR_ARG;
     o->t++;
     int64_t n = tg_params_len(o->p);
     void *w = tg_params_values(o->p);
-    const void *g = tg_params_grads(o->p);
+    void *g = tg_params_grads(o->p);
     int f32 = tg_params_dtype(o->p) == TG_F32;
+    size_t es = f32 ? sizeof(float) : sizeof(double);
     int nt = tg_params_threads(o->p);
     if (nt > 1)
         nt = (int)(n / TG_PAR_MIN_ELEMS) < nt ? (int)(n / TG_PAR_MIN_ELEMS) : nt;
     TG_PAR_FOR(nt, n, 16, lo, hi, {
-        switch (o->c.kind) {
-        case TG_OPTIM_SGD:     f32 ? sgd_f32(o, w, g, lo, hi)     : sgd_f64(o, w, g, lo, hi);     break;
-        case TG_OPTIM_ADAM:
-        case TG_OPTIM_ADAMW:   f32 ? adam_f32(o, w, g, lo, hi)    : adam_f64(o, w, g, lo, hi);    break;
-        case TG_OPTIM_RMSPROP: f32 ? rmsprop_f32(o, w, g, lo, hi) : rmsprop_f64(o, w, g, lo, hi); break;
-        case TG_OPTIM_ADAGRAD: f32 ? adagrad_f32(o, w, g, lo, hi) : adagrad_f64(o, w, g, lo, hi); break;
+        for (int64_t b = lo; b < hi; b += ZBLOCK) {
+            int64_t e = hi - b < ZBLOCK ? hi : b + ZBLOCK;
+            switch (o->c.kind) {
+            case TG_OPTIM_SGD:     f32 ? sgd_f32(o, w, g, b, e)     : sgd_f64(o, w, g, b, e);     break;
+            case TG_OPTIM_ADAM:
+            case TG_OPTIM_ADAMW:   f32 ? adam_f32(o, w, g, b, e)    : adam_f64(o, w, g, b, e);    break;
+            case TG_OPTIM_RMSPROP: f32 ? rmsprop_f32(o, w, g, b, e) : rmsprop_f64(o, w, g, b, e); break;
+            case TG_OPTIM_ADAGRAD: f32 ? adagrad_f32(o, w, g, b, e) : adagrad_f64(o, w, g, b, e); break;
+            }
+            if (zero)
+                memset((char *)g + (size_t)b * es, 0, (size_t)(e - b) * es);
         }
     });
     return TG_OK;
 }
+
+tg_status tg_optim_step(tg_optim *o) { return step(o, 0); }
+tg_status tg_optim_step_and_zero_grad(tg_optim *o) { return step(o, 1); }
 
 /* ---- schedules ----------------------------------------------------------- */
 

@@ -120,6 +120,13 @@ void      tg_optim_free(tg_optim *o);
 
 /* One update of every parameter from its gradient (gradients unchanged). */
 tg_status tg_optim_step(tg_optim *o);
+/* tg_optim_step, then every gradient zeroed (tg_params_zero_grad), in one
+ * pass over memory: each block of gradients is cleared right after its
+ * update, while in cache, instead of a second sweep over the whole block
+ * (measured: a 784-1024-1024-10 training step, 14.6 -> 14.2 ms). For a
+ * loop that zeroes before every backward: zero once before the first
+ * step, then call this instead of tg_optim_step. */
+tg_status tg_optim_step_and_zero_grad(tg_optim *o);
 void      tg_optim_set_lr(tg_optim *o, double lr);   /* schedules use this */
 double    tg_optim_lr(const tg_optim *o);
 int64_t   tg_optim_step_count(const tg_optim *o);

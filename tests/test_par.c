@@ -1,5 +1,6 @@
 /* test_par.c — threads never change a result: the parameter store's loops
- * (zero_grad, clipping) and every optimizer's step, on blocks large enough
+ * (zero_grad, clipping) and every optimizer's step (also the step that
+ * zeroes the gradients), on blocks large enough
  * to be split, give bit-identical values for 1, 2 and 3 threads; the same
  * for ops on tensors above the threading threshold (forward and VJP), and
  * for a short training run of an MLP. (GEMM: tests/test_gemm.c.) */
@@ -69,6 +70,25 @@ static void test_optimizers(void)
                     TEST_CHECK(memcmp(ref_g, tg_params_grads(p), bytes) == 0);
                     TEST_CHECK(norm == ref_norm);
                 }
+                /* The fused step: the same values, and the gradients zeroed. */
+                tg_params *q = make_store(dt, threads);
+                tg_optim *oq = tg_optim_new(q, &c, NULL, 0);
+                for (int s = 0; s < 3; s++) {
+                    tg_clip_grad_norm(q, 50.0);
+                    tg_clip_grad_value(q, 0.4);
+                    if (s < 2)
+                        tg_optim_step(oq);
+                    else
+                        TEST_CHECK(tg_optim_step_and_zero_grad(oq) == TG_OK);
+                }
+                TEST_CHECK(memcmp(tg_params_values(q), tg_params_values(p), bytes) == 0);
+                const unsigned char *gq = tg_params_grads(q);
+                size_t nzq = 0;
+                for (size_t i = 0; i < bytes; i++)
+                    nzq += gq[i] != 0;
+                TEST_CHECK(nzq == 0);
+                tg_optim_free(oq);
+                tg_params_free(q);
                 tg_params_zero_grad(p);
                 const unsigned char *g = tg_params_grads(p);
                 size_t nz = 0;
