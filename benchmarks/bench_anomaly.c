@@ -8,20 +8,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 enum { B = 128, D = 784, STEPS = 20 };
 
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -64,8 +55,8 @@ int main(int argc, char **argv)
                 t[on][rd] = (cpu_now() - c0) / STEPS;
         }
     }
-    qsort(t[0], (size_t)rounds, sizeof(double), cmp);
-    qsort(t[1], (size_t)rounds, sizeof(double), cmp);
+    qsort(t[0], (size_t)rounds, sizeof(double), cmp_d);
+    qsort(t[1], (size_t)rounds, sizeof(double), cmp_d);
     double off = t[0][rounds / 2], on = t[1][rounds / 2];
     printf("784-128-10 b128 step, CPU time, median of %d rounds of %d steps:\n", rounds, STEPS);
     printf("  anomaly off %.3f ms   anomaly on %.3f ms   overhead %+.1f%%\n", off * 1e3, on * 1e3,
