@@ -143,16 +143,16 @@ static tg_layer *append(tg_model *m, lkind kind, const char *prefix)
     return l;
 }
 
-/* Undo the last append (a builder failed after it). The store cannot
- * remove a parameter, so when some were already added under the layer's
- * name the name stays taken: the next layer of the kind gets the next
- * number instead of colliding with the orphans forever. */
-static void drop_last(tg_model *m, int added_params)
+/* Undo the last append (a builder failed after it), with the parameters
+ * and buffers it had added: the store goes back to np and nb entries, and
+ * the layer's number is free again. */
+static void drop_last(tg_model *m, int np, int nb)
 {
     tg_layer *parent = m->open[m->depth - 1];
     tg_layer *l = parent->kids[--parent->n_kids];
-    if (!added_params)
-        m->counter[l->kind]--;
+    tg_params_truncate(m->params, np);
+    tg_params_truncate(m->buffers, nb);
+    m->counter[l->kind]--;
     layer_free(l);
     tg_free(l);
 }
@@ -174,12 +174,13 @@ static tg_status check_width(const tg_model *m, int64_t in)
 
 tg_status tg_model_add_dense(tg_model *m, int64_t in, int64_t out, tg_init init)
 {
-    /* Every argument is checked before anything is added: a failure after
-     * a parameter was created would leave it in the store for good. */
+    /* Every argument is checked before anything is added; a failure after
+     * that (out of memory) takes back what was added. */
     if (!m || out <= 0 || (unsigned)init > TG_INIT_CONSTANT)
         return TG_ERR_ARG;
     if (check_width(m, in) != TG_OK)
         return TG_ERR_SHAPE;
+    int np = tg_params_count(m->params), nb = tg_params_count(m->buffers);
     tg_layer *l = append(m, L_DENSE, "dense");
     if (!l)
         return TG_ERR_NOMEM;
@@ -191,7 +192,7 @@ tg_status tg_model_add_dense(tg_model *m, int64_t in, int64_t out, tg_init init)
     if (l->b)
         st = tg_init_tensor(l->w, init, in, out, 0, &m->rng);
     if (st != TG_OK) {
-        drop_last(m, l->w != NULL);
+        drop_last(m, np, nb);
         return st;
     }
     m->width = out;
@@ -227,6 +228,7 @@ tg_status tg_model_add_batchnorm(tg_model *m, int64_t features, double momentum,
         return TG_ERR_ARG;
     if (check_width(m, features) != TG_OK)
         return TG_ERR_SHAPE;
+    int np = tg_params_count(m->params), nb = tg_params_count(m->buffers);
     tg_layer *l = append(m, L_BN, "bn");
     if (!l)
         return TG_ERR_NOMEM;
@@ -239,7 +241,7 @@ tg_status tg_model_add_batchnorm(tg_model *m, int64_t features, double momentum,
     l->rmean = l->b ? add_named(m->buffers, l, "running_mean", TG_DIMS(features), &st) : NULL;
     l->rvar = l->rmean ? add_named(m->buffers, l, "running_var", TG_DIMS(features), &st) : NULL;
     if (!l->rvar) {
-        drop_last(m, l->w != NULL);
+        drop_last(m, np, nb);
         return st;
     }
     tg_init_tensor(l->w, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);
@@ -254,6 +256,7 @@ tg_status tg_model_add_layernorm(tg_model *m, int64_t features, double eps)
         return TG_ERR_ARG;
     if (check_width(m, features) != TG_OK)
         return TG_ERR_SHAPE;
+    int np = tg_params_count(m->params), nb = tg_params_count(m->buffers);
     tg_layer *l = append(m, L_LN, "ln");
     if (!l)
         return TG_ERR_NOMEM;
@@ -263,7 +266,7 @@ tg_status tg_model_add_layernorm(tg_model *m, int64_t features, double eps)
     l->w = add_named(m->params, l, "gamma", TG_DIMS(features), &st);
     l->b = l->w ? add_named(m->params, l, "beta", TG_DIMS(features), &st) : NULL;
     if (!l->b) {
-        drop_last(m, l->w != NULL);
+        drop_last(m, np, nb);
         return st;
     }
     tg_init_tensor(l->w, TG_INIT_CONSTANT, 1, 1, 1.0, &m->rng);

@@ -128,6 +128,22 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t
     return t;
 }
 
+void tg_params_truncate(tg_params *p, int n)
+{
+    if (!p || n < 0 || n >= p->n)
+        return;
+    /* Parameters sit in the blocks in the order they were added, so the
+     * first one removed starts where the kept ones end. The blocks keep
+     * their size (the space is reused by the next add). */
+    int64_t len = p->items[n].offset;
+    for (int i = n; i < p->n; i++)
+        tg_free(p->items[i].t);
+    memset((char *)p->values + (size_t)len * esize(p), 0, (size_t)(p->len - len) * esize(p));
+    memset((char *)p->grads + (size_t)len * esize(p), 0, (size_t)(p->len - len) * esize(p));
+    p->n = n;
+    p->len = len;
+}
+
 int tg_params_count(const tg_params *p) { return p ? p->n : 0; }
 tg_tensor *tg_params_get(const tg_params *p, int i) { return p && i >= 0 && i < p->n ? p->items[i].t : NULL; }
 const char *tg_params_name(const tg_params *p, int i) { return p && i >= 0 && i < p->n ? p->items[i].name : NULL; }

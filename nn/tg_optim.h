@@ -33,6 +33,11 @@ void       tg_params_free(tg_params *p);
  * caching them across adds. NULL on a duplicate or bad name, bad shape or
  * no memory; `st` (may be NULL) says which. */
 tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t *shape, tg_status *st);
+/* Remove every parameter from index n on (the last ones added), freeing
+ * their tensors; n >= count does nothing. For undoing a builder that failed
+ * part-way: call it before an optimizer is made over the store (an
+ * optimizer's state is sized by the store when it is made). */
+void       tg_params_truncate(tg_params *p, int n);
 
 int         tg_params_count(const tg_params *p);
 tg_tensor  *tg_params_get(const tg_params *p, int i);          /* NULL when out of range */

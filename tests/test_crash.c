@@ -455,7 +455,7 @@ static tg_status child_save(const char *path, int v, prep_fn prep, char *err, si
         close(fds[0]);
         if (prep)
             prep();
-        char msg[600];
+        char msg[600] = { 0 };   /* all 600 bytes go down the pipe */
         tg_status s = tg_model_save(path, ver[v], vopt[v], NULL, 0, msg + sizeof(int),
                                     sizeof msg - sizeof(int));
         memcpy(msg, &s, sizeof s);
