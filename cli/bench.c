@@ -50,8 +50,9 @@ static void bench_usage(FILE *f)
         "                       const tg_op_def *const tg_user_ops[] (NULL-terminated)\n"
         "  --no-probe           skip measuring the machine's peaks (no %% of peak)\n"
         "  --list               list the ops and exit\n"
-        "%%peak: c = share of the single-thread GEMM peak (compute-bound phases),\n"
-        "       m = share of the memory bandwidth (memory-bound; cache-resident data can exceed 100).\n");
+        "%%peak: c = share of the single-thread GEMM peak times the thread count (compute-bound\n"
+        "       phases), m = share of the memory bandwidth measured on as many threads (memory-bound;\n"
+        "       cache-resident data can exceed 100).\n");
 }
 
 /* "4096x4096", "1024,1024,1024". */

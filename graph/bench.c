@@ -362,7 +362,7 @@ static tg_status time_case(bstate *s)
     for (int p = 0; p < TG_BENCH_N_PHASES; p++)
         if (c->phase[p].iterations > 0)
             bench_rates(&c->phase[p], c->has_cost ? flops[p] : 0, c->has_cost ? bytes[p] : 0,
-                        s->cfg->machine, s->cfg->dt);
+                        s->cfg->machine, s->cfg->dt, s->cfg->threads);
     c->overhead_fwd_ns = c->phase[TG_BENCH_ENGINE_FWD].median_ns - c->phase[TG_BENCH_FWD].median_ns;
     if (c->has_backward)
         c->overhead_fwdbwd_ns = c->phase[TG_BENCH_ENGINE_FWDBWD].median_ns - c->phase[TG_BENCH_FWDBWD].median_ns;

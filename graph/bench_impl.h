@@ -21,9 +21,10 @@ double bench_cpu_now(void);
 tg_status bench_measure(void (*fn)(void *), void *ud, double budget, int min_reps,
                         tg_bench_stats *st);
 
-/* Rates, bound and % of peak of st from flops and bytes per call. */
+/* Rates, bound and % of peak of st from flops and bytes per call, for a
+ * run on `threads` threads (the peaks of that many: see tg_bench.h). */
 void bench_rates(tg_bench_stats *st, double flops, double bytes, const tg_bench_machine *m,
-                 tg_dtype dt);
+                 tg_dtype dt, int threads);
 
 /* Fill proto (def, ctx set; its context's RNG seeded) with f64 inputs: sample
  * `variant`, or (variant < 0) the user shape through the op's sample_shape

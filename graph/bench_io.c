@@ -132,9 +132,10 @@ void tg_bench_print_machine(FILE *f, const tg_bench_machine *m)
             m->host_name, m->num_cpus, m->mhz_per_cpu, (long long)(llc >> 10), m->load_avg[0], m->load_avg[1],
             m->load_avg[2]);
     fprintf(f, "peak:    GEMM 256^3 on 1 thread: f32 %.1f GFLOP/s, f64 %.1f GFLOP/s; memory (3 x %lld MiB): "
-            "triad %.1f GB/s, copy %.1f GB/s\n", m->gemm_gflops_f32, m->gemm_gflops_f64,
-            (long long)(m->mem_array_bytes >> 20), m->mem_gbps, m->copy_gbps);
-    fprintf(f, "         %%peak: c = of the GEMM peak (compute-bound), m = of the triad bandwidth (memory-bound)\n");
+            "triad %.1f GB/s (%d threads: %.1f), copy %.1f GB/s\n", m->gemm_gflops_f32, m->gemm_gflops_f64,
+            (long long)(m->mem_array_bytes >> 20), m->mem_gbps, m->num_cpus, m->mem_gbps_all, m->copy_gbps);
+    fprintf(f, "         %%peak: c = of the GEMM peak x threads (compute-bound), m = of the triad bandwidth on as many\n"
+               "         threads (memory-bound)\n");
 }
 
 /* ---- JSON ---------------------------------------------------------------------- */
@@ -246,6 +247,8 @@ tg_status tg_bench_write_json(FILE *f, const tg_bench_result *const *res, int n)
     json_num(f, m->mem_gbps);
     fprintf(f, ",\n    \"mem_copy_gbps\": ");
     json_num(f, m->copy_gbps);
+    fprintf(f, ",\n    \"mem_triad_gbps_all_cpus\": ");
+    json_num(f, m->mem_gbps_all);
     fprintf(f, ",\n    \"mem_probe_array_bytes\": %lld\n  },\n  \"benchmarks\": [", (long long)m->mem_array_bytes);
     json_state js = { f, 0 };
     for_each_row(res, n, json_row, &js);

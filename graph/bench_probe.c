@@ -4,6 +4,7 @@
  * CPUs, clock, caches, load). Knows no particular op. */
 #include "bench_impl.h"
 #include "gemm.h"
+#include "tg_par.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -93,7 +94,8 @@ tg_status bench_measure(void (*fn)(void *), void *ud, double budget, int min_rep
     return TG_OK;
 }
 
-void bench_rates(tg_bench_stats *st, double flops, double bytes, const tg_bench_machine *m, tg_dtype dt)
+void bench_rates(tg_bench_stats *st, double flops, double bytes, const tg_bench_machine *m, tg_dtype dt,
+                 int threads)
 {
     st->flops = flops;
     st->bytes = bytes;
@@ -103,8 +105,9 @@ void bench_rates(tg_bench_stats *st, double flops, double bytes, const tg_bench_
         return;
     st->gflops = flops / st->median_ns;     /* flop/ns = GFLOP/s */
     st->gbps = bytes / st->median_ns;
-    double peak = m ? (dt == TG_F64 ? m->gemm_gflops_f64 : m->gemm_gflops_f32) : 0;
-    double bw = m ? m->mem_gbps : 0;
+    int nt = threads < 1 ? 1 : m && m->num_cpus > 0 && threads > m->num_cpus ? m->num_cpus : threads;
+    double peak = m ? nt * (dt == TG_F64 ? m->gemm_gflops_f64 : m->gemm_gflops_f32) : 0;
+    double bw = m ? (nt > 1 && m->mem_gbps_all > 0 ? m->mem_gbps_all : m->mem_gbps) : 0;
     int compute = bytes <= 0 || (flops > 0 && peak > 0 && bw > 0 && flops / bytes > peak / bw);
     st->bound = compute ? TG_BENCH_BOUND_COMPUTE : TG_BENCH_BOUND_MEMORY;
     if (compute && peak > 0)
@@ -170,6 +173,7 @@ static double probe_gemm(tg_dtype dt, double budget)
 typedef struct mem_probe {
     double *a, *b, *c;
     size_t  n;
+    int     nt;              /* threads of triad_all_call */
 } mem_probe;
 
 static void triad_call(void *ud)
@@ -179,6 +183,19 @@ static void triad_call(void *ud)
     const double *restrict b = p->b, *restrict c = p->c;
     for (size_t i = 0; i < p->n; i++)
         a[i] = b[i] + 3.0 * c[i];
+}
+
+/* The triad on every CPU, each thread its own contiguous part (first
+ * touched by the same thread, so its pages are local). */
+static void triad_all_call(void *ud)
+{
+    mem_probe *p = ud;
+    TG_PAR_FOR(p->nt, (int64_t)p->n, 4096, lo, hi, {
+        double *restrict a = p->a;
+        const double *restrict b = p->b, *restrict c = p->c;
+        for (int64_t i = lo; i < hi; i++)
+            a[i] = b[i] + 3.0 * c[i];
+    });
 }
 
 static void copy_call(void *ud)
@@ -309,6 +326,12 @@ tg_status tg_bench_probe(tg_bench_machine *m, double budget)
             m->mem_gbps = 24.0 * (double)p.n / s.min_ns;
         if (bench_measure(copy_call, &p, budget, 5, &s) == TG_OK)
             m->copy_gbps = 16.0 * (double)p.n / s.min_ns;
+        m->mem_gbps_all = m->mem_gbps;
+#ifdef TG_HAVE_OPENMP
+        p.nt = m->num_cpus;
+        if (p.nt > 1 && bench_measure(triad_all_call, &p, budget, 5, &s) == TG_OK)
+            m->mem_gbps_all = 24.0 * (double)p.n / s.min_ns;
+#endif
     } else {
         st = TG_ERR_NOMEM;
     }

@@ -32,8 +32,10 @@
  *   - Roofline: an op phase is compute-bound when its arithmetic intensity
  *     (flops / bytes) is above the machine balance (GEMM peak / memory
  *     bandwidth): its share of peak is then GFLOP/s over the single-thread
- *     GEMM peak, else GB/s over the memory bandwidth. Small inputs that stay
- *     in cache can exceed 100% of the (DRAM) bandwidth.
+ *     GEMM peak times the thread count (capped at the CPUs), else GB/s over
+ *     the memory bandwidth measured with as many threads (one, or all CPUs
+ *     for a multi-thread run). Small inputs that stay in cache can exceed
+ *     100% of the (DRAM) bandwidth.
  *
  * Generic user-shape rule, for an op without a sample_shape hook: when
  * every float input of sample variant 0 has the same shape, the float
@@ -79,6 +81,9 @@ typedef struct tg_bench_machine {
                                 than the last-level cache (best batch;
                                 24 bytes per element, no write-allocate) */
     double  copy_gbps;       /* copy a = b, same arrays (16 bytes)        */
+    double  mem_gbps_all;    /* the triad on num_cpus threads, each its own
+                                part (= mem_gbps without OpenMP or with
+                                one CPU): the bound for a multi-thread run */
     int64_t mem_array_bytes; /* size of each probe array                  */
     int     num_cpus;
     double  mhz_per_cpu;     /* from /proc/cpuinfo, 0 when unknown        */
@@ -89,7 +94,7 @@ typedef struct tg_bench_machine {
 } tg_bench_machine;
 
 /* Measure the machine: tg_gemm f32 and f64 at 256³ on one thread, and the
- * memory bandwidth (arrays of max(4 × last-level cache, 64 MiB), capped at
+ * memory bandwidth on one thread and on all CPUs (arrays of max(4 × last-level cache, 64 MiB), capped at
  * 512 MiB, each). `time_budget` seconds per probe (0 = 0.2; negative: only
  * describe the machine — CPUs, caches, load — and leave the peaks 0, so no
  * % of peak is reported). Fills *m (required). TG_ERR_NOMEM when the probe

@@ -89,7 +89,7 @@ static void test_probe(void)
     tg_status st = tg_bench_probe(&machine, 0.01);
     TEST_CHECK_MSG(st == TG_OK, "%s", tg_status_str(st));
     TEST_CHECK(finite_pos(machine.gemm_gflops_f32) && finite_pos(machine.gemm_gflops_f64));
-    TEST_CHECK(finite_pos(machine.mem_gbps) && finite_pos(machine.copy_gbps));
+    TEST_CHECK(finite_pos(machine.mem_gbps) && finite_pos(machine.copy_gbps) && finite_pos(machine.mem_gbps_all));
     TEST_CHECK(machine.mem_array_bytes >= ((int64_t)64 << 20));
     TEST_CHECK(machine.num_cpus >= 1 && machine.host_name[0]);
 }
