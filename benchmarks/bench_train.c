@@ -291,6 +291,7 @@ static void trainer_init(trainer *t, const mlp_cfg *mc, int threads)
     t->ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 42, .n_threads = threads });
     if (!t->opt || !t->ctx)
         die(mc->spec, "could not create the optimizer or context");
+    tg_params_set_threads(tg_model_params(t->m), threads);   /* the optimizer's threads, as tapegrad train */
 }
 
 static void trainer_free(trainer *t)
