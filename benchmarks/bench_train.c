@@ -291,6 +291,7 @@ static void trainer_init(trainer *t, const mlp_cfg *mc, int threads)
     t->ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 42, .n_threads = threads });
     if (!t->opt || !t->ctx)
         die(mc->spec, "could not create the optimizer or context");
+    tg_params_set_threads(tg_model_params(t->m), threads);   /* the optimizer's threads, as tapegrad train */
 }
 
 static void trainer_free(trainer *t)
@@ -300,9 +301,9 @@ static void trainer_free(trainer *t)
     tg_model_free(t->m);
 }
 
-/* One step, in PyTorch's order: forward + loss, backward, optimizer step,
- * zero_grad (then reset the arena). Phase end times go to ph[0..2] when not
- * NULL. Returns the loss. */
+/* One step, in PyTorch's order: forward + loss, backward, optimizer step
+ * and zero_grad (fused, as tapegrad train runs them), then reset the arena.
+ * Phase end times go to ph[0..2] when not NULL. Returns the loss. */
 static double train_step(trainer *t, float *x, int32_t *y, int64_t B, int64_t D, double *ph)
 {
     tg_ctx *ctx = t->ctx;
@@ -316,8 +317,7 @@ static double train_step(trainer *t, float *x, int32_t *y, int64_t B, int64_t D,
     if (ph)
         ph[1] = now();
     double lv = tg_tensor_get(loss, 0);
-    tg_optim_step(t->opt);
-    tg_params_zero_grad(tg_model_params(t->m));
+    tg_optim_step_and_zero_grad(t->opt);   /* as tapegrad train: one pass over the gradients */
     tg_ctx_reset(ctx);
     if (ph)
         ph[2] = now();

@@ -230,17 +230,20 @@ static void pack_b(tg_dtype dt, const char *B, int64_t ldb, int tb, int64_t p0, 
     }
 }
 
-/* C[i][j] = beta·C[i][j] + X[j][i] for an M×N C and an N×M X (ld M). */
+/* C[i][j] = beta·C[i][j] + X[j][i] for an M×N C and an N×M X (ld M), in
+ * 16×16 tiles; threads take ranges of tile rows (each C row on one). */
 #define ADD_T(T)                                                                        \
-    static void add_t_##T(int64_t M, int64_t N, const T *X, double beta, T *C, int64_t ldc) \
+    static void add_t_##T(int64_t M, int64_t N, const T *X, double beta, T *C, int64_t ldc, int nt) \
     {                                                                                   \
-        for (int64_t ii = 0; ii < M; ii += 16)                                          \
+        TG_PAR_FOR(nt, M, 16, r0, r1, {                                                 \
+        for (int64_t ii = r0; ii < r1; ii += 16)                                        \
             for (int64_t jj = 0; jj < N; jj += 16) {                                    \
                 int64_t ie = ii + 16 < M ? ii + 16 : M, je = jj + 16 < N ? jj + 16 : N; \
                 for (int64_t i = ii; i < ie; i++)                                       \
                     for (int64_t j = jj; j < je; j++)                                   \
                         C[i * ldc + j] = beta == 0.0 ? X[j * M + i] : C[i * ldc + j] + X[j * M + i]; \
             }                                                                           \
+        });                                                                             \
     }
 ADD_T(float)
 ADD_T(double)
@@ -446,10 +449,17 @@ static double lane_use(int64_t n, int64_t vlen)
     return (double)n / (double)(((n + vlen - 1) / vlen) * vlen);
 }
 
-static int want_swap(tg_dtype dt, int ta, int64_t M, int64_t N)
+static int want_swap(tg_dtype dt, int ta, int tb, int64_t M, int64_t N, int64_t K)
 {
     int64_t vlen = dt == TG_F32 ? 16 : 8;
-    return ta && N < 4 * vlen && M > N && lane_use(M, vlen) > lane_use(N, vlen) + 0.15;
+    if (ta && N < 4 * vlen && M > N && lane_use(M, vlen) > lane_use(N, vlen) + 0.15)
+        return 1;
+    /* C = A·Bᵀ with a short A (a batch times a layer's Wᵀ): packing Bᵀ
+     * transposes all of B (N·K elements) on every call; the swapped
+     * product transposes A instead and adds the result transposed (M·K +
+     * M·N). Swap when that moves less than half as much (f32, bench_gemm,
+     * SCHED_FIFO: 128x1024x1024 NT 9x -> 10x GFLOP/s). */
+    return !ta && tb && (double)N * (double)K > 2 * ((double)M * (double)K + (double)M * (double)N);
 }
 
 static void zero_rows(tg_dtype dt, int64_t M, int64_t N, char *C, int64_t ldc)
@@ -486,7 +496,7 @@ tg_status tg_gemm(tg_ctx *ctx, tg_dtype dt, int trans_a, int trans_b,
     if (lda > lim || ldb > lim || ldc > lim || M > lim || N > lim || K > lim)
         return tg_gemm_ref(dt, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 
-    if (!want_swap(dt, trans_a, M, N))
+    if (!want_swap(dt, trans_a, trans_b, M, N, K))
         return blocked(ctx, dt, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 
     /* Cᵀ (N×M) = op(B)ᵀ·op(A)ᵀ: A' = B with the flag flipped, B' = A. */
@@ -497,10 +507,11 @@ tg_status tg_gemm(tg_ctx *ctx, tg_dtype dt, int trans_a, int trans_b,
         return tg_ctx_status(ctx);
     tg_status s = blocked(ctx, dt, !trans_b, !trans_a, N, M, K, B, ldb, A, lda, 0.0, x, M);
     if (s == TG_OK) {
+        int nt = tg_par_threads(ctx, (double)M * (double)N, TG_PAR_MIN_ELEMS);
         if (dt == TG_F32)
-            add_t_float(M, N, (const float *)x, beta, C, ldc);
+            add_t_float(M, N, (const float *)x, beta, C, ldc, nt);
         else
-            add_t_double(M, N, (const double *)x, beta, C, ldc);
+            add_t_double(M, N, (const double *)x, beta, C, ldc, nt);
     }
     tg_ctx_arena_rewind(ctx, mark);
     return s;

@@ -17,6 +17,7 @@ struct tg_optim {
     tg_optim_config c;
     double          lr;
     int64_t         t;                 /* steps taken */
+    double          bc1, bc2;          /* Adam's bias corrections at t (set by step) */
     int             n_state;
     const char     *state_name[MAX_STATE];
     void           *state_raw[MAX_STATE];
@@ -195,7 +196,7 @@ static void adam_##SFX(tg_optim *o, T *w, const T *g, int64_t lo, int64_t hi)   
 {                                                                                         \
     const tg_optim_config *c = &o->c;                                                     \
     T *m = state_named(o, "exp_avg"), *v = state_named(o, "exp_avg_sq");                  \
-    double bc1 = 1 - pow(c->beta1, (double)o->t), bc2 = 1 - pow(c->beta2, (double)o->t);   \
+    double bc1 = o->bc1, bc2 = o->bc2;                                                    \
     T b1 = (T)c->beta1, b2 = (T)c->beta2, eps = (T)c->eps;                                \
     T step = (T)(o->lr / bc1), rbc2 = (T)(1 / sqrt(bc2));                                 \
     int adamw = c->kind == TG_OPTIM_ADAMW;                                                \
@@ -260,6 +261,10 @@ static tg_status step(tg_optim *o, int zero)
     if (!o)
         return TG_ERR_ARG;
     o->t++;
+    /* Once per step, not per block (two pow calls per 2048 elements were
+     * ~0.3 % of an Adam step of the 1.86 M-parameter MLP). */
+    o->bc1 = 1 - pow(o->c.beta1, (double)o->t);
+    o->bc2 = 1 - pow(o->c.beta2, (double)o->t);
     int64_t n = tg_params_len(o->p);
     void *w = tg_params_values(o->p);
     void *g = tg_params_grads(o->p);
