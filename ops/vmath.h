@@ -39,6 +39,16 @@ static inline float    tg_vm_u2f(uint32_t u)  { float f; memcpy(&f, &u, 4); retu
 static inline uint64_t tg_vm_d2u(double d)    { uint64_t u; memcpy(&u, &d, 8); return u; }
 static inline double   tg_vm_u2d(uint64_t u)  { double d; memcpy(&d, &u, 8); return d; }
 
+/* a * b + c: one fused operation where the target has FMA (the Horner steps
+ * of the polynomials; ISO C mode does not contract a * b + c by itself). */
+#ifdef __FMA__
+#define TG_VM_FMAF(a, b, c) fmaf(a, b, c)
+#define TG_VM_FMA(a, b, c)  fma(a, b, c)
+#else
+#define TG_VM_FMAF(a, b, c) ((a) * (b) + (c))
+#define TG_VM_FMA(a, b, c)  ((a) * (b) + (c))
+#endif
+
 /* ln 2 = LN2_HI + LN2_LO, LN2_HI with 9 (f32) or 32 (f64) significant bits */
 #define TG_VM_LN2F_HI   0.693359375f
 #define TG_VM_LN2F_LO  -2.12194440e-4f
@@ -55,35 +65,45 @@ static inline double   tg_vm_u2d(uint64_t u)  { double d; memcpy(&d, &u, 8); ret
 static inline float tg_vm_em1_polyf(float r)
 {
     float q = 1.0f / 40320;
-    q = q * r + 1.0f / 5040;
-    q = q * r + 1.0f / 720;
-    q = q * r + 1.0f / 120;
-    q = q * r + 1.0f / 24;
-    q = q * r + 1.0f / 6;
-    q = q * r + 0.5f;
+    q = TG_VM_FMAF(q, r, 1.0f / 5040);
+    q = TG_VM_FMAF(q, r, 1.0f / 720);
+    q = TG_VM_FMAF(q, r, 1.0f / 120);
+    q = TG_VM_FMAF(q, r, 1.0f / 24);
+    q = TG_VM_FMAF(q, r, 1.0f / 6);
+    q = TG_VM_FMAF(q, r, 0.5f);
     return (r * r) * q;
 }
 
 /* 2^k for -252 <= k <= 254 as two normal factors s1 * s2. */
 static inline void tg_vm_scalef(int32_t k, float *s1, float *s2)
 {
-    int32_t k1 = k / 2, k2 = k - k1;
+    int32_t k1 = k >> 1, k2 = k - k1;
     *s1 = tg_vm_u2f((uint32_t)(k1 + 127) << 23);
     *s2 = tg_vm_u2f((uint32_t)(k2 + 127) << 23);
 }
 
+/* The clamps are written so that NaN passes through them, and NaN then
+ * propagates through the arithmetic (k comes from the bits of t, never from
+ * converting a NaN to an integer): no final blend for it. */
 static inline float tg_vm_expf(float x)
 {
-    float xc = x >= -104.0f ? x : -104.0f;   /* NaN -> -104, restored below */
-    xc = xc <= 89.0f ? xc : 89.0f;           /* exp(-104) = 0, exp(89) = inf */
-    float kf = (xc * (float)TG_VM_LOG2E + TG_VM_RNDF) - TG_VM_RNDF;
-    float r1 = xc - kf * TG_VM_LN2F_HI, klo = kf * TG_VM_LN2F_LO;   /* r1 exact */
-    float r = r1 - klo, rlo = (r1 - r) - klo;   /* x - k ln2 = r + rlo */
+    float xc = x < -104.0f ? -104.0f : x;    /* exp(-104) = 0 */
+    xc = xc > 89.0f ? 89.0f : xc;            /* exp(89) = inf */
+    float t = xc * (float)TG_VM_LOG2E + TG_VM_RNDF, kf = t - TG_VM_RNDF;
+    int32_t k = (int32_t)(tg_vm_f2u(t) - tg_vm_f2u(TG_VM_RNDF));
+    float r = TG_VM_FMAF(-kf, TG_VM_LN2F_HI, xc);   /* exact */
+    r = TG_VM_FMAF(-kf, TG_VM_LN2F_LO, r);
+    float p = 1.0f / 5040;                   /* exp(r): Taylor to degree 7 */
+    p = TG_VM_FMAF(p, r, 1.0f / 720);
+    p = TG_VM_FMAF(p, r, 1.0f / 120);
+    p = TG_VM_FMAF(p, r, 1.0f / 24);
+    p = TG_VM_FMAF(p, r, 1.0f / 6);
+    p = TG_VM_FMAF(p, r, 0.5f);
+    p = TG_VM_FMAF(p, r, 1.0f);
+    p = TG_VM_FMAF(p, r, 1.0f);
     float s1, s2;
-    tg_vm_scalef((int32_t)kf, &s1, &s2);
-    float p = 1.0f + r, perr = ((1.0f - p) + r) + rlo;   /* 1 + r = p + perr exactly */
-    float y = ((p + (tg_vm_em1_polyf(r) + perr)) * s1) * s2;
-    return x == x ? y : x + x;
+    tg_vm_scalef(k, &s1, &s2);
+    return (p * s1) * s2;
 }
 
 /* expm1(x) = 2^k (expm1(r) + 1) - 1 = 2 ((2^(k-1) - 1/2) + 2^(k-1) r + 2^(k-1) q),
@@ -91,18 +111,18 @@ static inline float tg_vm_expf(float x)
  * -1 in f32, so k >= -29 and 2^(k-1) is normal. */
 static inline float tg_vm_expm1f(float x)
 {
-    float xc = x >= -20.0f ? x : -20.0f;
-    xc = xc <= 89.0f ? xc : 89.0f;
-    float kf = (xc * (float)TG_VM_LOG2E + TG_VM_RNDF) - TG_VM_RNDF;
+    float xc = x < -20.0f ? -20.0f : x;      /* NaN passes, as in expf */
+    xc = xc > 89.0f ? 89.0f : xc;
+    float t = xc * (float)TG_VM_LOG2E + TG_VM_RNDF, kf = t - TG_VM_RNDF;
+    int32_t k = (int32_t)(tg_vm_f2u(t) - tg_vm_f2u(TG_VM_RNDF));
     float r1 = xc - kf * TG_VM_LN2F_HI, klo = kf * TG_VM_LN2F_LO;   /* r1 exact */
     float r = r1 - klo, rlo = (r1 - r) - klo;   /* x - k ln2 = r + rlo */
-    float h = tg_vm_u2f((uint32_t)((int32_t)kf + 126) << 23);   /* 2^(k-1) */
+    float h = tg_vm_u2f((uint32_t)(k + 126) << 23);   /* 2^(k-1) */
     /* h - 1/2 is exact up to h = 2^23; beyond, the 1/2 joins the small terms */
     float hm = h - 0.5f, a = kf <= 24.0f ? hm : h, c = kf <= 24.0f ? 0.0f : -0.5f;
     float b = h * r, ab = a + b, aberr = (a - ab) + b;   /* |a| >= |b| */
     float y = 2.0f * (ab + ((h * (tg_vm_em1_polyf(r) + rlo) + aberr) + c));
-    y = fabsf(x) < 0x1p-25f ? x : y;        /* keeps -0 and subnormals */
-    return x == x ? y : x + x;
+    return fabsf(x) < 0x1p-25f ? x : y;     /* keeps -0 and subnormals */
 }
 
 /* log(1 + f) - f for sqrt(1/2) - 1 <= f < sqrt(2) - 1. */
@@ -110,10 +130,10 @@ static inline float tg_vm_log1p_coref(float f)
 {
     float s = f / (2.0f + f), z = s * s;
     float R = 2.0f / 11;
-    R = R * z + 2.0f / 9;
-    R = R * z + 2.0f / 7;
-    R = R * z + 2.0f / 5;
-    R = R * z + 2.0f / 3;
+    R = TG_VM_FMAF(R, z, 2.0f / 9);
+    R = TG_VM_FMAF(R, z, 2.0f / 7);
+    R = TG_VM_FMAF(R, z, 2.0f / 5);
+    R = TG_VM_FMAF(R, z, 2.0f / 3);
     R = R * z;
     return -s * (f - R);
 }
@@ -146,17 +166,28 @@ static inline float tg_vm_log1pf(float x)
     return fabsf(x) < 0x1p-25f ? x : l;     /* keeps -0 and subnormals */
 }
 
-/* tanh|x| = -t / (t + 2), t = expm1(-2|x|) in (-1, 0]; the sign of x put
- * back through the sign bit (tanh(-0) = -0). */
+/* tanh|x| = (1 - E) / (1 + E), E = exp(-2|x|), for |x| >= 0.375 (E < 0.48,
+ * no cancellation to speak of); below, the Taylor series to x^13 (truncation
+ * < 2e-9 relative). The sign of x is put back through the sign bit
+ * (tanh(-0) = -0). */
 static inline float tg_vm_tanhf(float x)
 {
     float a = fabsf(x);
-    a = a <= 20.0f ? a : 20.0f;              /* tanh(20) = 1 in f32; NaN -> 20 */
-    float t = tg_vm_expm1f(-2.0f * a);
-    float v = -t / (t + 2.0f);
-    float y = tg_vm_u2f(tg_vm_f2u(v) | (tg_vm_f2u(x) & 0x80000000u));
-    return x == x ? y : x + x;
+    a = a > 20.0f ? 20.0f : a;               /* tanh(20) = 1 in f32; NaN passes */
+    float E = tg_vm_expf(-2.0f * a), big = (1.0f - E) / (1.0f + E);
+    float z = a * a, q = 21844.0f / 6081075;
+    q = TG_VM_FMAF(q, z, -1382.0f / 155925);
+    q = TG_VM_FMAF(q, z, 62.0f / 2835);
+    q = TG_VM_FMAF(q, z, -17.0f / 315);
+    q = TG_VM_FMAF(q, z, 2.0f / 15);
+    q = TG_VM_FMAF(q, z, -1.0f / 3);
+    float small = TG_VM_FMAF(a * z, q, a);
+    float v = a < 0.375f ? small : big;
+    return tg_vm_u2f(tg_vm_f2u(v) | (tg_vm_f2u(x) & 0x80000000u));
 }
+
+/* tanh|x| = -t / (t + 2), t = expm1(-2|x|) in (-1, 0]; sign as in tanhf. */
+static inline double tg_vm_tanh(double x);
 
 /* 1 / (1 + exp(-x)) without overflow: e = exp(-|x|) in (0, 1], 1/(1+e) for
  * x >= 0, e/(1+e) for x < 0. */
@@ -172,63 +203,63 @@ static inline float tg_vm_sigmoidf(float x)
 static inline double tg_vm_em1_poly(double r)
 {
     double q = 1.0 / 6227020800.0;
-    q = q * r + 1.0 / 479001600.0;
-    q = q * r + 1.0 / 39916800.0;
-    q = q * r + 1.0 / 3628800.0;
-    q = q * r + 1.0 / 362880.0;
-    q = q * r + 1.0 / 40320.0;
-    q = q * r + 1.0 / 5040.0;
-    q = q * r + 1.0 / 720.0;
-    q = q * r + 1.0 / 120.0;
-    q = q * r + 1.0 / 24.0;
-    q = q * r + 1.0 / 6.0;
-    q = q * r + 0.5;
+    q = TG_VM_FMA(q, r, 1.0 / 479001600.0);
+    q = TG_VM_FMA(q, r, 1.0 / 39916800.0);
+    q = TG_VM_FMA(q, r, 1.0 / 3628800.0);
+    q = TG_VM_FMA(q, r, 1.0 / 362880.0);
+    q = TG_VM_FMA(q, r, 1.0 / 40320.0);
+    q = TG_VM_FMA(q, r, 1.0 / 5040.0);
+    q = TG_VM_FMA(q, r, 1.0 / 720.0);
+    q = TG_VM_FMA(q, r, 1.0 / 120.0);
+    q = TG_VM_FMA(q, r, 1.0 / 24.0);
+    q = TG_VM_FMA(q, r, 1.0 / 6.0);
+    q = TG_VM_FMA(q, r, 0.5);
     return (r * r) * q;
 }
 
 static inline double tg_vm_exp(double x)
 {
-    double xc = x >= -746.0 ? x : -746.0;
-    xc = xc <= 710.0 ? xc : 710.0;
-    double kf = (xc * TG_VM_LOG2E + TG_VM_RND) - TG_VM_RND;
+    double xc = x < -746.0 ? -746.0 : x;
+    xc = xc > 710.0 ? 710.0 : xc;
+    double t = xc * TG_VM_LOG2E + TG_VM_RND, kf = t - TG_VM_RND;
+    int64_t k = (int64_t)(tg_vm_d2u(t) - tg_vm_d2u(TG_VM_RND));
     double r1 = xc - kf * TG_VM_LN2_HI, klo = kf * TG_VM_LN2_LO;   /* r1 exact */
     double r = r1 - klo, rlo = (r1 - r) - klo;   /* x - k ln2 = r + rlo */
-    int64_t k = (int64_t)kf, k1 = k / 2, k2 = k - k1;
+    int64_t k1 = k >> 1, k2 = k - k1;
     double s1 = tg_vm_u2d((uint64_t)(k1 + 1023) << 52), s2 = tg_vm_u2d((uint64_t)(k2 + 1023) << 52);
     double p = 1.0 + r, perr = ((1.0 - p) + r) + rlo;
-    double y = ((p + (tg_vm_em1_poly(r) + perr)) * s1) * s2;
-    return x == x ? y : x + x;
+    return ((p + (tg_vm_em1_poly(r) + perr)) * s1) * s2;
 }
 
 static inline double tg_vm_expm1(double x)
 {
-    double xc = x >= -40.0 ? x : -40.0;      /* expm1(-40) = -1 in f64 */
-    xc = xc <= 710.0 ? xc : 710.0;
-    double kf = (xc * TG_VM_LOG2E + TG_VM_RND) - TG_VM_RND;
+    double xc = x < -40.0 ? -40.0 : x;       /* expm1(-40) = -1 in f64 */
+    xc = xc > 710.0 ? 710.0 : xc;
+    double t = xc * TG_VM_LOG2E + TG_VM_RND, kf = t - TG_VM_RND;
+    int64_t k = (int64_t)(tg_vm_d2u(t) - tg_vm_d2u(TG_VM_RND));
     double r1 = xc - kf * TG_VM_LN2_HI, klo = kf * TG_VM_LN2_LO;   /* r1 exact */
     double r = r1 - klo, rlo = (r1 - r) - klo;   /* x - k ln2 = r + rlo */
-    double h = tg_vm_u2d((uint64_t)((int64_t)kf + 1022) << 52);
+    double h = tg_vm_u2d((uint64_t)(k + 1022) << 52);
     double hm = h - 0.5, a = kf <= 53.0 ? hm : h, c = kf <= 53.0 ? 0.0 : -0.5;
     double b = h * r, ab = a + b, aberr = (a - ab) + b;
     double y = 2.0 * (ab + ((h * (tg_vm_em1_poly(r) + rlo) + aberr) + c));
-    y = fabs(x) < 0x1p-54 ? x : y;
-    return x == x ? y : x + x;
+    return fabs(x) < 0x1p-54 ? x : y;
 }
 
 static inline double tg_vm_log1p_core(double f)
 {
     double s = f / (2.0 + f), z = s * s;
     double R = 2.0 / 23;
-    R = R * z + 2.0 / 21;
-    R = R * z + 2.0 / 19;
-    R = R * z + 2.0 / 17;
-    R = R * z + 2.0 / 15;
-    R = R * z + 2.0 / 13;
-    R = R * z + 2.0 / 11;
-    R = R * z + 2.0 / 9;
-    R = R * z + 2.0 / 7;
-    R = R * z + 2.0 / 5;
-    R = R * z + 2.0 / 3;
+    R = TG_VM_FMA(R, z, 2.0 / 21);
+    R = TG_VM_FMA(R, z, 2.0 / 19);
+    R = TG_VM_FMA(R, z, 2.0 / 17);
+    R = TG_VM_FMA(R, z, 2.0 / 15);
+    R = TG_VM_FMA(R, z, 2.0 / 13);
+    R = TG_VM_FMA(R, z, 2.0 / 11);
+    R = TG_VM_FMA(R, z, 2.0 / 9);
+    R = TG_VM_FMA(R, z, 2.0 / 7);
+    R = TG_VM_FMA(R, z, 2.0 / 5);
+    R = TG_VM_FMA(R, z, 2.0 / 3);
     R = R * z;
     return -s * (f - R);
 }
@@ -259,11 +290,10 @@ static inline double tg_vm_log1p(double x)
 static inline double tg_vm_tanh(double x)
 {
     double a = fabs(x);
-    a = a <= 40.0 ? a : 40.0;
+    a = a > 40.0 ? 40.0 : a;
     double t = tg_vm_expm1(-2.0 * a);
     double v = -t / (t + 2.0);
-    double y = tg_vm_u2d(tg_vm_d2u(v) | (tg_vm_d2u(x) & 0x8000000000000000ull));
-    return x == x ? y : x + x;
+    return tg_vm_u2d(tg_vm_d2u(v) | (tg_vm_d2u(x) & 0x8000000000000000ull));
 }
 
 static inline double tg_vm_sigmoid(double x)
