@@ -385,10 +385,11 @@ static tg_status ce_forward(tg_node *n)
                 T m = xr[0];
                 for (int64_t j = 1; j < cols; j++)
                     m = xr[j] > m ? xr[j] : m;
-                /* exp in double (vmath.h), the sum in double over lanes */
-                for (int64_t j = 0; j < cols; j++)
-                    sr[j] = (T)VM(exp, (double)(xr[j] - m));
-                double z = tg_row_sum(sr, cols);
+                double z = 0;
+                for (int64_t j = 0; j < cols; j++) {
+                    sr[j] = (T)exp((double)(xr[j] - m));
+                    z += sr[j];
+                }
                 T inv = (T)(1.0 / z);
                 for (int64_t j = 0; j < cols; j++)
                     sr[j] *= inv;
