@@ -14,21 +14,9 @@
 #define INV_SQRT_2PI     0.39894228040143267794  /* 1/sqrt(2 pi)     */
 #define GELU_TANH_KAPPA  0.044715
 
-/* sigmoid without overflow: with e = exp(-|x|) in (0, 1], 1/(1+e) for
- * x >= 0 and e/(1+e) for x < 0. */
-static inline float sigmoid_f32(float x)
-{
-    float e = expf(-fabsf(x)), r = 1.0f / (1.0f + e);
-    return x >= 0 ? r : e * r;
-}
-
-static inline double sigmoid_f64(double x)
-{
-    double e = exp(-fabs(x)), r = 1.0 / (1.0 + e);
-    return x >= 0 ? r : e * r;
-}
-
-#define SIGMOID(x) _Generic((x), float: sigmoid_f32, default: sigmoid_f64)(x)
+/* sigmoid without overflow (vmath.h): with e = exp(-|x|) in (0, 1], 1/(1+e)
+ * for x >= 0 and e/(1+e) for x < 0. */
+#define SIGMOID(x) VM(sigmoid, x)
 
 /* Parameter p.f[0] must be finite (slope, alpha). */
 static tg_status finite_param_shape(const tg_node *n, const char *what, tg_dtype *dt, int *ndim,
@@ -69,7 +57,7 @@ tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *x)
  * VJP: dx += dy * (1 - y^2)      (reuses the forward output; 0 once tanh
  *                                 saturates to +-1)
  */
-TG_EW_FORWARD(tanh_forward, y[i] = TGM(tanh, x[i]))
+TG_EW_FORWARD(tanh_forward, y[i] = VM(tanh, x[i]))
 
 TG_EW_BACKWARD(tanh_backward, dx[i] += dy[i] * (1 - y[i] * y[i]))
 
@@ -167,12 +155,12 @@ static tg_status elu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *s
 TG_EW_FORWARD(elu_forward,
               const T alpha = p0;
               T xn = x[i] < 0 ? x[i] : (T)0;
-              y[i] = x[i] > 0 ? x[i] : alpha * TGM(expm1, xn))
+              y[i] = x[i] > 0 ? x[i] : alpha * VM(expm1, xn))
 
 TG_EW_BACKWARD(elu_backward,
                const T alpha = p0;
                T xn = x[i] < 0 ? x[i] : (T)0;
-               dx[i] += x[i] > 0 ? dy[i] : dy[i] * alpha * TGM(exp, xn))
+               dx[i] += x[i] > 0 ? dy[i] : dy[i] * alpha * VM(exp, xn))
 
 static tg_status elu_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -208,9 +196,9 @@ tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
  */
 TG_EW_FORWARD(softplus_forward,
               T pos = x[i] > 0 ? x[i] : (T)0;
-              y[i] = pos + TGM(log1p, TGM(exp, -TGM(fabs, x[i]))))
+              y[i] = pos + VM(log1p, VM(exp, -TGM(fabs, x[i]))))
 
-TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * TGM(expm1, -y[i]))
+TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * VM(expm1, -y[i]))
 
 static tg_status softplus_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -3, 3, 0); }
 
@@ -281,7 +269,7 @@ TG_EW_FORWARD(gelu_erf_forward, y[i] = x[i] * (T)0.5 * TGM(erfc, -x[i] * (T)INV_
 
 TG_EW_FORWARD(gelu_tanh_forward,
               T u = (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x[i] * x[i] * x[i]);
-              y[i] = (T)0.5 * x[i] * (1 + TGM(tanh, u)))
+              y[i] = (T)0.5 * x[i] * (1 + VM(tanh, u)))
 
 static tg_status gelu_forward(tg_node *n)
 {
@@ -290,12 +278,12 @@ static tg_status gelu_forward(tg_node *n)
 
 TG_EW_BACKWARD(gelu_erf_backward,
                T cdf = (T)0.5 * TGM(erfc, -x[i] * (T)INV_SQRT_2);
-               T pdf = (T)INV_SQRT_2PI * TGM(exp, (T)-0.5 * x[i] * x[i]);
+               T pdf = (T)INV_SQRT_2PI * VM(exp, (T)-0.5 * x[i] * x[i]);
                dx[i] += dy[i] * (cdf + x[i] * pdf))
 
 TG_EW_BACKWARD(gelu_tanh_backward,
                T x2 = x[i] * x[i];
-               T t = TGM(tanh, (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x2 * x[i]));
+               T t = VM(tanh, (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x2 * x[i]));
                T du = (T)SQRT_2_OVER_PI * (1 + (T)(3 * GELU_TANH_KAPPA) * x2);
                T sech2 = 1 - t * t;
                dx[i] += dy[i] * ((T)0.5 * (1 + t) + (sech2 != 0 ? (T)0.5 * x[i] * sech2 * du : 0)))

@@ -7,6 +7,7 @@
 
 #include "tg_ops.h"
 #include "tg_par.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -227,6 +228,47 @@ TG_DEF_ROW_EXT_(float, f32)
 TG_DEF_ROW_EXT_(double, f64)
 #define tg_row_ext(x, len, is_max) \
     _Generic((x), const float *: tg_row_ext_f32, const double *: tg_row_ext_f64)(x, len, is_max)
+
+/* ---- sums of a contiguous row in double (softmax.c, loss.c) ---------------
+ * tg_row_sum(x, len): the sum of x[0 .. len) in double, over 16 lanes
+ * (lane j adds x[j], x[j + 16], ...; the lanes are then added in order), so
+ * the loop vectorises; the order is fixed, whatever the thread count.
+ * TG_LANE_SUM(S, k, k0, k1, EXPR): the same for the double EXPR of k over
+ * k0 <= k < k1 (EXPR may read any arrays at k). */
+#define TG_LANE_SUM(S, k, k0, k1, EXPR) do {                                     \
+        double lane_[16] = {0};                                                   \
+        int64_t kb_ = (k0);                                                       \
+        for (; kb_ + 16 <= (k1); kb_ += 16)                                       \
+            for (int j_ = 0; j_ < 16; j_++) {                                     \
+                const int64_t k = kb_ + j_;                                       \
+                lane_[j_] += (EXPR);                                              \
+            }                                                                     \
+        for (int j_ = 0; kb_ + j_ < (k1); j_++) {                                 \
+            const int64_t k = kb_ + j_;                                           \
+            lane_[j_] += (EXPR);                                                  \
+        }                                                                         \
+        double s_ = 0;                                                            \
+        for (int j_ = 0; j_ < 16; j_++)                                           \
+            s_ += lane_[j_];                                                      \
+        (S) = s_;                                                                 \
+    } while (0)
+
+static inline double tg_row_sum_f32(const float *x, int64_t len)
+{
+    double s;
+    TG_LANE_SUM(s, k, 0, len, (double)x[k]);
+    return s;
+}
+
+static inline double tg_row_sum_f64(const double *x, int64_t len)
+{
+    double s;
+    TG_LANE_SUM(s, k, 0, len, x[k]);
+    return s;
+}
+#define tg_row_sum(x, len) \
+    _Generic((x), float *: tg_row_sum_f32, const float *: tg_row_sum_f32, \
+                  double *: tg_row_sum_f64, const double *: tg_row_sum_f64)(x, len)
 
 /* ---- elementwise ops of one input (unary.c, activation.c, binary.c) -------
  * TG_EW_FORWARD(fn, ...)   defines `static tg_status fn(tg_node *n)`

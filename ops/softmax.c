@@ -1,6 +1,7 @@
 /* softmax.c — softmax and log-softmax over one axis (any axis, negative
  * allowed), computed stably by subtracting the slice's max, with one exp per
- * element (expf for f32) and the sums in double. Cross-entropy on logits
+ * element (vmath.h, vectorised) and the sums in double (16 lanes along a
+ * contiguous row: tg_row_sum). Cross-entropy on logits
  * lives in loss.c, logsumexp in reduce.c.
  *
  * Layout shared by both ops: the axis splits x into (outer, A, inner), A the
@@ -114,9 +115,8 @@ static int smx_threads(const tg_node *n, const smx_layout *L, int *by_inner)
             for (int64_t o = o0; o < o1; o++) {                                 \
                 const int64_t base = o * L.A * L.inner;                         \
                 if (L.inner == 1) {                                             \
-                    double S = 0;                                               \
-                    for (int64_t k = base; k < base + L.A; k++)                 \
-                        S += RED;                                               \
+                    double S;                                                   \
+                    TG_LANE_SUM(S, k, base, base + L.A, RED);                   \
                     for (int64_t k = base; k < base + L.A; k++)                 \
                         dx[k] += (T)(UPD);                                      \
                     continue;                                                   \
@@ -190,12 +190,9 @@ static tg_status softmax_forward(tg_node *n)
             T *yo = y + o * L.A * L.inner;
             if (L.inner == 1) {                      /* a contiguous row */
                 T mt = (T)tg_row_ext(xo, L.A, 1);
-                double sum = 0;
-                for (int64_t a = 0; a < L.A; a++) {
-                    yo[a] = TGM(exp, (T)(xo[a] - mt));
-                    sum += (double)yo[a];
-                }
-                double inv = 1.0 / sum;
+                for (int64_t a = 0; a < L.A; a++)
+                    yo[a] = VM(exp, (T)(xo[a] - mt));
+                double inv = 1.0 / tg_row_sum(yo, L.A);
                 for (int64_t a = 0; a < L.A; a++)
                     yo[a] = (T)((double)yo[a] * inv);
                 continue;
@@ -206,7 +203,7 @@ static tg_status softmax_forward(tg_node *n)
             for (int64_t a = 0; a < L.A; a++)        /* y = exp(x - m), s = sum y */
                 for (int64_t i = i0; i < i1; i++) {
                     int64_t k = a * L.inner + i;
-                    yo[k] = TGM(exp, (T)(xo[k] - (T)m[i]));
+                    yo[k] = VM(exp, (T)(xo[k] - (T)m[i]));
                     s[i] += (double)yo[k];
                 }
             for (int64_t i = i0; i < i1; i++)
@@ -258,10 +255,10 @@ static tg_status log_softmax_forward(tg_node *n)
             const T *xo = x + o * L.A * L.inner;
             T *yo = y + o * L.A * L.inner;
             if (L.inner == 1) {                      /* a contiguous row */
-                double mx = tg_row_ext(xo, L.A, 1), sum = 0;
-                for (int64_t a = 0; a < L.A; a++)
-                    sum += (double)TGM(exp, (T)(xo[a] - (T)mx));
-                double ls = log(sum);
+                double mx = tg_row_ext(xo, L.A, 1);
+                for (int64_t a = 0; a < L.A; a++)    /* y holds exp(x - m) for the sum */
+                    yo[a] = VM(exp, (T)(xo[a] - (T)mx));
+                double ls = log(tg_row_sum(yo, L.A));
                 for (int64_t a = 0; a < L.A; a++)
                     yo[a] = (T)(((double)xo[a] - mx) - ls);
                 continue;
@@ -272,7 +269,7 @@ static tg_status log_softmax_forward(tg_node *n)
             for (int64_t a = 0; a < L.A; a++)
                 for (int64_t i = i0; i < i1; i++) {
                     int64_t k = a * L.inner + i;
-                    s[i] += (double)TGM(exp, (T)(xo[k] - (T)m[i]));
+                    s[i] += (double)VM(exp, (T)(xo[k] - (T)m[i]));
                 }
             for (int64_t i = i0; i < i1; i++)
                 s[i] = log(s[i]);
@@ -287,7 +284,7 @@ static tg_status log_softmax_forward(tg_node *n)
     return TG_OK;
 }
 
-SMX_BACKWARD(log_softmax_backward, (double)dy[k], (double)dy[k] - (double)TGM(exp, y[k]) * S)
+SMX_BACKWARD(log_softmax_backward, (double)dy[k], (double)dy[k] - (double)VM(exp, y[k]) * S)
 
 const tg_op_def tg_op_log_softmax_def = {
     .name = "log_softmax", .n_in = 1,

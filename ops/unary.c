@@ -40,7 +40,7 @@ tg_tensor *tg_neg(tg_ctx *ctx, tg_tensor *x)
  * y = exp(x)            x, y: any shape
  * VJP: dx += dy * y     (reuses the forward output)
  */
-TG_EW_FORWARD(exp_forward, y[i] = TGM(exp, x[i]))
+TG_EW_FORWARD(exp_forward, y[i] = VM(exp, x[i]))
 
 TG_EW_BACKWARD(exp_backward, dx[i] += dy[i] * y[i])
 
@@ -63,7 +63,7 @@ tg_tensor *tg_exp(tg_ctx *ctx, tg_tensor *x)
  * y = log(x)            x, y: any shape; log(0) = -inf, log(x < 0) = NaN
  * VJP: dx += dy / x
  */
-TG_EW_FORWARD(log_forward, y[i] = TGM(log, x[i]))
+TG_EW_FORWARD(log_forward, y[i] = VM(log, x[i]))
 
 TG_EW_BACKWARD(log_backward, dx[i] += dy[i] / x[i])
 
