@@ -159,7 +159,12 @@ enum {
     TG_TENSOR_REQUIRES_GRAD = 1u << 0,  /* gradients flow to this tensor        */
     TG_TENSOR_PERSISTENT    = 1u << 1,  /* heap-owned (tg_tensor_create)        */
     TG_TENSOR_RETAIN_GRAD   = 1u << 2,  /* keep this intermediate's gradient    */
-    TG_TENSOR_VIEW          = 1u << 3   /* data is borrowed, not owned          */
+    TG_TENSOR_VIEW          = 1u << 3,  /* data is borrowed, not owned          */
+    /* grad holds only +0.0, as its zeroing left it: the next contribution may
+     * overwrite instead of add (0 + x == x). Set by the parameter store's
+     * zero_grad; cleared by the tape after every VJP into the tensor and by
+     * anything else that writes the gradient. */
+    TG_TENSOR_GRAD_ZERO     = 1u << 4
 };
 
 /* A tensor. Fields are read-only for users except through the functions

@@ -284,8 +284,11 @@ static int grad_alloc(tg_ctx *ctx, tg_tensor *t, const tg_tensor *root)
     t->grad = tg_ctx_alloc(ctx, bytes, "backward");
     if (!t->grad)
         return 0;
-    if (t != root)
+    t->flags &= ~(uint32_t)TG_TENSOR_GRAD_ZERO;
+    if (t != root) {
         memset(t->grad, 0, bytes);
+        t->flags |= TG_TENSOR_GRAD_ZERO;   /* the first VJP into it may overwrite */
+    }
     return 1;
 }
 
@@ -335,6 +338,7 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
         if (!out->grad && tg_tensor_requires_grad(out) != TG_OK)
             return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who);
         add_seed(out, seed, 0);
+        out->flags &= ~(uint32_t)TG_TENSOR_GRAD_ZERO;
         return TG_OK;
     }
 
@@ -378,6 +382,10 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
             continue;
         tg_node *n = tp->nodes[k];
         n->def->backward(n);
+        /* The VJP may have written any input's gradient: none is known to
+         * be zero any more (TG_TENSOR_GRAD_ZERO). */
+        for (int i = 0; i < n->n_in; i++)
+            n->in[i]->flags &= ~(uint32_t)TG_TENSOR_GRAD_ZERO;
         if (ctx->anomaly)
             for (int i = 0; i < n->n_in && ctx->status == TG_OK; i++)
                 if (n->in[i]->grad && !(n->def->nondiff & (1u << i)))
@@ -391,8 +399,10 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
     /* 4. Release intermediate gradients nobody asked to keep. */
     for (size_t k = 0; k <= last; k++) {
         tg_tensor *o = tp->nodes[k]->out;
-        if (!(o->flags & TG_TENSOR_RETAIN_GRAD))
+        if (!(o->flags & TG_TENSOR_RETAIN_GRAD)) {
             o->grad = NULL;
+            o->flags &= ~(uint32_t)TG_TENSOR_GRAD_ZERO;
+        }
     }
     tg_ctx_arena_rewind(ctx, arena_mark);
     return st;

@@ -291,7 +291,15 @@ static tg_status step(tg_optim *o, int zero)
 }
 
 tg_status tg_optim_step(tg_optim *o) { return step(o, 0); }
-tg_status tg_optim_step_and_zero_grad(tg_optim *o) { return step(o, 1); }
+tg_status tg_optim_step_and_zero_grad(tg_optim *o)
+{
+    tg_status s = step(o, 1);
+    /* As tg_params_zero_grad: every gradient is +0 now (see
+     * TG_TENSOR_GRAD_ZERO), so the next backward may overwrite them. */
+    for (int i = 0; s == TG_OK && i < tg_params_count(o->p); i++)
+        tg_params_get(o->p, i)->flags |= TG_TENSOR_GRAD_ZERO;
+    return s;
+}
 
 /* ---- schedules ----------------------------------------------------------- */
 

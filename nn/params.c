@@ -187,6 +187,20 @@ static int block_threads(const tg_params *p)
     return k < p->threads ? (int)(k < 1 ? 1 : k) : p->threads;
 }
 
+/* TG_TENSOR_GRAD_ZERO on every parameter (zero) or on none: set where the
+ * store has just zeroed all gradients, so that the next backward's first
+ * contribution to each may overwrite it; cleared by anything here that
+ * writes gradients (the tape clears it after each VJP). */
+static void mark_grads_zero(tg_params *p, int zero)
+{
+    for (int i = 0; p && i < p->n; i++) {
+        if (zero)
+            p->items[i].t->flags |= TG_TENSOR_GRAD_ZERO;
+        else
+            p->items[i].t->flags &= ~(uint32_t)TG_TENSOR_GRAD_ZERO;
+    }
+}
+
 void tg_params_zero_grad(tg_params *p)
 {
     if (!p || !p->len)
@@ -196,6 +210,7 @@ void tg_params_zero_grad(tg_params *p)
     TG_PAR_FOR(block_threads(p), p->len, 16, lo, hi, {
         memset(g + (size_t)lo * es, 0, (size_t)(hi - lo) * es);
     });
+    mark_grads_zero(p, 1);
 }
 
 static int name_matches(const char *name, const char *filter)
@@ -210,6 +225,7 @@ static int name_matches(const char *name, const char *filter)
 static double penalty(tg_params *p, double lambda, const char *filter, int l1)
 {
     double total = 0;
+    mark_grads_zero(p, 0);
     for (int i = 0; p && i < p->n; i++) {
         if (!name_matches(p->items[i].name, filter))
             continue;
@@ -280,6 +296,7 @@ double tg_clip_grad_norm(tg_params *p, double max_norm)
     if (!isfinite(norm) || norm <= max_norm)
         return norm;
     double scale = max_norm / (norm + 1e-6);      /* PyTorch's clip_grad_norm_ */
+    mark_grads_zero(p, 0);
     TG_PAR_FOR(block_threads(p), p->len, 16, lo, hi, {
         if (p->dt == TG_F32) {
             float *g = p->grads;
@@ -298,6 +315,7 @@ void tg_clip_grad_value(tg_params *p, double v)
 {
     if (!p)
         return;
+    mark_grads_zero(p, 0);
     TG_PAR_FOR(block_threads(p), p->len, 16, lo, hi, {
         if (p->dt == TG_F32) {
             float *g = p->grads, lim = (float)v;
