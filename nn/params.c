@@ -213,6 +213,8 @@ void tg_params_zero_grad(tg_params *p)
     mark_grads_zero(p, 1);
 }
 
+void tg_params_touch_grads(tg_params *p) { mark_grads_zero(p, 0); }
+
 static int name_matches(const char *name, const char *filter)
 {
     if (!filter)

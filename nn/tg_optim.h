@@ -54,7 +54,19 @@ void   *tg_params_grads(const tg_params *p);
 int64_t tg_params_len(const tg_params *p);
 int64_t tg_params_offset(const tg_params *p, int i);
 
+/* Zero every gradient. The store then knows they are zero (the tensors'
+ * TG_TENSOR_GRAD_ZERO flag), so the next backward's first contribution to a
+ * gradient may overwrite it instead of reading and adding to it (matmul and
+ * linear do: it saves reading cold gradient memory; the result is the same
+ * bits). The tape, the penalties and the clipping keep the flag right. If
+ * you write into gradients yourself (through tg_params_grads or a tensor's
+ * grad pointer) after zero_grad and before the next backward, call
+ * tg_params_touch_grads first, or your values may be overwritten. Writing
+ * after backward needs nothing. */
 void    tg_params_zero_grad(tg_params *p);
+/* Forget that the gradients are zero (see tg_params_zero_grad): the next
+ * backward adds to whatever they hold. NULL is fine. */
+void    tg_params_touch_grads(tg_params *p);
 
 /* Threads for the loops over the store's blocks: zero_grad, gradient
  * clipping, and the step of every optimizer over this store (n < 1 is

@@ -373,6 +373,29 @@ static void test_optimizer_link(void)
     for (int64_t k = 0; k < len; k++)
         nz += ((double *)tg_params_grads(p))[k] != 0;
     TEST_CHECK(nz == 0);
+    /* Gradients written by hand after zero_grad and announced with
+     * tg_params_touch_grads are added to, not overwritten: the backward
+     * then gives g + 0.5 everywhere (and plain g again after a zero_grad). */
+    tg_ctx_reset(ctx);
+    double *gw = tg_params_grads(p);
+    for (int64_t k = 0; k < len; k++)
+        gw[k] = 0.5;
+    tg_params_touch_grads(p);
+    TEST_CHECK(tg_backward(ctx, loss_of(ctx, m)) == TG_OK);
+    double *g2 = malloc((size_t)len * sizeof *g2);
+    memcpy(g2, tg_params_grads(p), (size_t)len * sizeof *g2);
+    tg_ctx_reset(ctx);
+    tg_params_zero_grad(p);
+    TEST_CHECK(tg_backward(ctx, loss_of(ctx, m)) == TG_OK);
+    int off = 0;
+    for (int i = 0; i < tg_params_count(p); i++) {
+        tg_tensor *t = tg_params_get(p, i);
+        for (int64_t k = 0, o0 = tg_params_offset(p, i); k < t->numel; k++)
+            off += fabs(g2[o0 + k] - (((double *)tg_params_grads(p))[o0 + k] + 0.5)) > 1e-12;
+    }
+    TEST_CHECK_MSG(off == 0, "%d gradients lost the hand-written 0.5", off);
+    free(g2);
+    tg_params_zero_grad(p);
     /* a few more steps lower the loss */
     tg_ctx_reset(ctx);
     double l0 = tg_tensor_get(loss_of(ctx, m), 0);
