@@ -253,12 +253,16 @@ def report(a, threads, runs, loads, torch_ok, meta=None):
             print(f"  epoch at {t} thread(s): tapegrad {e_tg.get('s', 0):.3f} s (best {e_tg.get('min_s', 0):.3f}); ratio "
                   + ", ".join(f"{n} {r_:.2f}x" for n, r_ in views)
                   + f" (target <= 0.5x): {'MET' if worst <= 0.5 else 'not met' if min(r_ for _, r_ in views) > 0.5 else 'mixed'}")
-    big = tg.get("step/784-1024-1024-10/b128/t1", {})
-    if big:
-        best = big["gflop_per_step"] / (big["min_ms"] * 1e-3) / peak_of(tg) * 100 if big.get("min_ms") else 0
-        print(f"  784-1024-1024-10 step at 1 thread: {big.get('pct_peak', 0):.1f}% of GEMM peak by median wall time, "
-              f"{big.get('pct_peak_cpu', 0):.1f}% by CPU time, {best:.1f}% for the best step (target >= 85%): "
-              f"{'MET' if max(big.get('pct_peak', 0), big.get('pct_peak_cpu', 0), best) >= 85 else 'not met'}")
+    for t, goal in ((1, 85), (2, 75)):
+        big = tg.get(f"step/784-1024-1024-10/b128/t{t}", {})
+        if not big or t not in threads:
+            continue
+        # % of the t-thread peak (the 1-thread GEMM peak times t), as bench_train reports it
+        best = big["gflop_per_step"] / (big["min_ms"] * 1e-3) / (t * peak_of(tg)) * 100 if big.get("min_ms") else 0
+        cpu = f", {big.get('pct_peak_cpu', 0):.1f}% by CPU time" if t == 1 else ""
+        print(f"  784-1024-1024-10 step at {t} thread(s): {big.get('pct_peak', 0):.1f}% of the {t}-thread GEMM peak by "
+              f"median wall time{cpu}, {best:.1f}% for the best step (target >= {goal}%): "
+              f"{'MET (median)' if big.get('pct_peak', 0) >= goal else 'best step only' if best >= goal else 'not met'}")
     tiny = tg.get("tiny/chain1000/t1", {})
     if tiny:
         print(f"  tiny recorded op: {tiny['ns_per_op']:.0f} ns forward+backward (target <= 150 ns; PyTorch "
