@@ -265,7 +265,7 @@ static tg_status gelu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *
     return tg_shape_as_input(n, dt, ndim, shape);
 }
 
-TG_EW_FORWARD(gelu_erf_forward, y[i] = x[i] * (T)0.5 * TGM(erfc, -x[i] * (T)INV_SQRT_2))
+TG_EW_FORWARD(gelu_erf_forward, y[i] = x[i] * (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2))
 
 TG_EW_FORWARD(gelu_tanh_forward,
               T u = (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x[i] * x[i] * x[i]);
@@ -277,7 +277,7 @@ static tg_status gelu_forward(tg_node *n)
 }
 
 TG_EW_BACKWARD(gelu_erf_backward,
-               T cdf = (T)0.5 * TGM(erfc, -x[i] * (T)INV_SQRT_2);
+               T cdf = (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2);
                T pdf = (T)INV_SQRT_2PI * VM(exp, (T)-0.5 * x[i] * x[i]);
                dx[i] += dy[i] * (cdf + x[i] * pdf))
 

@@ -1,4 +1,4 @@
-/* test_vmath.c — the vectorisable exp, expm1, log, log1p, tanh and sigmoid
+/* test_vmath.c — the vectorisable exp, expm1, log, log1p, tanh, sigmoid and erfc
  * of ops/vmath.h against libm in higher precision: the largest error in ulp
  * (of the correctly rounded result) over a dense sweep, asserted against the
  * bound each function guarantees, and the special values (+-0, +-inf, NaN,
@@ -54,6 +54,7 @@ static float vm_logf(float x)     { return tg_vm_logf(x); }
 static float vm_log1pf(float x)   { return tg_vm_log1pf(x); }
 static float vm_tanhf(float x)    { return tg_vm_tanhf(x); }
 static float vm_sigmoidf(float x) { return tg_vm_sigmoidf(x); }
+static float vm_erfcf(float x)    { return tg_vm_erfcf(x); }
 
 static const f32_case f32_cases[] = {
     { "expf",     vm_expf,     exp,         1.0 },
@@ -62,6 +63,7 @@ static const f32_case f32_cases[] = {
     { "log1pf",   vm_log1pf,   log1p,       1.0 },
     { "tanhf",    vm_tanhf,    tanh,        3.0 },
     { "sigmoidf", vm_sigmoidf, ref_sigmoid, 3.0 },
+    { "erfcf",    vm_erfcf,    erfc,        5.0 },
 };
 
 static void sweep_f32(const f32_case *c, uint32_t stride)
@@ -124,6 +126,9 @@ static void test_special_f32(void)
     TEST_CHECK(same_f32(tg_vm_sigmoidf(inf), 1.0f) && same_f32(tg_vm_sigmoidf(-inf), 0.0f));
     TEST_CHECK(same_f32(tg_vm_sigmoidf(0.0f), 0.5f) && same_f32(tg_vm_sigmoidf(nan), nan));
     TEST_CHECK(same_f32(tg_vm_sigmoidf(1e4f), 1.0f) && same_f32(tg_vm_sigmoidf(-1e4f), 0.0f));
+    TEST_CHECK(same_f32(tg_vm_erfcf(inf), 0.0f) && same_f32(tg_vm_erfcf(-inf), 2.0f));
+    TEST_CHECK(same_f32(tg_vm_erfcf(nan), nan) && same_f32(tg_vm_erfcf(0.0f), 1.0f));
+    TEST_CHECK(same_f32(tg_vm_erfcf(10.1f), 0.0f) && same_f32(tg_vm_erfcf(-10.1f), 2.0f));
 }
 
 /* ---- f64 ------------------------------------------------------------------ */
