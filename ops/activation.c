@@ -194,9 +194,7 @@ tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
  * softplus(-1e4) = 0 with gradients 1 and 0. PyTorch returns x itself above
  * its threshold 20; this form is within rounding of the true value there.
  */
-TG_EW_FORWARD(softplus_forward,
-              T pos = x[i] > 0 ? x[i] : (T)0;
-              y[i] = pos + VM(log1p, VM(exp, -TGM(fabs, x[i]))))
+TG_EW_FORWARD(softplus_forward, y[i] = VM(softplus, x[i]))
 
 TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * VM(expm1, -y[i]))
 

@@ -189,6 +189,25 @@ static inline float tg_vm_tanhf(float x)
     return tg_vm_u2f(tg_vm_f2u(v) | (tg_vm_f2u(x) & 0x80000000u));
 }
 
+/* log1p(e) for 0 <= e <= 1 (softplus) with one division: for e < 1/2, f = e;
+ * above, 1 + e = 2 (1 + f) with f = (e - 1)/2 in [-1/4, 0] exact (Sterbenz),
+ * and ln 2 added in two parts. */
+static inline float tg_vm_log1p_unitf(float e)
+{
+    int hi = e >= 0.5f;
+    float fh = (e - 1.0f) * 0.5f, f = hi ? fh : e;
+    float c = hi ? TG_VM_LN2F_LO : 0.0f, k = hi ? TG_VM_LN2F_HI : 0.0f;
+    return k + (f + (tg_vm_log1p_coref(f) + c));
+}
+
+/* softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never
+ * overflows; NaN passes through. */
+static inline float tg_vm_softplusf(float x)
+{
+    float pos = x > 0 ? x : 0.0f;
+    return pos + tg_vm_log1p_unitf(tg_vm_expf(-fabsf(x)));
+}
+
 /* tanh|x| = -t / (t + 2), t = expm1(-2|x|) in (-1, 0]; sign as in tanhf. */
 static inline double tg_vm_tanh(double x);
 
@@ -316,6 +335,20 @@ static inline double tg_vm_log1p(double x)
     double cy = (x - (y - 1.0)) / y, c = ((y > 0) & (y <= 0x1.fffffffffffffp1023)) ? cy : 0.0;
     double l = tg_vm_log_plus(y, c);
     return fabs(x) < 0x1p-54 ? x : l;
+}
+
+static inline double tg_vm_log1p_unit(double e)
+{
+    int hi = e >= 0.5;
+    double fh = (e - 1.0) * 0.5, f = hi ? fh : e;
+    double c = hi ? TG_VM_LN2_LO : 0.0, k = hi ? TG_VM_LN2_HI : 0.0;
+    return k + (f + (tg_vm_log1p_core(f) + c));
+}
+
+static inline double tg_vm_softplus(double x)
+{
+    double pos = x > 0 ? x : 0.0;
+    return pos + tg_vm_log1p_unit(tg_vm_exp(-fabs(x)));
 }
 
 static inline double tg_vm_tanh(double x)

@@ -40,6 +40,7 @@ static double ulp_err(long double y, long double ref, int p, int emin, long doub
 /* ---- f32 ------------------------------------------------------------------ */
 
 static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double ref_softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
 
 typedef struct {
     const char *name;
@@ -55,6 +56,7 @@ static float vm_log1pf(float x)   { return tg_vm_log1pf(x); }
 static float vm_tanhf(float x)    { return tg_vm_tanhf(x); }
 static float vm_sigmoidf(float x) { return tg_vm_sigmoidf(x); }
 static float vm_erfcf(float x)    { return tg_vm_erfcf(x); }
+static float vm_softplusf(float x) { return tg_vm_softplusf(x); }
 
 static const f32_case f32_cases[] = {
     { "expf",     vm_expf,     exp,         1.0 },
@@ -64,6 +66,7 @@ static const f32_case f32_cases[] = {
     { "tanhf",    vm_tanhf,    tanh,        3.0 },
     { "sigmoidf", vm_sigmoidf, ref_sigmoid, 3.0 },
     { "erfcf",    vm_erfcf,    erfc,        5.0 },
+    { "softplusf", vm_softplusf, ref_softplus, 3.0 },
 };
 
 static void sweep_f32(const f32_case *c, uint32_t stride)
@@ -126,6 +129,8 @@ static void test_special_f32(void)
     TEST_CHECK(same_f32(tg_vm_sigmoidf(inf), 1.0f) && same_f32(tg_vm_sigmoidf(-inf), 0.0f));
     TEST_CHECK(same_f32(tg_vm_sigmoidf(0.0f), 0.5f) && same_f32(tg_vm_sigmoidf(nan), nan));
     TEST_CHECK(same_f32(tg_vm_sigmoidf(1e4f), 1.0f) && same_f32(tg_vm_sigmoidf(-1e4f), 0.0f));
+    TEST_CHECK(same_f32(tg_vm_softplusf(inf), inf) && same_f32(tg_vm_softplusf(-inf), 0.0f));
+    TEST_CHECK(same_f32(tg_vm_softplusf(nan), nan) && same_f32(tg_vm_softplusf(1e4f), 1e4f));
     TEST_CHECK(same_f32(tg_vm_erfcf(inf), 0.0f) && same_f32(tg_vm_erfcf(-inf), 2.0f));
     TEST_CHECK(same_f32(tg_vm_erfcf(nan), nan) && same_f32(tg_vm_erfcf(0.0f), 1.0f));
     TEST_CHECK(same_f32(tg_vm_erfcf(10.1f), 0.0f) && same_f32(tg_vm_erfcf(-10.1f), 2.0f));
@@ -134,6 +139,7 @@ static void test_special_f32(void)
 /* ---- f64 ------------------------------------------------------------------ */
 
 static long double ref_sigmoidl(long double x) { return 1.0L / (1.0L + expl(-x)); }
+static long double ref_softplusl(long double x) { return (x > 0 ? x : 0) + log1pl(expl(-fabsl(x))); }
 
 typedef struct {
     const char *name;
@@ -148,6 +154,7 @@ static double vm_log(double x)     { return tg_vm_log(x); }
 static double vm_log1p(double x)   { return tg_vm_log1p(x); }
 static double vm_tanh(double x)    { return tg_vm_tanh(x); }
 static double vm_sigmoid(double x) { return tg_vm_sigmoid(x); }
+static double vm_softplus(double x) { return tg_vm_softplus(x); }
 
 static const f64_case f64_cases[] = {
     { "exp",     vm_exp,     expl,         1.0 },
@@ -156,6 +163,7 @@ static const f64_case f64_cases[] = {
     { "log1p",   vm_log1p,   log1pl,       1.0 },
     { "tanh",    vm_tanh,    tanhl,        3.0 },
     { "sigmoid", vm_sigmoid, ref_sigmoidl, 3.0 },
+    { "softplus", vm_softplus, ref_softplusl, 3.0 },
 };
 
 static void sweep_f64(const f64_case *c, int light)
