@@ -4,10 +4,12 @@
  * bound each function guarantees, and the special values (+-0, +-inf, NaN,
  * overflow, underflow, subnormals) exactly.
  *
- * f32: every 97th bit pattern of the whole float range (every 997th with
- * TG_TEST_LIGHT=1, as under valgrind), against double libm.
- * f64: 2^22 bit patterns spread over the whole range plus 2^22 uniform draws
- * in [-2, 2] (fewer with TG_TEST_LIGHT), against long double libm.
+ * f32: every 1021st bit pattern of the whole float range (every 9973rd with
+ * TG_TEST_LIGHT=1, as under valgrind; every 97th with TG_VMATH_DENSE=1, ~40
+ * s), against double libm.
+ * f64: 2^19 bit patterns spread over the whole range plus 2^19 uniform draws
+ * in [-2, 2] (2^15 with TG_TEST_LIGHT, 2^22 with TG_VMATH_DENSE), against
+ * long double libm. The bounds hold for the dense sweeps too.
  * Run with -v to print the measured maxima. */
 #include "test.h"
 #include "vmath.h"
@@ -166,10 +168,10 @@ static const f64_case f64_cases[] = {
     { "softplus", vm_softplus, ref_softplusl, 3.0 },
 };
 
-static void sweep_f64(const f64_case *c, int light)
+static void sweep_f64(const f64_case *c, int light, int dense)
 {
     double worst = 0, worst_x = 0;
-    const uint64_t n = light ? 1u << 16 : 1u << 22;
+    const uint64_t n = dense ? 1u << 22 : light ? 1u << 15 : 1u << 19;
     const uint64_t stride = UINT64_MAX / n;
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     for (uint64_t i = 0; i < 2 * n; i++) {
@@ -229,11 +231,13 @@ int main(int argc, char **argv)
     verbose = argc > 1 && !strcmp(argv[1], "-v");
     const char *light_env = getenv("TG_TEST_LIGHT");
     int light = light_env && *light_env == '1';
+    const char *dense_env = getenv("TG_VMATH_DENSE");
+    int dense = dense_env && *dense_env == '1';
     test_special_f32();
     test_special_f64();
     for (size_t i = 0; i < sizeof f32_cases / sizeof f32_cases[0]; i++)
-        sweep_f32(&f32_cases[i], light ? 997 : 97);
+        sweep_f32(&f32_cases[i], dense ? 97 : light ? 9973 : 1021);
     for (size_t i = 0; i < sizeof f64_cases / sizeof f64_cases[0]; i++)
-        sweep_f64(&f64_cases[i], light);
+        sweep_f64(&f64_cases[i], light, dense);
     return test_report("test_vmath");
 }
