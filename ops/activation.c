@@ -194,9 +194,7 @@ tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
  * softplus(-1e4) = 0 with gradients 1 and 0. PyTorch returns x itself above
  * its threshold 20; this form is within rounding of the true value there.
  */
-TG_EW_FORWARD(softplus_forward,
-              T pos = x[i] > 0 ? x[i] : (T)0;
-              y[i] = pos + VM(log1p, VM(exp, -TGM(fabs, x[i]))))
+TG_EW_FORWARD(softplus_forward, y[i] = VM(softplus, x[i]))
 
 TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * VM(expm1, -y[i]))
 
@@ -265,7 +263,7 @@ static tg_status gelu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *
     return tg_shape_as_input(n, dt, ndim, shape);
 }
 
-TG_EW_FORWARD(gelu_erf_forward, y[i] = x[i] * (T)0.5 * TGM(erfc, -x[i] * (T)INV_SQRT_2))
+TG_EW_FORWARD(gelu_erf_forward, y[i] = x[i] * (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2))
 
 TG_EW_FORWARD(gelu_tanh_forward,
               T u = (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x[i] * x[i] * x[i]);
@@ -277,7 +275,7 @@ static tg_status gelu_forward(tg_node *n)
 }
 
 TG_EW_BACKWARD(gelu_erf_backward,
-               T cdf = (T)0.5 * TGM(erfc, -x[i] * (T)INV_SQRT_2);
+               T cdf = (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2);
                T pdf = (T)INV_SQRT_2PI * VM(exp, (T)-0.5 * x[i] * x[i]);
                dx[i] += dy[i] * (cdf + x[i] * pdf))
 

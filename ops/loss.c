@@ -354,6 +354,9 @@ static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
     return TG_OK;
 }
 
+/* Logits converted to double per chunk in the forward. */
+#define CE_CHUNK 256
+
 /* Rows per thread at least: a row costs about cols exps. */
 static int ce_threads(const tg_node *n, int64_t rows, int64_t cols)
 {
@@ -382,14 +385,23 @@ static tg_status ce_forward(tg_node *n)
             for (int64_t i = i0; i < i1; i++) {
                 const T *xr = x + i * cols;
                 T *sr = s + i * cols;
-                T m = xr[0];
-                for (int64_t j = 1; j < cols; j++)
-                    m = xr[j] > m ? xr[j] : m;
-                double z = 0;
-                for (int64_t j = 0; j < cols; j++) {
-                    sr[j] = (T)exp((double)(xr[j] - m));
-                    z += sr[j];
+                T m = (T)tg_row_ext(xr, cols, 1);
+                /* exp in double (vmath.h, within 1 ulp of libm's: the f32
+                 * s then matches libm's bit for bit but for rare ties), a
+                 * chunk at a time through a double buffer so the loop over
+                 * doubles vectorises (one mixing float and double does not) */
+                for (int64_t j0 = 0; j0 < cols; j0 += CE_CHUNK) {
+                    double buf[CE_CHUNK];
+                    int64_t nj = cols - j0 < CE_CHUNK ? cols - j0 : CE_CHUNK;
+                    for (int64_t j = 0; j < nj; j++)
+                        buf[j] = (double)(xr[j0 + j] - m);
+                    for (int64_t j = 0; j < nj; j++)
+                        buf[j] = tg_vm_exp(buf[j]);
+                    for (int64_t j = 0; j < nj; j++)
+                        sr[j0 + j] = (T)buf[j];
                 }
+                /* 16 lanes: for cols <= 16 the serial sum, bit for bit */
+                double z = tg_row_sum(sr, cols);
                 T inv = (T)(1.0 / z);
                 for (int64_t j = 0; j < cols; j++)
                     sr[j] *= inv;

@@ -191,38 +191,36 @@ static inline tg_status tg_sample_done(const tg_node *n)
 
 #define TG_NUMEL(t) ((size_t)(t)->numel)
 
-/* ---- the max or min of a contiguous row (reduce.c, softmax.c) -------------
+/* ---- the max or min of a contiguous row (reduce.c, softmax.c, loss.c) -----
  * tg_row_ext(x, len, is_max): the max (or min) of x[0 .. len) as a double,
- * NaN if an element is NaN, -inf (+inf) for len 0. Eight lanes so the
- * compare-select loops vectorise; deterministic. */
+ * NaN if an element is NaN, -inf (+inf) for len 0. 32 running lanes, each
+ * NaN-sticky (a NaN lane stays NaN: nothing compares greater), so the
+ * compare-select loop vectorises with no separate NaN flag; deterministic. */
+#define TG_ROW_EXT_LANES 32
 #define TG_ROW_EXT_LOOPS_(T, CMP)                                                 \
-    for (; i + 8 <= len; i += 8)                                                  \
-        for (int j = 0; j < 8; j++) {                                             \
+    for (; i + TG_ROW_EXT_LANES <= len; i += TG_ROW_EXT_LANES)                    \
+        for (int j = 0; j < TG_ROW_EXT_LANES; j++) {                              \
             T v = x[i + j];                                                       \
-            m[j] = v CMP m[j] ? v : m[j];                                         \
-            nan |= v != v;                                                        \
+            m[j] = ((v CMP m[j]) | (v != v)) ? v : m[j];                          \
         }                                                                         \
-    for (; i < len; i++) {                                                        \
-        m[0] = x[i] CMP m[0] ? x[i] : m[0];                                       \
-        nan |= x[i] != x[i];                                                      \
-    }                                                                             \
-    for (int j = 1; j < 8; j++)                                                   \
-        m[0] = m[j] CMP m[0] ? m[j] : m[0];
+    for (int j = 0; i < len; i++, j++)                                            \
+        m[j] = ((x[i] CMP m[j]) | (x[i] != x[i])) ? x[i] : m[j];                  \
+    for (int j = 1; j < TG_ROW_EXT_LANES; j++)                                    \
+        m[0] = ((m[j] CMP m[0]) | (m[j] != m[j])) ? m[j] : m[0];
 
 #define TG_DEF_ROW_EXT_(T, sfx)                                                   \
     static inline double tg_row_ext_##sfx(const T *x, int64_t len, int is_max)    \
     {                                                                             \
-        T m[8];                                                                   \
-        int nan = 0;                                                              \
+        T m[TG_ROW_EXT_LANES];                                                    \
         int64_t i = 0;                                                            \
-        for (int j = 0; j < 8; j++)                                               \
+        for (int j = 0; j < TG_ROW_EXT_LANES; j++)                                \
             m[j] = is_max ? (T)-INFINITY : (T)INFINITY;                           \
         if (is_max) {                                                             \
             TG_ROW_EXT_LOOPS_(T, >)                                               \
         } else {                                                                  \
             TG_ROW_EXT_LOOPS_(T, <)                                               \
         }                                                                         \
-        return nan ? NAN : (double)m[0];                                          \
+        return (double)m[0];                                                      \
     }
 TG_DEF_ROW_EXT_(float, f32)
 TG_DEF_ROW_EXT_(double, f64)

@@ -1,13 +1,15 @@
-/* test_vmath.c — the vectorisable exp, expm1, log, log1p, tanh and sigmoid
+/* test_vmath.c — the vectorisable exp, expm1, log, log1p, tanh, sigmoid and erfc
  * of ops/vmath.h against libm in higher precision: the largest error in ulp
  * (of the correctly rounded result) over a dense sweep, asserted against the
  * bound each function guarantees, and the special values (+-0, +-inf, NaN,
  * overflow, underflow, subnormals) exactly.
  *
- * f32: every 97th bit pattern of the whole float range (every 997th with
- * TG_TEST_LIGHT=1, as under valgrind), against double libm.
- * f64: 2^22 bit patterns spread over the whole range plus 2^22 uniform draws
- * in [-2, 2] (fewer with TG_TEST_LIGHT), against long double libm.
+ * f32: every 1021st bit pattern of the whole float range (every 9973rd with
+ * TG_TEST_LIGHT=1, as under valgrind; every 97th with TG_VMATH_DENSE=1, ~40
+ * s), against double libm.
+ * f64: 2^19 bit patterns spread over the whole range plus 2^19 uniform draws
+ * in [-2, 2] (2^15 with TG_TEST_LIGHT, 2^22 with TG_VMATH_DENSE), against
+ * long double libm. The bounds hold for the dense sweeps too.
  * Run with -v to print the measured maxima. */
 #include "test.h"
 #include "vmath.h"
@@ -40,6 +42,7 @@ static double ulp_err(long double y, long double ref, int p, int emin, long doub
 /* ---- f32 ------------------------------------------------------------------ */
 
 static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double ref_softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
 
 typedef struct {
     const char *name;
@@ -54,6 +57,8 @@ static float vm_logf(float x)     { return tg_vm_logf(x); }
 static float vm_log1pf(float x)   { return tg_vm_log1pf(x); }
 static float vm_tanhf(float x)    { return tg_vm_tanhf(x); }
 static float vm_sigmoidf(float x) { return tg_vm_sigmoidf(x); }
+static float vm_erfcf(float x)    { return tg_vm_erfcf(x); }
+static float vm_softplusf(float x) { return tg_vm_softplusf(x); }
 
 static const f32_case f32_cases[] = {
     { "expf",     vm_expf,     exp,         1.0 },
@@ -62,6 +67,8 @@ static const f32_case f32_cases[] = {
     { "log1pf",   vm_log1pf,   log1p,       1.0 },
     { "tanhf",    vm_tanhf,    tanh,        3.0 },
     { "sigmoidf", vm_sigmoidf, ref_sigmoid, 3.0 },
+    { "erfcf",    vm_erfcf,    erfc,        5.0 },
+    { "softplusf", vm_softplusf, ref_softplus, 3.0 },
 };
 
 static void sweep_f32(const f32_case *c, uint32_t stride)
@@ -124,11 +131,17 @@ static void test_special_f32(void)
     TEST_CHECK(same_f32(tg_vm_sigmoidf(inf), 1.0f) && same_f32(tg_vm_sigmoidf(-inf), 0.0f));
     TEST_CHECK(same_f32(tg_vm_sigmoidf(0.0f), 0.5f) && same_f32(tg_vm_sigmoidf(nan), nan));
     TEST_CHECK(same_f32(tg_vm_sigmoidf(1e4f), 1.0f) && same_f32(tg_vm_sigmoidf(-1e4f), 0.0f));
+    TEST_CHECK(same_f32(tg_vm_softplusf(inf), inf) && same_f32(tg_vm_softplusf(-inf), 0.0f));
+    TEST_CHECK(same_f32(tg_vm_softplusf(nan), nan) && same_f32(tg_vm_softplusf(1e4f), 1e4f));
+    TEST_CHECK(same_f32(tg_vm_erfcf(inf), 0.0f) && same_f32(tg_vm_erfcf(-inf), 2.0f));
+    TEST_CHECK(same_f32(tg_vm_erfcf(nan), nan) && same_f32(tg_vm_erfcf(0.0f), 1.0f));
+    TEST_CHECK(same_f32(tg_vm_erfcf(10.1f), 0.0f) && same_f32(tg_vm_erfcf(-10.1f), 2.0f));
 }
 
 /* ---- f64 ------------------------------------------------------------------ */
 
 static long double ref_sigmoidl(long double x) { return 1.0L / (1.0L + expl(-x)); }
+static long double ref_softplusl(long double x) { return (x > 0 ? x : 0) + log1pl(expl(-fabsl(x))); }
 
 typedef struct {
     const char *name;
@@ -143,6 +156,7 @@ static double vm_log(double x)     { return tg_vm_log(x); }
 static double vm_log1p(double x)   { return tg_vm_log1p(x); }
 static double vm_tanh(double x)    { return tg_vm_tanh(x); }
 static double vm_sigmoid(double x) { return tg_vm_sigmoid(x); }
+static double vm_softplus(double x) { return tg_vm_softplus(x); }
 
 static const f64_case f64_cases[] = {
     { "exp",     vm_exp,     expl,         1.0 },
@@ -151,12 +165,13 @@ static const f64_case f64_cases[] = {
     { "log1p",   vm_log1p,   log1pl,       1.0 },
     { "tanh",    vm_tanh,    tanhl,        3.0 },
     { "sigmoid", vm_sigmoid, ref_sigmoidl, 3.0 },
+    { "softplus", vm_softplus, ref_softplusl, 3.0 },
 };
 
-static void sweep_f64(const f64_case *c, int light)
+static void sweep_f64(const f64_case *c, int light, int dense)
 {
     double worst = 0, worst_x = 0;
-    const uint64_t n = light ? 1u << 16 : 1u << 22;
+    const uint64_t n = dense ? 1u << 22 : light ? 1u << 15 : 1u << 19;
     const uint64_t stride = UINT64_MAX / n;
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     for (uint64_t i = 0; i < 2 * n; i++) {
@@ -216,11 +231,13 @@ int main(int argc, char **argv)
     verbose = argc > 1 && !strcmp(argv[1], "-v");
     const char *light_env = getenv("TG_TEST_LIGHT");
     int light = light_env && *light_env == '1';
+    const char *dense_env = getenv("TG_VMATH_DENSE");
+    int dense = dense_env && *dense_env == '1';
     test_special_f32();
     test_special_f64();
     for (size_t i = 0; i < sizeof f32_cases / sizeof f32_cases[0]; i++)
-        sweep_f32(&f32_cases[i], light ? 997 : 97);
+        sweep_f32(&f32_cases[i], dense ? 97 : light ? 9973 : 1021);
     for (size_t i = 0; i < sizeof f64_cases / sizeof f64_cases[0]; i++)
-        sweep_f64(&f64_cases[i], light);
+        sweep_f64(&f64_cases[i], light, dense);
     return test_report("test_vmath");
 }
