@@ -27,11 +27,14 @@ static int verbose;
  * NaN wants NaN: 0 if so, else a huge value. */
 static double ulp_err(long double y, long double ref, int p, int emin, long double maxv)
 {
-    if (isnan(ref))
-        return isnan(y) ? 0 : 1e30;
-    if (isinf(ref) || fabsl(ref) > maxv)
-        return (isinf(y) && (y > 0) == (ref > 0)) ? 0 : 1e30;
-    if (isnan(y) || isinf(y))
+    /* inf and NaN tested as doubles: valgrind's long double is a double in
+     * disguise, on which isinf(long double) can miss an infinity. */
+    double yd = (double)y, rd = (double)ref;
+    if (isnan(rd))
+        return isnan(yd) ? 0 : 1e30;
+    if (isinf(rd) || fabsl(ref) > maxv)
+        return (isinf(yd) && (yd > 0) == (rd > 0)) ? 0 : 1e30;
+    if (isnan(yd) || isinf(yd))
         return 1e30;
     int e;
     frexpl(ref, &e);
@@ -237,7 +240,15 @@ int main(int argc, char **argv)
     test_special_f64();
     for (size_t i = 0; i < sizeof f32_cases / sizeof f32_cases[0]; i++)
         sweep_f32(&f32_cases[i], dense ? 97 : light ? 9973 : 1021);
-    for (size_t i = 0; i < sizeof f64_cases / sizeof f64_cases[0]; i++)
-        sweep_f64(&f64_cases[i], light, dense);
+    /* The f64 sweeps measure against long double libm, which needs a long
+     * double wider than double: not so under valgrind (it computes x87
+     * arithmetic in 64 bits), where they are skipped, and said so. */
+    volatile long double one = 1.0L, eps = LDBL_EPSILON;
+    if (LDBL_MANT_DIG > 53 && one + eps != one) {
+        for (size_t i = 0; i < sizeof f64_cases / sizeof f64_cases[0]; i++)
+            sweep_f64(&f64_cases[i], light, dense);
+    } else {
+        printf("test_vmath: long double is not wider than double here (valgrind?): f64 ulp sweeps skipped\n");
+    }
     return test_report("test_vmath");
 }
