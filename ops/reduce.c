@@ -4,6 +4,7 @@
  * Sums accumulate in double, in a fixed order, for f32 and f64 alike.
  * Not here: softmax (softmax.c), arg-max indices, cumulative ops. */
 #include "ops_common.h"
+#include "vmath.h"
 
 /* ---- shared: params, shape, the reduction plan ----------------------------
  * Params (all six ops):
@@ -191,7 +192,7 @@ static double *scratch(tg_node *n, int64_t count)
  * double with eight partial sums combined in a fixed order: deterministic,
  * and the main loops vectorise.
  *   dsum:  sum (x - mu)           dssd: sum (x - mu)^2
- *   dsexp: sum exp(x - shift)
+ *   dsexp: sum exp(x - shift)  (ops/vmath.h's exp, 16 lanes as tg_row_sum)
  * (The max or min of a run is tg_row_ext, ops_common.h.) */
 #define DEF_RUN_KERNELS(T, sfx)                                                 \
     static double dsum_##sfx(const T *x, int64_t len, double mu)               \
@@ -222,9 +223,9 @@ static double *scratch(tg_node *n, int64_t count)
     }                                                                           \
     static double dsexp_##sfx(const T *x, int64_t len, double shift)           \
     {                                                                           \
-        double s = 0;                                                           \
-        for (int64_t i = 0; i < len; i++)                                       \
-            s += (double)TGM(exp, (T)(x[i] - (T)shift));                        \
+        double s;                                                               \
+        const T sh = (T)shift;                                                  \
+        TG_LANE_SUM(s, k, 0, len, (double)VM(exp, (T)(x[k] - sh)));             \
         return s;                                                               \
     }
 DEF_RUN_KERNELS(float, f32)
