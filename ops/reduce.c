@@ -564,6 +564,38 @@ static tg_status extreme_forward(tg_node *n, int is_max)
     return TG_OK;
 }
 
+/* extreme_backward when every output reduces contiguous runs (inner == 1,
+ * e.g. the last axis): the same arithmetic, with the tie count and the
+ * share kept in registers so both passes vectorise. */
+static void extreme_backward_rows(tg_node *n, const rplan *pl, double *w)
+{
+    TG_DISPATCH(n->out->dtype, T, {
+        const T *restrict x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
+        T *restrict dx = n->in[0]->grad;
+        for (int64_t o = 0; o < pl->outer; o++) {
+            const T yo = y[o];
+            int64_t ties = 0;
+            for (int64_t t = 0; t < pl->n_tab; t++) {
+                const T *restrict r = x + PL_OBASE(pl, o) + PL_TOFF(pl, t);
+                for (int64_t j = 0; j < pl->run; j++)
+                    ties += r[j] == yo;
+            }
+            w[o] = ties > 0 ? (double)dy[o] / (double)ties : NAN;
+        }
+        for (int64_t o = 0; o < pl->outer; o++) {
+            const T yo = y[o], share = (T)w[o];
+            const int all = w[o] != w[o];              /* no tie: a NaN slice */
+            for (int64_t t = 0; t < pl->n_tab; t++) {
+                const int64_t b = PL_OBASE(pl, o) + PL_TOFF(pl, t);
+                const T *restrict r = x + b;
+                T *restrict d = dx + b;
+                for (int64_t j = 0; j < pl->run; j++)
+                    d[j] += (all || r[j] == yo) ? share : (T)0;
+            }
+        }
+    });
+}
+
 static void extreme_backward(tg_node *n)
 {
     const rplan *pl = n->saved;
@@ -573,6 +605,10 @@ static void extreme_backward(tg_node *n)
     double *w = scratch(n, n_out);
     if (!w)
         return;
+    if (pl->inner == 1) {
+        extreme_backward_rows(n, pl, w);
+        return;
+    }
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
