@@ -565,9 +565,9 @@ static int mem_child(int argc, char **argv)
     float *xs;
     int32_t *ys;
     if (argc > 5) {
-        if (tg_fashion_mnist_load(argv[5], 1, &ds, err, sizeof err) != TG_OK)
+        if (tg_fashion_mnist_load_flags(argv[5], 1, TG_LOAD_BYTES, &ds, err, sizeof err) != TG_OK)
             die("mem", err);
-        data_bytes = (double)ds.n * (double)ds.d * 4 + (double)ds.n * 4;
+        data_bytes = (double)ds.n * (double)ds.d + (double)ds.n * 4;   /* u8 pixels, i32 labels */
         xs = malloc(sizeof(float) * (size_t)(B * D));
         ys = malloc(sizeof(int32_t) * (size_t)B);
         if (!xs || !ys || tg_batch_iter_init(&it, &ds, B, 1, 42, 0) != TG_OK)
@@ -722,7 +722,9 @@ int main(int argc, char **argv)
     int have_data = 0;
     if (o.sections & (S_EPOCH | S_MEM)) {
         char err[512];
-        have_data = tg_fashion_mnist_load(o.data, 1, &ds, err, sizeof err) == TG_OK;
+        /* Images held as bytes, as `tapegrad train` holds them (the batch
+         * iterator converts the rows it gathers). */
+        have_data = tg_fashion_mnist_load_flags(o.data, 1, TG_LOAD_BYTES, &ds, err, sizeof err) == TG_OK;
         if (!have_data)
             printf("Fashion-MNIST not available (%s): epoch benchmark skipped\n\n", err);
     }
