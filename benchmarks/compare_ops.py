@@ -110,10 +110,18 @@ def pct(row, peaks, threads):
     threads for compute-bound rows, else the triad bandwidth measured on
     as many threads (as `tapegrad bench` reports it)."""
     nt = min(threads, peaks.get("cpus", 1) or 1)
-    if row.get("label") == "compute":
-        return 100 * row["gflops"] / (nt * peaks["gemm"]) if peaks.get("gemm") else None
+    peak = nt * peaks.get("gemm", 0)
     bw = peaks.get("mem_all") if nt > 1 and peaks.get("mem_all") else peaks.get("mem")
-    return 100 * row["gbps"] / bw if bw else None
+    if not peak or not bw:
+        return None
+    # The roofline, as tapegrad bench decides it (its label is only set on
+    # the run that probed): compute-bound when flops per byte exceed the
+    # machine balance.
+    if row["gbps"] <= 0 or row["gflops"] / row["gbps"] > peak / bw:
+        row["label"] = "compute"
+        return 100 * row["gflops"] / peak
+    row["label"] = "memory"
+    return 100 * row["gbps"] / bw
 
 
 def plot(out, keys, ratios, threads):
@@ -165,9 +173,17 @@ def main():
     p.add_argument("--time-budget", type=float, default=0.3, help="tapegrad bench seconds per measurement")
     p.add_argument("--blas", default="openmp", choices=["openmp", "pthread", "system"])
     p.add_argument("--quick", action="store_true", help="tiny budgets (checks the plumbing only)")
+    p.add_argument("--report", metavar="COMPARE_OPS_JSON", help="reprint the tables of an earlier run, run nothing")
     a = p.parse_args()
     threads = [int(t) for t in a.threads.split(",")]
     os.makedirs(a.out, exist_ok=True)
+    if a.report:
+        with open(a.report) as f:
+            d = json.load(f)
+        a.rounds = d["rounds"]
+        tg = {int(t): v for t, v in d["tapegrad_runs"].items()}
+        pt = {int(t): v for t, v in d["pytorch_runs"].items()}
+        return report(a, d["threads"], tg, pt, d["peaks"], d["blas"], d["load_1min"])
     if not os.path.exists(os.path.join(a.build, "cli", "tapegrad")):
         raise SystemExit(f"compare_ops: no {a.build}/cli/tapegrad; build first (meson setup build && ninja -C build)")
     torch_ok = have_torch()
@@ -188,6 +204,11 @@ def main():
                 print(f"round {rnd + 1}/{a.rounds}, {t} thread(s): PyTorch", flush=True)
                 res, blas[t] = run_torch(a, t)
                 pt_runs[t].append(res)
+    return report(a, threads, tg_runs, pt_runs, peaks, blas, loads)
+
+
+def report(a, threads, tg_runs, pt_runs, peaks, blas, loads):
+    """Aggregate, print the tables, draw the chart, write compare_ops.json."""
     keys = sorted({k for t in threads for r in tg_runs[t] for k in r if not k.endswith("/fwdbwd")},
                   key=lambda k: (k.split("/")[0] != "matmul", k))
     agg, ratios = {}, {t: {} for t in threads}
@@ -196,7 +217,7 @@ def main():
               f"GEMM {peaks.get('gemm', 0):.1f} GFLOP/s, memory {peaks.get('mem', 0):.1f} GB/s "
               f"(all CPUs: {peaks.get('mem_all', 0):.1f})")
         print(f"{'op/dtype/shape/phase':<36} {'tapegrad ms':>12} {'PyTorch ms':>12} {'ratio':>7} "
-              f"{'GFLOP/s':>9} {'GB/s':>8} {'%peak':>7}")
+              f"{'GFLOP/s':>9} {'GB/s':>8} {'%peak':>8}")
         for k in keys:
             row = {"key": k, "ms": median_over(tg_runs[t], k, "ms"), "min_ms": median_over(tg_runs[t], k, "min_ms"),
                    "gflops": median_over(tg_runs[t], k, "gflops"), "gbps": median_over(tg_runs[t], k, "gbps"),
@@ -210,7 +231,8 @@ def main():
             agg[f"{k}/t{t}"] = row
             f = lambda v, s: s.format(v) if v is not None else "-"  # noqa: E731
             print(f"{k:<36} {f(row['ms'], '{:12.4f}')} {f(row['torch_ms'], '{:12.4f}')} {f(row['ratio'], '{:7.2f}')} "
-                  f"{f(row['gflops'], '{:9.2f}')} {f(row['gbps'], '{:8.1f}')} {f(row['pct_peak'], '{:6.1f}%')}")
+                  f"{f(row['gflops'], '{:9.2f}')} {f(row['gbps'], '{:8.1f}')} {f(row['pct_peak'], '{:6.1f}%')}"
+                  f"{row['label'][:1] if row['pct_peak'] is not None else ''}")
     png = plot(a.out, keys, ratios, threads)
     with open(os.path.join(a.out, "compare_ops.json"), "w") as f:
         json.dump({"threads": threads, "rounds": a.rounds, "peaks": peaks, "blas": blas, "load_1min": loads,
