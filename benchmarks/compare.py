@@ -127,19 +127,17 @@ def fmt(v, unit):
     return f"{v:.3f}" if v < 10 else f"{v:.2f}"
 
 
-def plot(out_dir, table, threads):
-    dat = os.path.join(out_dir, "ratios.dat")
-    png = os.path.join(out_dir, "compare.png")
+def ratio_chart(dat, png, table, threads, title, size="1000,560", xtics="rotate by -25", extra=""):
+    """Write table [(label, [ratio per thread])] as gnuplot data to dat and
+    draw it to png as clustered bars on a log2 axis with the line at 1;
+    None (and says why) without gnuplot or ratios."""
     with open(dat, "w") as f:
         f.write("# benchmark " + " ".join(f"ratio_t{t}" for t in threads) + "   (tapegrad time / PyTorch time)\n")
         for label, ratios in table:
             f.write(f'"{label}" ' + " ".join(f"{r:.4f}" if r else "NaN" for r in ratios) + "\n")
-    if not shutil.which("gnuplot"):
-        print("compare: gnuplot not found, no chart drawn")
-        return None
     vals = [r for _, rs in table for r in rs if r]
-    if not vals:
-        print("compare: no ratios (no PyTorch figures), no chart drawn")
+    if not shutil.which("gnuplot") or not vals:
+        print(("gnuplot not found" if vals else "no ratios (no PyTorch figures)") + ": no chart drawn")
         return None
     lo = 2 ** math.floor(math.log2(min(vals + [0.5]) / 1.5))
     hi = 2 ** math.ceil(math.log2(max(vals + [1.0]) * 1.5))
@@ -147,9 +145,9 @@ def plot(out_dir, table, threads):
     cols = " , ".join(f"'{dat}' using {i + 2}:xtic(1) title '{t} thread{'s' if t > 1 else ''}'"
                       for i, t in enumerate(threads))
     script = f"""
-set terminal pngcairo size 1000,560 noenhanced
+set terminal pngcairo size {size} noenhanced
 set output '{png}'
-set title 'tapegrad time / PyTorch time (below 1: tapegrad faster)'
+set title '{title}'
 set style data histograms
 set style histogram cluster gap 1
 set style fill solid 0.8 border -1
@@ -157,19 +155,25 @@ set logscale y 2
 set yrange [{lo:g}:{hi:g}]
 set ytics ({tics})
 set grid ytics
-set xtics rotate by -25
+set xtics {xtics}
 set key outside top center horizontal
 set format y '%g'
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 lc rgb 'black'
-set arrow from graph 0, first 0.5 to graph 1, first 0.5 nohead dt 2 lc rgb 'red'
-set label 'epoch target 0.5' at graph 0.75, first 0.56 textcolor rgb 'red'
+{extra}
 plot {cols}
 """
     r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
     if r.returncode != 0:
-        print("compare: gnuplot failed: " + r.stderr.strip())
+        print("gnuplot failed: " + r.stderr.strip())
         return None
     return png
+
+
+def plot(out_dir, table, threads):
+    return ratio_chart(os.path.join(out_dir, "ratios.dat"), os.path.join(out_dir, "compare.png"), table, threads,
+                       "tapegrad time / PyTorch time (below 1: tapegrad faster)",
+                       extra="set arrow from graph 0, first 0.5 to graph 1, first 0.5 nohead dt 2 lc rgb 'red'\n"
+                             "set label 'epoch target 0.5' at graph 0.75, first 0.56 textcolor rgb 'red'")
 
 
 def report(a, threads, runs, loads, torch_ok, meta=None):

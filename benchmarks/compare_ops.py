@@ -24,9 +24,7 @@ Without PyTorch it says so and reports tapegrad alone.
 """
 import argparse
 import json
-import math
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -38,7 +36,7 @@ TORCH_PY = os.environ.get("TAPEGRAD_TORCH_PYTHON", "/usr/bin/python3")
 sys.dont_write_bytecode = True
 sys.path.insert(0, HERE)
 from torch_ops import ELEM_OPS, ELEM_SHAPES, MATMUL_SHAPES, shape_str  # noqa: E402  (no torch import)
-from compare import have_torch, loadavg  # noqa: E402
+from compare import have_torch, loadavg, ratio_chart  # noqa: E402
 
 
 def tapegrad_groups():
@@ -125,42 +123,10 @@ def pct(row, peaks, threads):
 
 
 def plot(out, keys, ratios, threads):
-    dat = os.path.join(out, "ops_ratios.dat")
-    png = os.path.join(out, "compare_ops.png")
-    with open(dat, "w") as f:
-        f.write("# op " + " ".join(f"ratio_t{t}" for t in threads) + "   (tapegrad time / PyTorch time)\n")
-        for k in keys:
-            f.write(f'"{k}" ' + " ".join(f"{ratios[t].get(k):.4f}" if ratios[t].get(k) else "NaN"
-                                         for t in threads) + "\n")
-    vals = [v for t in threads for v in ratios[t].values() if v]
-    if not shutil.which("gnuplot") or not vals:
-        print("compare_ops: " + ("gnuplot not found" if vals else "no ratios") + ", no chart drawn")
-        return None
-    lo = 2 ** math.floor(math.log2(min(vals + [0.5]) / 1.5))
-    hi = 2 ** math.ceil(math.log2(max(vals + [1.0]) * 1.5))
-    cols = " , ".join(f"'{dat}' using {i + 2}:xtic(1) title '{t} thread{'s' if t > 1 else ''}'"
-                      for i, t in enumerate(threads))
-    script = f"""
-set terminal pngcairo size 1400,600 noenhanced
-set output '{png}'
-set title 'op throughput: tapegrad time / PyTorch time (below 1: tapegrad faster)'
-set style data histograms
-set style histogram cluster gap 1
-set style fill solid 0.8 border -1
-set logscale y 2
-set yrange [{lo:g}:{hi:g}]
-set grid ytics
-set xtics rotate by -45 font ',8'
-set key outside top center horizontal
-set format y '%g'
-set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 lc rgb 'black'
-plot {cols}
-"""
-    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-    if r.returncode != 0:
-        print("compare_ops: gnuplot failed: " + r.stderr.strip())
-        return None
-    return png
+    return ratio_chart(os.path.join(out, "ops_ratios.dat"), os.path.join(out, "compare_ops.png"),
+                       [(k, [ratios[t].get(k) for t in threads]) for k in keys], threads,
+                       "op throughput: tapegrad time / PyTorch time (below 1: tapegrad faster)",
+                       size="1400,600", xtics="rotate by -45 font ',8'")
 
 
 def main():
