@@ -362,6 +362,29 @@ static tg_tensor *reduce_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, 
  * sum 0, mean NaN).
  * VJP: dx[o, r] += dy[o]   (mean: dy[o] / R) — a broadcast back.
  */
+/* A run longer than SUM_CHUNK elements is summed in fixed chunks of that
+ * size (each with the 8-lane kernel), the chunks spread over the context's
+ * threads, their sums added in chunk order: the same bits for any thread
+ * count. Shorter runs are one chunk, as before. */
+#define SUM_CHUNK ((int64_t)1 << 16)
+
+static double chunked_run_sum(tg_node *n, const void *x, tg_dtype dt, int64_t len, double *part)
+{
+    int64_t nc = (len + SUM_CHUNK - 1) / SUM_CHUNK;
+    int nt = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS);
+    TG_PAR_FOR(nt, nc, 1, lo, hi, {
+        for (int64_t c = lo; c < hi; c++) {
+            int64_t b = c * SUM_CHUNK, e = b + SUM_CHUNK < len ? b + SUM_CHUNK : len;
+            part[c] = dt == TG_F32 ? dsum_f32((const float *)x + b, e - b, 0.0)
+                                   : dsum_f64((const double *)x + b, e - b, 0.0);
+        }
+    });
+    double s = 0;
+    for (int64_t c = 0; c < nc; c++)
+        s += part[c];
+    return s;
+}
+
 static tg_status sum_mean_forward(tg_node *n, int mean)
 {
     rplan *pl = plan_new(n, 0);
@@ -369,6 +392,33 @@ static tg_status sum_mean_forward(tg_node *n, int mean)
     if (!acc)
         return tg_ctx_status(n->ctx);
     double R = (double)pl->R;
+    if (pl->inner == 1 && pl->n_tab == 1 && pl->run > SUM_CHUNK) {
+        double *part = tg_node_scratch(n, (size_t)((pl->run + SUM_CHUNK - 1) / SUM_CHUNK) * sizeof(double));
+        if (!part)
+            return tg_ctx_status(n->ctx);
+        size_t es = tg_dtype_size(n->out->dtype);
+        for (int64_t o = 0; o < pl->outer; o++) {
+            double s = chunked_run_sum(n, (const char *)n->in[0]->data + (size_t)PL_OBASE(pl, o) * es,
+                                       n->out->dtype, pl->run, part);
+            TG_DISPATCH(n->out->dtype, T, { ((T *)n->out->data)[o] = (T)(mean ? s / R : s); });
+        }
+        return TG_OK;
+    }
+    if (pl->inner == 1) {      /* contiguous runs: one output per run, rows over the threads */
+        int nt = tg_par_threads(n->ctx, (double)pl->outer * (double)pl->R, TG_PAR_MIN_ELEMS);
+        TG_DISPATCH(n->out->dtype, T, {
+            const T *x = n->in[0]->data;
+            T *y = n->out->data;
+            TG_PAR_FOR(nt, pl->outer, 1, lo, hi, {
+                for (int64_t o = lo; o < hi; o++) {
+                    double a[1];
+                    PL_SUM(pl, T, x + PL_OBASE(pl, o), a);
+                    y[o] = (T)(mean ? a[0] / R : a[0]);
+                }
+            });
+        });
+        return TG_OK;
+    }
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;

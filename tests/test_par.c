@@ -148,6 +148,8 @@ static tg_tensor *b_bn(tg_ctx *c, tg_tensor **in) { return tg_batch_norm(c, in[0
 static tg_tensor *b_ln(tg_ctx *c, tg_tensor **in) { return tg_layer_norm(c, in[0], in[1], in[2], 1e-5); }
 static const int ax_last[1] = { -1 }, ax_first[1] = { 0 }, ax_02[2] = { 0, 2 }, ax_1[1] = { 1 };
 static tg_tensor *b_sum_last(tg_ctx *c, tg_tensor **in) { return tg_sum(c, in[0], ax_last, 1, 0); }
+static tg_tensor *b_sum_all(tg_ctx *c, tg_tensor **in) { return tg_sum_all(c, in[0]); }
+static tg_tensor *b_mean_last(tg_ctx *c, tg_tensor **in) { return tg_mean(c, in[0], ax_last, 1, 0); }
 static tg_tensor *b_sum_first(tg_ctx *c, tg_tensor **in) { return tg_sum(c, in[0], ax_first, 1, 1); }
 static tg_tensor *b_mean_02(tg_ctx *c, tg_tensor **in) { return tg_mean(c, in[0], ax_02, 2, 0); }
 static tg_tensor *b_var_1(tg_ctx *c, tg_tensor **in) { return tg_var(c, in[0], ax_1, 1, 0, 1); }
@@ -183,6 +185,8 @@ static const pcase cases[] = {
     { "layer_norm", 3, {2, 1, 1}, { {300, 520}, {520}, {520} }, b_ln },
     { "dropout", 1, {2}, { {300, 700} }, b_dropout },
     { "sum last axis", 1, {2}, { {500, 300} }, b_sum_last },
+    { "sum of all, 300000 (chunked)", 1, {2}, { {600, 500} }, b_sum_all },
+    { "mean last axis, runs of 150000 (chunked)", 1, {2}, { {3, 150000} }, b_mean_last },
     { "sum axis 0 (by columns)", 1, {2}, { {300, 500} }, b_sum_first },
     { "mean axes (0, 2)", 1, {3}, { {30, 40, 70} }, b_mean_02 },
     { "var middle axis, 2 blocks", 1, {3}, { {2, 300, 200} }, b_var_1 },
