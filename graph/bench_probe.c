@@ -173,21 +173,12 @@ static double probe_gemm(tg_dtype dt, double budget)
 typedef struct mem_probe {
     double *a, *b, *c;
     size_t  n;
-    int     nt;              /* threads of triad_all_call */
+    int     nt;              /* threads of triad_call */
 } mem_probe;
 
+/* The triad a = b + 3c on p->nt threads (1: the calling thread), each its
+ * own contiguous part. */
 static void triad_call(void *ud)
-{
-    mem_probe *p = ud;
-    double *restrict a = p->a;
-    const double *restrict b = p->b, *restrict c = p->c;
-    for (size_t i = 0; i < p->n; i++)
-        a[i] = b[i] + 3.0 * c[i];
-}
-
-/* The triad on every CPU, each thread its own contiguous part (first
- * touched by the same thread, so its pages are local). */
-static void triad_all_call(void *ud)
 {
     mem_probe *p = ud;
     TG_PAR_FOR(p->nt, (int64_t)p->n, 4096, lo, hi, {
@@ -309,7 +300,7 @@ tg_status tg_bench_probe(tg_bench_machine *m, double budget)
         bytes = (int64_t)64 << 20;
     if (bytes > ((int64_t)512 << 20))
         bytes = (int64_t)512 << 20;
-    mem_probe p = { .n = (size_t)bytes / sizeof(double) };
+    mem_probe p = { .n = (size_t)bytes / sizeof(double), .nt = 1 };
     p.a = tg_malloc(p.n * sizeof(double));
     p.b = tg_malloc(p.n * sizeof(double));
     p.c = tg_malloc(p.n * sizeof(double));
@@ -329,7 +320,7 @@ tg_status tg_bench_probe(tg_bench_machine *m, double budget)
         m->mem_gbps_all = m->mem_gbps;
 #ifdef TG_HAVE_OPENMP
         p.nt = m->num_cpus;
-        if (p.nt > 1 && bench_measure(triad_all_call, &p, budget, 5, &s) == TG_OK)
+        if (p.nt > 1 && bench_measure(triad_call, &p, budget, 5, &s) == TG_OK)
             m->mem_gbps_all = 24.0 * (double)p.n / s.min_ns;
 #endif
     } else {

@@ -388,37 +388,36 @@ static double chunked_run_sum(tg_node *n, const void *x, tg_dtype dt, int64_t le
 static tg_status sum_mean_forward(tg_node *n, int mean)
 {
     rplan *pl = plan_new(n, 0);
-    double *acc = pl ? scratch(n, pl->inner) : NULL;
-    if (!acc)
+    if (!pl)
         return tg_ctx_status(n->ctx);
     double R = (double)pl->R;
-    if (pl->inner == 1 && pl->n_tab == 1 && pl->run > SUM_CHUNK) {
-        double *part = tg_node_scratch(n, (size_t)((pl->run + SUM_CHUNK - 1) / SUM_CHUNK) * sizeof(double));
-        if (!part)
+    if (pl->inner == 1) {
+        /* Contiguous runs, one output each: the rows over the threads, or,
+         * for one long run per output, its chunks (chunked_run_sum). */
+        int chunked = pl->n_tab == 1 && pl->run > SUM_CHUNK;
+        double *part = chunked ? scratch(n, (pl->run + SUM_CHUNK - 1) / SUM_CHUNK) : NULL;
+        if (chunked && !part)
             return tg_ctx_status(n->ctx);
-        size_t es = tg_dtype_size(n->out->dtype);
-        for (int64_t o = 0; o < pl->outer; o++) {
-            double s = chunked_run_sum(n, (const char *)n->in[0]->data + (size_t)PL_OBASE(pl, o) * es,
-                                       n->out->dtype, pl->run, part);
-            TG_DISPATCH(n->out->dtype, T, { ((T *)n->out->data)[o] = (T)(mean ? s / R : s); });
-        }
-        return TG_OK;
-    }
-    if (pl->inner == 1) {      /* contiguous runs: one output per run, rows over the threads */
-        int nt = tg_par_threads(n->ctx, (double)pl->outer * (double)pl->R, TG_PAR_MIN_ELEMS);
+        int nt = chunked ? 1 : tg_par_threads(n->ctx, (double)pl->outer * R, TG_PAR_MIN_ELEMS);
         TG_DISPATCH(n->out->dtype, T, {
             const T *x = n->in[0]->data;
             T *y = n->out->data;
             TG_PAR_FOR(nt, pl->outer, 1, lo, hi, {
                 for (int64_t o = lo; o < hi; o++) {
                     double a[1];
-                    PL_SUM(pl, T, x + PL_OBASE(pl, o), a);
+                    if (chunked)
+                        a[0] = chunked_run_sum(n, x + PL_OBASE(pl, o), n->out->dtype, pl->run, part);
+                    else
+                        PL_SUM(pl, T, x + PL_OBASE(pl, o), a);
                     y[o] = (T)(mean ? a[0] / R : a[0]);
                 }
             });
         });
         return TG_OK;
     }
+    double *acc = scratch(n, pl->inner);
+    if (!acc)
+        return tg_ctx_status(n->ctx);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data;
