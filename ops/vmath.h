@@ -170,24 +170,44 @@ static inline float tg_vm_log1pf(float x)
     return fabsf(x) < 0x1p-25f ? x : l;     /* keeps -0 and subnormals */
 }
 
-/* tanh|x| = (1 - E) / (1 + E), E = exp(-2|x|), for |x| >= 0.375 (E < 0.48,
- * no cancellation to speak of); below, the Taylor series to x^13 (truncation
- * < 2e-9 relative). The sign of x is put back through the sign bit
- * (tanh(-0) = -0). */
-static inline float tg_vm_tanhf(float x)
+/* ---- f32 kernels with a restricted range (activation.c) -------------------
+ * Cheaper than the general functions above where the caller's range allows:
+ * 2^k scaled in once instead of twice, polynomials of lower degree fitted
+ * over the reduced range instead of Taylor's. Bounds in tests/test_vmath.c. */
+
+/* e^r - 1 - r = r^2 P(r) for |r| <= 1.01 ln2/2: P of degree 4, the Chebyshev
+ * interpolant of (e^r - 1 - r)/r^2 (|error| < 6.9e-8, so < 8.3e-9 for r^2 P):
+ * enough for exp, whose result is near 1. */
+static inline float tg_vm_em1_p4f(float r)
 {
-    float a = fabsf(x);
-    a = a > 20.0f ? 20.0f : a;               /* tanh(20) = 1 in f32; NaN passes */
-    float E = tg_vm_expf(-2.0f * a), big = (1.0f - E) / (1.0f + E);
-    float z = a * a, q = 21844.0f / 6081075;
-    q = TG_VM_FMAF(q, z, -1382.0f / 155925);
-    q = TG_VM_FMAF(q, z, 62.0f / 2835);
-    q = TG_VM_FMAF(q, z, -17.0f / 315);
-    q = TG_VM_FMAF(q, z, 2.0f / 15);
-    q = TG_VM_FMAF(q, z, -1.0f / 3);
-    float small = TG_VM_FMAF(a * z, q, a);
-    float v = a < 0.375f ? small : big;
-    return tg_vm_u2f(tg_vm_f2u(v) | (tg_vm_f2u(x) & 0x80000000u));
+    float q = 1.3926926614e-3f;
+    q = TG_VM_FMAF(q, r, 8.36377387441e-3f);
+    q = TG_VM_FMAF(q, r, 4.16665501103e-2f);
+    q = TG_VM_FMAF(q, r, 1.66665733819e-1f);
+    return TG_VM_FMAF(q, r, 0.5f);
+}
+
+/* exp(x) for -104 <= x <= 0 (NaN passes): 2^k p(r) with p = 1 + r + r^2 P(r)
+ * in Horner form, 2^k put in as 2^(k+64) 2^-64 so that the subnormal
+ * results below exp(-87.3) round once. */
+static inline float tg_vm_exp_nonpos_coref(float x)
+{
+    float t = TG_VM_FMAF(x, (float)TG_VM_LOG2E, TG_VM_RNDF), kf = t - TG_VM_RNDF;
+    float r = TG_VM_FMAF(-kf, TG_VM_LN2F_HI, x);   /* exact */
+    r = TG_VM_FMAF(-kf, TG_VM_LN2F_LO, r);
+    float p = TG_VM_FMAF(tg_vm_em1_p4f(r), r, 1.0f);
+    p = TG_VM_FMAF(p, r, 1.0f);
+    /* t's bits are those of 1.5 * 2^23 + k: shifted by 23, k + 191 is left
+     * in the exponent field (41 <= k + 191 <= 191) */
+    float s = tg_vm_u2f((tg_vm_f2u(t) << 23) + ((127u + 64u) << 23));
+    return (p * s) * 0x1p-64f;
+}
+
+/* exp(x) for x <= 0; x > 0 gives 1 (exp(0)), NaN passes, exp(-104) = 0. */
+static inline float tg_vm_exp_nonposf(float x)
+{
+    float xc = x < -104.0f ? -104.0f : x;
+    return tg_vm_exp_nonpos_coref(xc > 0.0f ? 0.0f : xc);
 }
 
 /* log1p(e) for 0 <= e <= 1 (softplus) with one division: for e < 1/2, f = e;
@@ -209,14 +229,36 @@ static inline float tg_vm_softplusf(float x)
     return pos + tg_vm_log1p_unitf(tg_vm_expf(-fabsf(x)));
 }
 
+/* tanh|x| = (1 - E) / (1 + E), E = exp(-2|x|), for |x| >= 0.375 (E < 0.48,
+ * no cancellation to speak of); below, the Taylor series to x^13 (truncation
+ * < 2e-9 relative). The sign of x is put back through the sign bit
+ * (tanh(-0) = -0). */
+static inline float tg_vm_tanhf(float x)
+{
+    float a = fabsf(x);
+    a = a > 20.0f ? 20.0f : a;               /* tanh(20) = 1 in f32; NaN passes */
+    float E = tg_vm_expf(-2.0f * a), big = (1.0f - E) / (1.0f + E);
+    float z = a * a, q = 21844.0f / 6081075;
+    q = TG_VM_FMAF(q, z, -1382.0f / 155925);
+    q = TG_VM_FMAF(q, z, 62.0f / 2835);
+    q = TG_VM_FMAF(q, z, -17.0f / 315);
+    q = TG_VM_FMAF(q, z, 2.0f / 15);
+    q = TG_VM_FMAF(q, z, -1.0f / 3);
+    float small = TG_VM_FMAF(a * z, q, a);
+    float v = a < 0.375f ? small : big;
+    return tg_vm_u2f(tg_vm_f2u(v) | (tg_vm_f2u(x) & 0x80000000u));
+}
+
 /* tanh|x| = -t / (t + 2), t = expm1(-2|x|) in (-1, 0]; sign as in tanhf. */
 static inline double tg_vm_tanh(double x);
 
-/* 1 / (1 + exp(-x)) without overflow: e = exp(-|x|) in (0, 1], 1/(1+e) for
- * x >= 0, e/(1+e) for x < 0. */
+/* 1 / (1 + exp(-x)) without overflow: e = exp(-|x|) in [0, 1], 1/(1+e) for
+ * x >= 0, e/(1+e) for x < 0 (down through the subnormals). */
 static inline float tg_vm_sigmoidf(float x)
 {
-    float e = tg_vm_expf(-fabsf(x)), r = 1.0f / (1.0f + e), er = e * r;
+    float a = fabsf(x);
+    a = a > 104.0f ? 104.0f : a;             /* NaN passes */
+    float e = tg_vm_exp_nonpos_coref(-a), r = 1.0f / (1.0f + e), er = e * r;
     return x >= 0 ? r : er;
 }
 
