@@ -210,6 +210,30 @@ static inline float tg_vm_exp_nonposf(float x)
     return tg_vm_exp_nonpos_coref(xc > 0.0f ? 0.0f : xc);
 }
 
+/* The same P of degree 5 (|error| < 1.5e-9, so < 1.8e-10 for r^2 P): expm1,
+ * whose result may be as small as r, needs it. */
+static inline float tg_vm_em1_p5f(float r)
+{
+    float q = 1.9891981314e-4f;
+    q = TG_VM_FMAF(q, r, 1.39345419283e-3f);
+    q = TG_VM_FMAF(q, r, 8.33331002423e-3f);
+    q = TG_VM_FMAF(q, r, 4.16664568097e-2f);
+    q = TG_VM_FMAF(q, r, 1.66666666825e-1f);
+    return TG_VM_FMAF(q, r, 0.500000001429f);
+}
+
+/* The parts of expm1(x) = (s - 1) + s r + s q for -20 <= x <= 20 (NaN
+ * passes): x = k ln2 + r + rlo, s = 2^k (-29 <= k <= 29), q = rlo + r^2 P(r)
+ * ~ e^(r + rlo) - 1 - r. s r is exact, and so is s - 1 for -24 <= k <= 24. */
+static inline void tg_vm_expm1_partsf(float x, float *s, float *r, float *q)
+{
+    float t = TG_VM_FMAF(x, (float)TG_VM_LOG2E, TG_VM_RNDF), kf = t - TG_VM_RNDF;
+    float r1 = TG_VM_FMAF(-kf, TG_VM_LN2F_HI, x), klo = kf * TG_VM_LN2F_LO;   /* r1 exact */
+    *r = r1 - klo;
+    *q = TG_VM_FMAF(*r * *r, tg_vm_em1_p5f(*r), (r1 - *r) - klo);
+    *s = tg_vm_u2f((tg_vm_f2u(t) << 23) + 0x3f800000u);
+}
+
 /* log1p(e) for 0 <= e <= 1 (softplus) with one division: for e < 1/2, f = e;
  * above, 1 + e = 2 (1 + f) with f = (e - 1)/2 in [-1/4, 0] exact (Sterbenz),
  * and ln 2 added in two parts. */
@@ -229,28 +253,19 @@ static inline float tg_vm_softplusf(float x)
     return pos + tg_vm_log1p_unitf(tg_vm_expf(-fabsf(x)));
 }
 
-/* tanh|x| = (1 - E) / (1 + E), E = exp(-2|x|), for |x| >= 0.375 (E < 0.48,
- * no cancellation to speak of); below, the Taylor series to x^13 (truncation
- * < 2e-9 relative). The sign of x is put back through the sign bit
- * (tanh(-0) = -0). */
+/* tanh|x| = t / (t + 2), t = expm1(2|x|) (one exponential, no cancellation;
+ * |x| clamped to 10, where tanh is 1 in f32). t's relative error reaches
+ * tanh damped by 2 / (t + 2), so t = s q + (s r + (s - 1)), rounded twice,
+ * is close enough. The sign of x is put back through the sign bit
+ * (tanh(-0) = -0); NaN passes. */
 static inline float tg_vm_tanhf(float x)
 {
-    float a = fabsf(x);
-    a = a > 20.0f ? 20.0f : a;               /* tanh(20) = 1 in f32; NaN passes */
-    float E = tg_vm_expf(-2.0f * a), big = (1.0f - E) / (1.0f + E);
-    float z = a * a, q = 21844.0f / 6081075;
-    q = TG_VM_FMAF(q, z, -1382.0f / 155925);
-    q = TG_VM_FMAF(q, z, 62.0f / 2835);
-    q = TG_VM_FMAF(q, z, -17.0f / 315);
-    q = TG_VM_FMAF(q, z, 2.0f / 15);
-    q = TG_VM_FMAF(q, z, -1.0f / 3);
-    float small = TG_VM_FMAF(a * z, q, a);
-    float v = a < 0.375f ? small : big;
+    float a = fabsf(x), s, r, q;
+    a = a > 10.0f ? 10.0f : a;
+    tg_vm_expm1_partsf(a + a, &s, &r, &q);
+    float t = TG_VM_FMAF(s, q, TG_VM_FMAF(s, r, s - 1.0f)), v = t / (t + 2.0f);
     return tg_vm_u2f(tg_vm_f2u(v) | (tg_vm_f2u(x) & 0x80000000u));
 }
-
-/* tanh|x| = -t / (t + 2), t = expm1(-2|x|) in (-1, 0]; sign as in tanhf. */
-static inline double tg_vm_tanh(double x);
 
 /* 1 / (1 + exp(-x)) without overflow: e = exp(-|x|) in [0, 1], 1/(1+e) for
  * x >= 0, e/(1+e) for x < 0 (down through the subnormals). */
