@@ -234,6 +234,18 @@ static inline void tg_vm_expm1_partsf(float x, float *s, float *r, float *q)
     *s = tg_vm_u2f((tg_vm_f2u(t) << 23) + 0x3f800000u);
 }
 
+/* expm1(x) for x <= 0: x > 0 gives expm1(0) = 0, x < -20 gives -1 (correct
+ * in f32), NaN passes, expm1(-0) = +0. The sum (s - 1) + s r is kept exact
+ * (Fast2Sum: |s - 1| >= |s r| for k < 0, s - 1 = 0 for k = 0; for k < -24
+ * the result rounds to -1 anyway) and its error added to s q. */
+static inline float tg_vm_expm1_nonposf(float x)
+{
+    float xc = x < -20.0f ? -20.0f : x, s, r, q;
+    tg_vm_expm1_partsf(xc > 0.0f ? 0.0f : xc, &s, &r, &q);
+    float a = s - 1.0f, b = s * r, ab = a + b, aberr = (a - ab) + b;
+    return ab + TG_VM_FMAF(s, q, aberr);
+}
+
 /* log1p(e) for 0 <= e <= 1 (softplus) with one division: for e < 1/2, f = e;
  * above, 1 + e = 2 (1 + f) with f = (e - 1)/2 in [-1/4, 0] exact (Sterbenz),
  * and ln 2 added in two parts. */
