@@ -202,7 +202,7 @@ tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
  */
 TG_EW_FORWARD(softplus_forward, y[i] = VM(softplus, x[i]))
 
-TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * VM(expm1, -y[i]))
+TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * EXPM1_NONPOS(-y[i]))
 
 static tg_status softplus_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -3, 3, 0); }
 

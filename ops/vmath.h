@@ -246,23 +246,31 @@ static inline float tg_vm_expm1_nonposf(float x)
     return ab + TG_VM_FMAF(s, q, aberr);
 }
 
-/* log1p(e) for 0 <= e <= 1 (softplus) with one division: for e < 1/2, f = e;
- * above, 1 + e = 2 (1 + f) with f = (e - 1)/2 in [-1/4, 0] exact (Sterbenz),
- * and ln 2 added in two parts. */
+/* log1p(e) for 0 <= e <= 1 (softplus) as e + e^2 Q(e), Q of degree 8 the
+ * Chebyshev interpolant of (log1p(e)/e - 1)/e on [0, 1] (relative error of
+ * the sum < 2.3e-8): no division, no range split, and the final FMA adds
+ * the correction e^2 Q to e with one rounding. */
 static inline float tg_vm_log1p_unitf(float e)
 {
-    int hi = e >= 0.5f;
-    float fh = (e - 1.0f) * 0.5f, f = hi ? fh : e;
-    float c = hi ? TG_VM_LN2F_LO : 0.0f, k = hi ? TG_VM_LN2F_HI : 0.0f;
-    return k + (f + (tg_vm_log1p_coref(f) + c));
+    float q = -4.46621160127e-3f;
+    q = TG_VM_FMAF(q, e, 2.52240543467e-2f);
+    q = TG_VM_FMAF(q, e, -6.67577250632e-2f);
+    q = TG_VM_FMAF(q, e, 1.15618454464e-1f);
+    q = TG_VM_FMAF(q, e, -1.58475657205e-1f);
+    q = TG_VM_FMAF(q, e, 1.98541062312e-1f);
+    q = TG_VM_FMAF(q, e, -2.49865261682e-1f);
+    q = TG_VM_FMAF(q, e, 3.33328418874e-1f);
+    q = TG_VM_FMAF(q, e, -4.99999969831e-1f);
+    return TG_VM_FMAF(e, e * q, e);
 }
 
 /* softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never
  * overflows; NaN passes through. */
 static inline float tg_vm_softplusf(float x)
 {
-    float pos = x > 0 ? x : 0.0f;
-    return pos + tg_vm_log1p_unitf(tg_vm_expf(-fabsf(x)));
+    float pos = x > 0 ? x : 0.0f, a = fabsf(x);
+    a = a > 104.0f ? 104.0f : a;             /* exp(-104) = 0; NaN passes */
+    return pos + tg_vm_log1p_unitf(tg_vm_exp_nonpos_coref(-a));
 }
 
 /* tanh|x| = t / (t + 2), t = expm1(2|x|) (one exponential, no cancellation;
