@@ -282,7 +282,7 @@ static tg_status gelu_forward(tg_node *n)
 
 TG_EW_BACKWARD(gelu_erf_backward,
                T cdf = (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2);
-               T pdf = (T)INV_SQRT_2PI * VM(exp, (T)-0.5 * x[i] * x[i]);
+               T pdf = (T)INV_SQRT_2PI * EXP_NONPOS((T)-0.5 * x[i] * x[i]);
                dx[i] += dy[i] * (cdf + x[i] * pdf))
 
 TG_EW_BACKWARD(gelu_tanh_backward,

@@ -16,10 +16,18 @@
  * exp(+inf) = inf, exp(NaN) = NaN, overflow to inf, underflow through the
  * subnormals to 0, log(0) = -inf, log(x < 0) = NaN, tanh(+-0) = +-0).
  *
+ * The f32 activations (tanh, sigmoid, softplus, erfc, and exp and expm1 of
+ * x <= 0) use kernels for a restricted range instead: polynomials of lower
+ * degree fitted to the reduced range, 2^k scaled in at once, and for tanh
+ * one expm1 and one division, for softplus a log1p polynomial on [0, 1]
+ * without division (see their comments).
+ *
  * Accuracy, asserted by tests/test_vmath.c against double (f32) or long
  * double (f64) libm over dense sweeps (max measured in brackets):
  *   f32: exp (0.75), expm1 (0.98), log (0.88), log1p (0.93) <= 1 ulp;
- *        tanh (2.49), sigmoid (2.62) <= 3 ulp
+ *        exp_nonpos (0.91), expm1_nonpos (0.79) <= 1 ulp;
+ *        tanh (2.40), sigmoid (2.62) <= 3 ulp; softplus (2.03) <= 2.5 ulp;
+ *        erfc (4.42) <= 5 ulp
  *   f64: exp (0.65), log (0.86), log1p (0.83) <= 1 ulp; expm1 (1.11) <= 1.5;
  *        tanh (2.47), sigmoid (2.66) <= 3 ulp
  * Not correctly rounded: results may differ from libm's in the last bit.
@@ -320,7 +328,7 @@ static inline float tg_vm_erfcf(float x)
     q = TG_VM_FMAF(q, t, -6.871606971e-01f);
     q = TG_VM_FMAF(q, t, 1.021582709e+00f);
     float h = a * a, l = TG_VM_FMAF(a, a, -h);
-    float e = tg_vm_expf(-h);
+    float e = tg_vm_exp_nonpos_coref(-h);   /* -102.01 <= -h <= 0 */
     float r = (q * d) * TG_VM_FMAF(e, -l, e);
     return x < 0 ? 2.0f - r : r;
 }
