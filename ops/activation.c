@@ -18,6 +18,14 @@
  * for x >= 0 and e/(1+e) for x < 0. */
 #define SIGMOID(x) VM(sigmoid, x)
 
+/* exp(min(x, 0)) and expm1(min(x, 0)), NaN passing: in f32 the
+ * range-restricted kernels of vmath.h (no overflow handling, one scaling),
+ * in f64 the general ones. */
+static inline double exp_nonpos(double x) { return tg_vm_exp(x > 0 ? 0.0 : x); }
+static inline double expm1_nonpos(double x) { return tg_vm_expm1(x > 0 ? 0.0 : x); }
+#define EXP_NONPOS(x) _Generic((x), float: tg_vm_exp_nonposf, default: exp_nonpos)(x)
+#define EXPM1_NONPOS(x) _Generic((x), float: tg_vm_expm1_nonposf, default: expm1_nonpos)(x)
+
 /* Parameter p.f[0] must be finite (slope, alpha). */
 static tg_status finite_param_shape(const tg_node *n, const char *what, tg_dtype *dt, int *ndim,
                                     int64_t *shape)
@@ -154,13 +162,11 @@ static tg_status elu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *s
 
 TG_EW_FORWARD(elu_forward,
               const T alpha = p0;
-              T xn = x[i] < 0 ? x[i] : (T)0;
-              y[i] = x[i] > 0 ? x[i] : alpha * VM(expm1, xn))
+              y[i] = x[i] > 0 ? x[i] : alpha * EXPM1_NONPOS(x[i]))
 
 TG_EW_BACKWARD(elu_backward,
                const T alpha = p0;
-               T xn = x[i] < 0 ? x[i] : (T)0;
-               dx[i] += x[i] > 0 ? dy[i] : dy[i] * alpha * VM(exp, xn))
+               dx[i] += x[i] > 0 ? dy[i] : dy[i] * alpha * EXP_NONPOS(x[i]))
 
 static tg_status elu_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -196,7 +202,7 @@ tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
  */
 TG_EW_FORWARD(softplus_forward, y[i] = VM(softplus, x[i]))
 
-TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * VM(expm1, -y[i]))
+TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * EXPM1_NONPOS(-y[i]))
 
 static tg_status softplus_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -3, 3, 0); }
 
@@ -276,7 +282,7 @@ static tg_status gelu_forward(tg_node *n)
 
 TG_EW_BACKWARD(gelu_erf_backward,
                T cdf = (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2);
-               T pdf = (T)INV_SQRT_2PI * VM(exp, (T)-0.5 * x[i] * x[i]);
+               T pdf = (T)INV_SQRT_2PI * EXP_NONPOS((T)-0.5 * x[i] * x[i]);
                dx[i] += dy[i] * (cdf + x[i] * pdf))
 
 TG_EW_BACKWARD(gelu_tanh_backward,

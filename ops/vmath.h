@@ -16,10 +16,18 @@
  * exp(+inf) = inf, exp(NaN) = NaN, overflow to inf, underflow through the
  * subnormals to 0, log(0) = -inf, log(x < 0) = NaN, tanh(+-0) = +-0).
  *
+ * The f32 activations (tanh, sigmoid, softplus, erfc, and exp and expm1 of
+ * x <= 0) use kernels for a restricted range instead: polynomials of lower
+ * degree fitted to the reduced range, 2^k scaled in at once, and for tanh
+ * one expm1 and one division, for softplus a log1p polynomial on [0, 1]
+ * without division (see their comments).
+ *
  * Accuracy, asserted by tests/test_vmath.c against double (f32) or long
  * double (f64) libm over dense sweeps (max measured in brackets):
  *   f32: exp (0.75), expm1 (0.98), log (0.88), log1p (0.93) <= 1 ulp;
- *        tanh (2.49), sigmoid (2.62) <= 3 ulp
+ *        exp_nonpos (0.91), expm1_nonpos (0.79) <= 1 ulp;
+ *        tanh (2.40), sigmoid (2.62) <= 3 ulp; softplus (2.03) <= 2.5 ulp;
+ *        erfc (4.42) <= 5 ulp
  *   f64: exp (0.65), log (0.86), log1p (0.83) <= 1 ulp; expm1 (1.11) <= 1.5;
  *        tanh (2.47), sigmoid (2.66) <= 3 ulp
  * Not correctly rounded: results may differ from libm's in the last bit.
@@ -170,53 +178,130 @@ static inline float tg_vm_log1pf(float x)
     return fabsf(x) < 0x1p-25f ? x : l;     /* keeps -0 and subnormals */
 }
 
-/* tanh|x| = (1 - E) / (1 + E), E = exp(-2|x|), for |x| >= 0.375 (E < 0.48,
- * no cancellation to speak of); below, the Taylor series to x^13 (truncation
- * < 2e-9 relative). The sign of x is put back through the sign bit
- * (tanh(-0) = -0). */
-static inline float tg_vm_tanhf(float x)
+/* ---- f32 kernels with a restricted range (activation.c) -------------------
+ * Cheaper than the general functions above where the caller's range allows:
+ * 2^k scaled in once instead of twice, polynomials of lower degree fitted
+ * over the reduced range instead of Taylor's. Bounds in tests/test_vmath.c. */
+
+/* e^r - 1 - r = r^2 P(r) for |r| <= 1.01 ln2/2: P of degree 4, the Chebyshev
+ * interpolant of (e^r - 1 - r)/r^2 (|error| < 6.9e-8, so < 8.3e-9 for r^2 P):
+ * enough for exp, whose result is near 1. */
+static inline float tg_vm_em1_p4f(float r)
 {
-    float a = fabsf(x);
-    a = a > 20.0f ? 20.0f : a;               /* tanh(20) = 1 in f32; NaN passes */
-    float E = tg_vm_expf(-2.0f * a), big = (1.0f - E) / (1.0f + E);
-    float z = a * a, q = 21844.0f / 6081075;
-    q = TG_VM_FMAF(q, z, -1382.0f / 155925);
-    q = TG_VM_FMAF(q, z, 62.0f / 2835);
-    q = TG_VM_FMAF(q, z, -17.0f / 315);
-    q = TG_VM_FMAF(q, z, 2.0f / 15);
-    q = TG_VM_FMAF(q, z, -1.0f / 3);
-    float small = TG_VM_FMAF(a * z, q, a);
-    float v = a < 0.375f ? small : big;
-    return tg_vm_u2f(tg_vm_f2u(v) | (tg_vm_f2u(x) & 0x80000000u));
+    float q = 1.3926926614e-3f;
+    q = TG_VM_FMAF(q, r, 8.36377387441e-3f);
+    q = TG_VM_FMAF(q, r, 4.16665501103e-2f);
+    q = TG_VM_FMAF(q, r, 1.66665733819e-1f);
+    return TG_VM_FMAF(q, r, 0.5f);
 }
 
-/* log1p(e) for 0 <= e <= 1 (softplus) with one division: for e < 1/2, f = e;
- * above, 1 + e = 2 (1 + f) with f = (e - 1)/2 in [-1/4, 0] exact (Sterbenz),
- * and ln 2 added in two parts. */
+/* exp(x) for -104 <= x <= 0 (NaN passes): 2^k p(r) with p = 1 + r + r^2 P(r)
+ * in Horner form, 2^k put in as 2^(k+64) 2^-64 so that the subnormal
+ * results below exp(-87.3) round once. */
+static inline float tg_vm_exp_nonpos_coref(float x)
+{
+    float t = TG_VM_FMAF(x, (float)TG_VM_LOG2E, TG_VM_RNDF), kf = t - TG_VM_RNDF;
+    float r = TG_VM_FMAF(-kf, TG_VM_LN2F_HI, x);   /* exact */
+    r = TG_VM_FMAF(-kf, TG_VM_LN2F_LO, r);
+    float p = TG_VM_FMAF(tg_vm_em1_p4f(r), r, 1.0f);
+    p = TG_VM_FMAF(p, r, 1.0f);
+    /* t's bits are those of 1.5 * 2^23 + k: shifted by 23, k + 191 is left
+     * in the exponent field (41 <= k + 191 <= 191) */
+    float s = tg_vm_u2f((tg_vm_f2u(t) << 23) + ((127u + 64u) << 23));
+    return (p * s) * 0x1p-64f;
+}
+
+/* exp(x) for x <= 0; x > 0 gives 1 (exp(0)), NaN passes, exp(-104) = 0. */
+static inline float tg_vm_exp_nonposf(float x)
+{
+    float xc = x < -104.0f ? -104.0f : x;
+    return tg_vm_exp_nonpos_coref(xc > 0.0f ? 0.0f : xc);
+}
+
+/* The same P of degree 5 (|error| < 1.5e-9, so < 1.8e-10 for r^2 P): expm1,
+ * whose result may be as small as r, needs it. */
+static inline float tg_vm_em1_p5f(float r)
+{
+    float q = 1.9891981314e-4f;
+    q = TG_VM_FMAF(q, r, 1.39345419283e-3f);
+    q = TG_VM_FMAF(q, r, 8.33331002423e-3f);
+    q = TG_VM_FMAF(q, r, 4.16664568097e-2f);
+    q = TG_VM_FMAF(q, r, 1.66666666825e-1f);
+    return TG_VM_FMAF(q, r, 0.500000001429f);
+}
+
+/* The parts of expm1(x) = (s - 1) + s r + s q for -20 <= x <= 20 (NaN
+ * passes): x = k ln2 + r + rlo, s = 2^k (-29 <= k <= 29), q = rlo + r^2 P(r)
+ * ~ e^(r + rlo) - 1 - r. s r is exact, and so is s - 1 for -24 <= k <= 24. */
+static inline void tg_vm_expm1_partsf(float x, float *s, float *r, float *q)
+{
+    float t = TG_VM_FMAF(x, (float)TG_VM_LOG2E, TG_VM_RNDF), kf = t - TG_VM_RNDF;
+    float r1 = TG_VM_FMAF(-kf, TG_VM_LN2F_HI, x), klo = kf * TG_VM_LN2F_LO;   /* r1 exact */
+    *r = r1 - klo;
+    *q = TG_VM_FMAF(*r * *r, tg_vm_em1_p5f(*r), (r1 - *r) - klo);
+    *s = tg_vm_u2f((tg_vm_f2u(t) << 23) + 0x3f800000u);
+}
+
+/* expm1(x) for x <= 0: x > 0 gives expm1(0) = 0, x < -20 gives -1 (correct
+ * in f32), NaN passes, expm1(-0) = +0. The sum (s - 1) + s r is kept exact
+ * (Fast2Sum: |s - 1| >= |s r| for k < 0, s - 1 = 0 for k = 0; for k < -24
+ * the result rounds to -1 anyway) and its error added to s q. */
+static inline float tg_vm_expm1_nonposf(float x)
+{
+    float xc = x < -20.0f ? -20.0f : x, s, r, q;
+    tg_vm_expm1_partsf(xc > 0.0f ? 0.0f : xc, &s, &r, &q);
+    float a = s - 1.0f, b = s * r, ab = a + b, aberr = (a - ab) + b;
+    return ab + TG_VM_FMAF(s, q, aberr);
+}
+
+/* log1p(e) for 0 <= e <= 1 (softplus) as e + e^2 Q(e), Q of degree 8 the
+ * Chebyshev interpolant of (log1p(e)/e - 1)/e on [0, 1] (relative error of
+ * the sum < 2.3e-8): no division, no range split, and the final FMA adds
+ * the correction e^2 Q to e with one rounding. */
 static inline float tg_vm_log1p_unitf(float e)
 {
-    int hi = e >= 0.5f;
-    float fh = (e - 1.0f) * 0.5f, f = hi ? fh : e;
-    float c = hi ? TG_VM_LN2F_LO : 0.0f, k = hi ? TG_VM_LN2F_HI : 0.0f;
-    return k + (f + (tg_vm_log1p_coref(f) + c));
+    float q = -4.46621160127e-3f;
+    q = TG_VM_FMAF(q, e, 2.52240543467e-2f);
+    q = TG_VM_FMAF(q, e, -6.67577250632e-2f);
+    q = TG_VM_FMAF(q, e, 1.15618454464e-1f);
+    q = TG_VM_FMAF(q, e, -1.58475657205e-1f);
+    q = TG_VM_FMAF(q, e, 1.98541062312e-1f);
+    q = TG_VM_FMAF(q, e, -2.49865261682e-1f);
+    q = TG_VM_FMAF(q, e, 3.33328418874e-1f);
+    q = TG_VM_FMAF(q, e, -4.99999969831e-1f);
+    return TG_VM_FMAF(e, e * q, e);
 }
 
 /* softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never
  * overflows; NaN passes through. */
 static inline float tg_vm_softplusf(float x)
 {
-    float pos = x > 0 ? x : 0.0f;
-    return pos + tg_vm_log1p_unitf(tg_vm_expf(-fabsf(x)));
+    float pos = x > 0 ? x : 0.0f, a = fabsf(x);
+    a = a > 104.0f ? 104.0f : a;             /* exp(-104) = 0; NaN passes */
+    return pos + tg_vm_log1p_unitf(tg_vm_exp_nonpos_coref(-a));
 }
 
-/* tanh|x| = -t / (t + 2), t = expm1(-2|x|) in (-1, 0]; sign as in tanhf. */
-static inline double tg_vm_tanh(double x);
+/* tanh|x| = t / (t + 2), t = expm1(2|x|) (one exponential, no cancellation;
+ * |x| clamped to 10, where tanh is 1 in f32). t's relative error reaches
+ * tanh damped by 2 / (t + 2), so t = s q + (s r + (s - 1)), rounded twice,
+ * is close enough. The sign of x is put back through the sign bit
+ * (tanh(-0) = -0); NaN passes. */
+static inline float tg_vm_tanhf(float x)
+{
+    float a = fabsf(x), s, r, q;
+    a = a > 10.0f ? 10.0f : a;
+    tg_vm_expm1_partsf(a + a, &s, &r, &q);
+    float t = TG_VM_FMAF(s, q, TG_VM_FMAF(s, r, s - 1.0f)), v = t / (t + 2.0f);
+    return tg_vm_u2f(tg_vm_f2u(v) | (tg_vm_f2u(x) & 0x80000000u));
+}
 
-/* 1 / (1 + exp(-x)) without overflow: e = exp(-|x|) in (0, 1], 1/(1+e) for
- * x >= 0, e/(1+e) for x < 0. */
+/* 1 / (1 + exp(-x)) without overflow: e = exp(-|x|) in [0, 1], 1/(1+e) for
+ * x >= 0, e/(1+e) for x < 0 (down through the subnormals). */
 static inline float tg_vm_sigmoidf(float x)
 {
-    float e = tg_vm_expf(-fabsf(x)), r = 1.0f / (1.0f + e), er = e * r;
+    float a = fabsf(x);
+    a = a > 104.0f ? 104.0f : a;             /* NaN passes */
+    float e = tg_vm_exp_nonpos_coref(-a), r = 1.0f / (1.0f + e), er = e * r;
     return x >= 0 ? r : er;
 }
 
@@ -243,7 +328,7 @@ static inline float tg_vm_erfcf(float x)
     q = TG_VM_FMAF(q, t, -6.871606971e-01f);
     q = TG_VM_FMAF(q, t, 1.021582709e+00f);
     float h = a * a, l = TG_VM_FMAF(a, a, -h);
-    float e = tg_vm_expf(-h);
+    float e = tg_vm_exp_nonpos_coref(-h);   /* -102.01 <= -h <= 0 */
     float r = (q * d) * TG_VM_FMAF(e, -l, e);
     return x < 0 ? 2.0f - r : r;
 }

@@ -46,6 +46,8 @@ static double ulp_err(long double y, long double ref, int p, int emin, long doub
 
 static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static double ref_softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
+static double ref_exp_nonpos(double x) { return exp(x > 0 ? 0 : x); }
+static double ref_expm1_nonpos(double x) { return expm1(x > 0 ? 0 : x); }
 
 typedef struct {
     const char *name;
@@ -62,6 +64,8 @@ static float vm_tanhf(float x)    { return tg_vm_tanhf(x); }
 static float vm_sigmoidf(float x) { return tg_vm_sigmoidf(x); }
 static float vm_erfcf(float x)    { return tg_vm_erfcf(x); }
 static float vm_softplusf(float x) { return tg_vm_softplusf(x); }
+static float vm_exp_nonposf(float x) { return tg_vm_exp_nonposf(x); }
+static float vm_expm1_nonposf(float x) { return tg_vm_expm1_nonposf(x); }
 
 static const f32_case f32_cases[] = {
     { "expf",     vm_expf,     exp,         1.0 },
@@ -71,7 +75,9 @@ static const f32_case f32_cases[] = {
     { "tanhf",    vm_tanhf,    tanh,        3.0 },
     { "sigmoidf", vm_sigmoidf, ref_sigmoid, 3.0 },
     { "erfcf",    vm_erfcf,    erfc,        5.0 },
-    { "softplusf", vm_softplusf, ref_softplus, 3.0 },
+    { "softplusf", vm_softplusf, ref_softplus, 2.5 },
+    { "exp_nonposf", vm_exp_nonposf, ref_exp_nonpos, 1.0 },
+    { "expm1_nonposf", vm_expm1_nonposf, ref_expm1_nonpos, 1.0 },
 };
 
 static void sweep_f32(const f32_case *c, uint32_t stride)
@@ -139,6 +145,15 @@ static void test_special_f32(void)
     TEST_CHECK(same_f32(tg_vm_erfcf(inf), 0.0f) && same_f32(tg_vm_erfcf(-inf), 2.0f));
     TEST_CHECK(same_f32(tg_vm_erfcf(nan), nan) && same_f32(tg_vm_erfcf(0.0f), 1.0f));
     TEST_CHECK(same_f32(tg_vm_erfcf(10.1f), 0.0f) && same_f32(tg_vm_erfcf(-10.1f), 2.0f));
+    TEST_CHECK(same_f32(tg_vm_exp_nonposf(0.0f), 1.0f) && same_f32(tg_vm_exp_nonposf(-0.0f), 1.0f));
+    TEST_CHECK(same_f32(tg_vm_exp_nonposf(-inf), 0.0f) && same_f32(tg_vm_exp_nonposf(nan), nan));
+    TEST_CHECK(same_f32(tg_vm_exp_nonposf(inf), 1.0f) && same_f32(tg_vm_exp_nonposf(-104.0f), 0.0f));
+    float subn = tg_vm_exp_nonposf(-100.0f);
+    TEST_CHECK(subn > 0 && subn < FLT_MIN && fabs(subn - exp(-100.0)) <= 0x1p-149);
+    TEST_CHECK(same_f32(tg_vm_expm1_nonposf(0.0f), 0.0f) && same_f32(tg_vm_expm1_nonposf(-inf), -1.0f));
+    TEST_CHECK(same_f32(tg_vm_expm1_nonposf(inf), 0.0f) && same_f32(tg_vm_expm1_nonposf(nan), nan));
+    TEST_CHECK(same_f32(tg_vm_expm1_nonposf(-1e-30f), -1e-30f) && same_f32(tg_vm_expm1_nonposf(-20.0f), -1.0f));
+    TEST_CHECK(same_f32(tg_vm_softplusf(-104.0f), 0.0f) && same_f32(tg_vm_softplusf(-0.0f), 0.693147182f));
 }
 
 /* ---- f64 ------------------------------------------------------------------ */
