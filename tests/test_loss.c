@@ -6,7 +6,9 @@
 #include "tapegrad.h"
 #include "test.h"
 #include "test_util.h"
+#include "vmath.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- hand-computed cases ------------------------------------------------- */
@@ -331,11 +333,79 @@ static void test_errors(void)
     tg_ctx_free(ctx);
 }
 
+/* ---- f32 cross_entropy rows: the blocked kernel gives the chunked loop's bits --
+ * s = (float)tg_vm_exp((double)(x - max)), the float exps summed in 16
+ * double lanes (element k in lane k % 16), s *= (float)(1 / sum), loss =
+ * max + log(sum) - x[label]: recomputed here and compared bit for bit (the
+ * training run's trajectory depends on these bits), through the VJP of SUM
+ * with dy = 1 (dx = s, and s - 1 at the label). Rows around the block of 32
+ * in a narrow range, a range past -700 (the scaling by two factors) and with
+ * -inf entries. */
+static void test_ce_f32_bits(void)
+{
+    static const int64_t lens[] = { 10, 33, 64, 100, 4133 };
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (int kind = 0; kind < 3; kind++) {
+            int64_t C = lens[li], N = 3;
+            tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_DIMS(N, C));
+            tg_tensor *lab = tg_tensor_new(ctx, TG_I32, TG_DIMS(N));
+            float *xv = x->data;
+            for (int64_t k = 0; k < N * C; k++) {
+                double u = tg_rng_uniform(&r);
+                xv[k] = (float)(kind == 1 ? -1000 * u : 6 * u - 3);
+                if (kind == 2 && k % 3 == 1)
+                    xv[k] = -INFINITY;
+            }
+            for (int64_t i = 0; i < N; i++)
+                ((int32_t *)lab->data)[i] = (int32_t)((i * 7) % C);
+            tg_tensor_requires_grad(x);
+            tg_tensor *y = tg_cross_entropy(ctx, x, lab, TG_REDUCE_SUM);
+            TEST_CHECK_MSG(y && tg_backward(ctx, y) == TG_OK, "%s", tg_ctx_error(ctx));
+            if (!y)
+                continue;
+            int bad = 0;
+            double acc = 0;
+            float *sv = malloc((size_t)C * sizeof(float));
+            for (int64_t i = 0; i < N; i++) {
+                const float *xr = xv + i * C;
+                float m = -INFINITY;
+                for (int64_t j = 0; j < C; j++)
+                    m = xr[j] > m ? xr[j] : m;
+                double lane[16] = {0}, z = 0;
+                for (int64_t j = 0; j < C; j++) {
+                    sv[j] = (float)tg_vm_exp((double)(xr[j] - m));
+                    lane[j % 16] += (double)sv[j];
+                }
+                for (int j = 0; j < 16; j++)
+                    z += lane[j];
+                float inv = (float)(1.0 / z);
+                int32_t c = ((int32_t *)lab->data)[i];
+                for (int64_t j = 0; j < C; j++) {
+                    float want = sv[j] * inv - (j == c ? 1.0f : 0.0f);
+                    float got = ((float *)x->grad)[i * C + j];
+                    bad += memcmp(&want, &got, sizeof got) != 0;
+                }
+                acc += (double)m + log(z) - (double)xr[c];
+            }
+            free(sv);
+            float want_y = (float)acc, got_y = ((float *)y->data)[0];
+            TEST_CHECK_MSG(bad == 0 && memcmp(&want_y, &got_y, sizeof got_y) == 0,
+                           "cross_entropy f32, rows of %lld, kind %d: %d gradient bits differ, "
+                           "loss %.9g (want %.9g)", (long long)C, kind, bad, got_y, want_y);
+            tg_ctx_reset(ctx);
+        }
+    tg_ctx_free(ctx);
+}
+
 int main(void)
 {
     test_mse_hand();
     test_l1_huber_hand();
     test_ce_hand();
+    test_ce_f32_bits();
     test_bce_hand();
     test_stability();
     test_empty();
