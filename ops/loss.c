@@ -5,6 +5,7 @@
  * (tg_reduction), n->p.f[0] = huber's delta. Deliberately absent: broadcasting
  * of targets, class weights, ignore_index, label smoothing. */
 #include "ops_common.h"
+#include "smx_row.h"
 
 /* ---- shared helpers ------------------------------------------------------ */
 
@@ -355,108 +356,18 @@ static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
 }
 
 /* ---- the f32 row of cross_entropy's forward ---------------------------------
- * s = softmax(x) with each exp in double (tg_vm_exp of the float x - max,
- * rounded to float), the sum of the float exps in tg_row_sum's 16 lanes and
- * order, s scaled by (float)(1 / sum): the same bits as the chunked loop
- * below, which f64 rows (and rows with a NaN or an infinite max) still take.
- *
- * NOTE: one tg_vm_exp is a chain of ~25 dependent operations; a loop of it
- * keeps too few in flight. ce_exp_blk does its steps, bit for bit, one step
- * over a block of CE_B elements at a time, so the compiler interleaves 4
- * vectors of 8; as the arguments are <= 0 there is no upper clamp, and when
- * the row's min - max >= CE_LO_MIN (the results are normal doubles) the
- * scaling by 2^k is an add to the exponent bits (k << 52 is bits(t) << 52,
- * bits(TG_VM_RND) << 52 wrapping to 0). */
-#define CE_B 32
-#define CE_LO_MIN -700.0f
-
-#if defined(__GNUC__)
-#define CE_INLINE static inline __attribute__((always_inline))
-#else
-#define CE_INLINE static inline
-#endif
-
-CE_INLINE void ce_exp_blk(float *restrict s, const float *restrict x, float m, int normal)
-{
-    double xc[CE_B], kf[CE_B], r[CE_B], perr[CE_B], q[CE_B];
-    uint64_t tb[CE_B];
-    for (int j = 0; j < CE_B; j++) {
-        double v = (double)(x[j] - m);
-        xc[j] = normal || v >= -746.0 ? v : -746.0;
-    }
-    for (int j = 0; j < CE_B; j++) {
-        double t = xc[j] * TG_VM_LOG2E + TG_VM_RND;
-        kf[j] = t - TG_VM_RND;
-        tb[j] = tg_vm_d2u(t);
-    }
-    for (int j = 0; j < CE_B; j++) {
-        double r1 = xc[j] - kf[j] * TG_VM_LN2_HI, klo = kf[j] * TG_VM_LN2_LO;   /* r1 exact */
-        r[j] = r1 - klo;
-        double rlo = (r1 - r[j]) - klo, p = 1.0 + r[j];
-        perr[j] = ((1.0 - p) + r[j]) + rlo;
-    }
-    /* tg_vm_em1_poly */
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(1.0 / 6227020800.0, r[j], 1.0 / 479001600.0);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(q[j], r[j], 1.0 / 39916800.0);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(q[j], r[j], 1.0 / 3628800.0);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(q[j], r[j], 1.0 / 362880.0);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(q[j], r[j], 1.0 / 40320.0);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(q[j], r[j], 1.0 / 5040.0);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(q[j], r[j], 1.0 / 720.0);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(q[j], r[j], 1.0 / 120.0);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(q[j], r[j], 1.0 / 24.0);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(q[j], r[j], 1.0 / 6.0);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = TG_VM_FMA(q[j], r[j], 0.5);
-    for (int j = 0; j < CE_B; j++)
-        q[j] = (r[j] * r[j]) * q[j];
-    for (int j = 0; j < CE_B; j++)
-        q[j] = (1.0 + r[j]) + (q[j] + perr[j]);
-    if (normal) {
-        for (int j = 0; j < CE_B; j++)
-            s[j] = (float)tg_vm_u2d(tg_vm_d2u(q[j]) + (tb[j] << 52));
-    } else {
-        for (int j = 0; j < CE_B; j++) {
-            int64_t k = (int64_t)(tb[j] - tg_vm_d2u(TG_VM_RND)), k1 = k >> 1, k2 = k - k1;
-            double s1 = tg_vm_u2d((uint64_t)(k1 + 1023) << 52), s2 = tg_vm_u2d((uint64_t)(k2 + 1023) << 52);
-            s[j] = (float)((q[j] * s1) * s2);
-        }
-    }
-}
-
-/* One f32 row: s = softmax(x) as above; returns log(sum exp(x - m)) + m,
- * the row's logsumexp, in double. xn: the next row, prefetched (or NULL).
- * Rows with a NaN or an infinite max return NAN for the caller's loop. */
+ * s = softmax(x) through smx_row.h (softmax's f32 row: exps in f32 by
+ * tg_vm_expf's steps, their sum in double over lanes), scaled by
+ * (float)(1 / sum); returns the row's logsumexp max + log(sum) in double.
+ * NOTE: the exps were in double before (tg_vm_exp rounded to float): ~0.6 ns
+ * per element on one core, which caps the forward near 30 % of the memory
+ * bandwidth. In f32 the saved softmax moves by ~1 ulp and the training run
+ * moves within its seed-to-seed spread (see the commit). f64 rows take the
+ * chunked loop below. */
 static double ce_row_f32(const float *restrict x, float *restrict s, int64_t cols, const float *xn)
 {
-    float m = (float)tg_row_ext(x, cols, 1);
-    if (!isfinite(m))
-        return NAN;
-    int normal = (float)tg_row_ext(x, cols, 0) - m >= CE_LO_MIN;
-    int64_t j0 = 0;
-    for (; j0 + CE_B <= cols; j0 += CE_B) {
-#if defined(__GNUC__)
-        for (int j = 0; xn && j < CE_B; j += 16)
-            __builtin_prefetch(xn + j0 + j, 0, 3);
-#endif
-        if (normal)
-            ce_exp_blk(s + j0, x + j0, m, 1);
-        else
-            ce_exp_blk(s + j0, x + j0, m, 0);
-    }
-    for (; j0 < cols; j0++)
-        s[j0] = (float)tg_vm_exp((double)(x[j0] - m));
-    double z = tg_row_sum(s, cols);
+    float m;
+    double z = smx_row_exps_f32(x, s, cols, xn, &m);
     float inv = (float)(1.0 / z);
     for (int64_t j = 0; j < cols; j++)
         s[j] *= inv;
@@ -494,11 +405,9 @@ static tg_status ce_forward(tg_node *n)
             for (int64_t i = i0; i < i1; i++) {
                 const T *xr = x + i * cols;
                 T *sr = s + i * cols;
-                double lse = sizeof(T) == sizeof(float)
-                    ? ce_row_f32((const float *)xr, (float *)sr, cols,
-                                 i + 1 < i1 ? (const float *)(xr + cols) : NULL)
-                    : NAN;
-                if (!isnan(lse)) {
+                if (sizeof(T) == sizeof(float)) {
+                    double lse = ce_row_f32((const float *)xr, (float *)sr, cols,
+                                            i + 1 < i1 ? (const float *)(xr + cols) : NULL);
                     double l = lse - (double)xr[c[i]];
                     if (r == TG_REDUCE_NONE)
                         y[i] = (T)l;
@@ -509,10 +418,8 @@ static tg_status ce_forward(tg_node *n)
                     continue;
                 }
                 T m = (T)tg_row_ext(xr, cols, 1);
-                /* exp in double (vmath.h, within 1 ulp of libm's: the f32
-                 * s then matches libm's bit for bit but for rare ties), a
-                 * chunk at a time through a double buffer so the loop over
-                 * doubles vectorises (one mixing float and double does not) */
+                /* (f64 rows) exp in double (vmath.h), a chunk at a time
+                 * through a buffer so the loop vectorises */
                 for (int64_t j0 = 0; j0 < cols; j0 += CE_CHUNK) {
                     double buf[CE_CHUNK];
                     int64_t nj = cols - j0 < CE_CHUNK ? cols - j0 : CE_CHUNK;
