@@ -5,9 +5,10 @@
  * Four passes over a row, the last three on data the first one brought into
  * L1/L2: max and min; y = exp(x - max) with its sum; the caller's scaling
  * (softmax, cross_entropy) or y = x - max - log(sum) (log_softmax). While
- * one row's exps are computed, the next row's x is prefetched, so memory
- * streams while the exps run (measured: prefetching y as well is slower). Every loop runs over
- * 16 or more lanes, so none is one chain of dependent adds or compares.
+ * one row's exps are computed, the next row's x is prefetched into L2 (L1
+ * holds this row), so memory streams while the exps run (measured: into L1
+ * is no better or slower; prefetching y as well is slower). Every loop runs
+ * over 16 or more lanes, so none is one chain of dependent adds or compares.
  *
  * NOTE: one exp is a chain of ~12 dependent operations; a plain loop of
  * tg_vm_expf keeps too few of them in flight (measured: half the issue rate).
@@ -91,7 +92,7 @@ static inline double smx_exp_row(float *restrict y, const float *restrict x, int
     for (; fast && a + SMX_B <= A; a += SMX_B) {
 #if defined(__GNUC__)
         for (int j = 0; xn && j < SMX_B; j += 16)
-            __builtin_prefetch(xn + a + j, 0, 3);
+            __builtin_prefetch(xn + a + j, 0, 2);   /* to L2: L1 holds this row */
 #endif
         if (normal)
             smx_exp_blk(y + a, x + a, m, 1);
