@@ -6,7 +6,9 @@
 #include "tapegrad.h"
 #include "test.h"
 #include "test_util.h"
+#include "vmath.h"
 
+#include <float.h>
 #include <string.h>
 
 /* ---- hand-computed cases ------------------------------------------------- */
@@ -331,11 +333,82 @@ static void test_errors(void)
     tg_ctx_free(ctx);
 }
 
+/* ---- f32 cross_entropy rows (smx_row.h) vs double --------------------------
+ * Rows around the exp block of 64 in a narrow range, a wide one (exps down
+ * to 0 through the subnormals) and with -inf entries, through the VJP of SUM
+ * with dy = 1 (dx = s, and s - 1 at the label): s within 2 FLT_EPSILON of
+ * exp(d) / sum in double, d = x - max rounded to float as the kernel has it;
+ * the loss within 1e-6. Rows shorter than a block are the f32 formula bit
+ * for bit: s = tg_vm_expf(d) * (float)(1 / sum), the sum in double lanes
+ * (element k in lane k % 16). */
+static void test_ce_f32_rows(void)
+{
+    static const int64_t lens[] = { 10, 33, 64, 100, 4133 };
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (int kind = 0; kind < 3; kind++) {
+            int64_t C = lens[li], N = 3;
+            tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_DIMS(N, C));
+            tg_tensor *lab = tg_tensor_new(ctx, TG_I32, TG_DIMS(N));
+            float *xv = x->data;
+            for (int64_t k = 0; k < N * C; k++) {
+                double u = tg_rng_uniform(&r);
+                xv[k] = (float)(kind == 1 ? -150 * u : 6 * u - 3);
+                if (kind == 2 && k % 3 == 1)
+                    xv[k] = -INFINITY;
+            }
+            for (int64_t i = 0; i < N; i++)
+                ((int32_t *)lab->data)[i] = (int32_t)((i * 7) % C);
+            tg_tensor_requires_grad(x);
+            tg_tensor *y = tg_cross_entropy(ctx, x, lab, TG_REDUCE_SUM);
+            TEST_CHECK_MSG(y && tg_backward(ctx, y) == TG_OK, "%s", tg_ctx_error(ctx));
+            if (!y)
+                continue;
+            int bad = 0;
+            double acc = 0;
+            for (int64_t i = 0; i < N; i++) {
+                const float *xr = xv + i * C;
+                float m = -INFINITY;
+                for (int64_t j = 0; j < C; j++)
+                    m = xr[j] > m ? xr[j] : m;
+                double lane[16] = {0}, zf = 0, z = 0;
+                for (int64_t j = 0; j < C; j++) {
+                    lane[j % 16] += (double)tg_vm_expf(xr[j] - m);
+                    z += exp((double)(xr[j] - m));
+                }
+                for (int j = 0; j < 16; j++)
+                    zf += lane[j];
+                int32_t c = ((int32_t *)lab->data)[i];
+                for (int64_t j = 0; j < C; j++) {
+                    float got = ((float *)x->grad)[i * C + j] + (j == c ? 1.0f : 0.0f);
+                    if (C < 64) {
+                        float want = tg_vm_expf(xr[j] - m) * (float)(1.0 / zf);
+                        want = (want - (j == c ? 1.0f : 0.0f)) + (j == c ? 1.0f : 0.0f);
+                        bad += memcmp(&want, &got, sizeof got) != 0;
+                    } else {
+                        double want = exp((double)(xr[j] - m)) / z;
+                        bad += !(fabs(got - want) <= 2 * FLT_EPSILON * want + 0x1p-148 + (j == c) * FLT_EPSILON);
+                    }
+                }
+                acc += (double)m + log(z) - (double)xr[c];
+            }
+            double got_y = ((float *)y->data)[0];
+            TEST_CHECK_MSG(bad == 0 && (got_y == acc || fabs(got_y - acc) <= 1e-6 * fabs(acc) + 1e-6),
+                           "cross_entropy f32, rows of %lld, kind %d: %d softmax values off, "
+                           "loss %.9g (want %.9g)", (long long)C, kind, bad, got_y, acc);
+            tg_ctx_reset(ctx);
+        }
+    tg_ctx_free(ctx);
+}
+
 int main(void)
 {
     test_mse_hand();
     test_l1_huber_hand();
     test_ce_hand();
+    test_ce_f32_rows();
     test_bce_hand();
     test_stability();
     test_empty();

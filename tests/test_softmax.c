@@ -6,6 +6,7 @@
 #include "test.h"
 #include "test_util.h"
 
+#include <float.h>
 #include <string.h>
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -131,6 +132,67 @@ static void check_against_naive(tg_ctx *ctx, int lf, int nd, const int64_t *shap
     TEST_CHECK_MSG(bad == 0, "%s axis %d of %dd: %d mismatches", lf ? "log_softmax" : "softmax", axis, nd, bad);
 }
 
+/* ---- f32 rows (the blocked exp kernel) vs the same rows in double ----------
+ * Lengths around the block of 64 and kinds that take each path: a narrow
+ * range (exps normal), a wide one (exps down to 0 through the subnormals),
+ * -inf entries (masked logits), and rows with a NaN or +inf (all NaN).
+ * The reference takes d = x - max rounded to float, as the f32 kernel does
+ * (the rounding of d alone moves exp(d) by up to |d| 2^-24 relative). */
+static void test_f32_rows(void)
+{
+    static const int64_t lens[] = { 1, 15, 64, 100, 4133 };
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_rng r;
+    tg_rng_seed(&r, 11);
+    for (int lf = 0; lf < 2; lf++)
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+            for (int kind = 0; kind < 5; kind++) {
+                int64_t A = lens[li], rows = 3;
+                tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_DIMS(rows, A));
+                float *xv = x->data;
+                for (int64_t k = 0; k < rows * A; k++) {
+                    double u = tg_rng_uniform(&r);
+                    xv[k] = (float)(kind == 1 ? -150 * u : 6 * u - 3);
+                    if (kind == 2 && k % 3 == 1)
+                        xv[k] = -INFINITY;
+                }
+                if (kind >= 3)
+                    xv[A / 2] = kind == 3 ? NAN : INFINITY;
+                tg_tensor *y = call_smx(ctx, lf, x, -1);
+                TEST_CHECK_MSG(y != NULL, "%s", tg_ctx_error(ctx));
+                if (!y)
+                    continue;
+                const float *yv = y->data;
+                int bad = 0;
+                for (int64_t o = 0; o < rows; o++) {
+                    const float *xr = xv + o * A;
+                    double m = -INFINITY, s = 0;
+                    int nan = 0;
+                    for (int64_t j = 0; j < A; j++) {
+                        m = xr[j] > m ? xr[j] : m;
+                        nan |= xr[j] != xr[j];
+                    }
+                    for (int64_t j = 0; j < A; j++)
+                        s += exp((double)(float)(xr[j] - (float)m));
+                    for (int64_t j = 0; j < A; j++) {
+                        double got = yv[o * A + j], d = (float)(xr[j] - (float)m);
+                        if (nan || isinf(m)) {
+                            bad += !isnan(got);
+                            continue;
+                        }
+                        double want = lf ? d - log(s) : exp(d) / s;
+                        if (isinf(want))
+                            bad += got != want;
+                        else    /* 2 ulp, or twice the smallest subnormal */
+                            bad += !(fabs(got - want) <= 2 * FLT_EPSILON * fabs(want) + 0x1p-148);
+                    }
+                }
+                TEST_CHECK_MSG(bad == 0, "%s f32, rows of %lld, kind %d: %d mismatches",
+                               lf ? "log_softmax" : "softmax", (long long)A, kind, bad);
+            }
+    tg_ctx_free(ctx);
+}
+
 static void test_axes(void)
 {
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 11 });
@@ -193,6 +255,7 @@ int main(void)
     test_hand();
     test_stability();
     test_axes();
+    test_f32_rows();
     test_descriptors();
     test_errors();
     return test_report("test_softmax");

@@ -1,0 +1,163 @@
+/* smx_row.h — the exps of an f32 row for softmax, log_softmax (softmax.c) and
+ * cross_entropy (loss.c), private to ops/: smx_row_exps_f32 gives
+ * y = exp(x - max) and its sum in double; the callers scale y or take the log.
+ *
+ * Four passes over a row, the last three on data the first one brought into
+ * L1/L2: max and min; y = exp(x - max) with its sum; the caller's scaling
+ * (softmax, cross_entropy) or y = x - max - log(sum) (log_softmax). While
+ * one row's exps are computed, the next row's x is prefetched into L2 (L1
+ * holds this row), so memory streams while the exps run (measured: into L1
+ * is no better or slower; prefetching y as well is slower). Every loop runs
+ * over 16 or more lanes, so none is one chain of dependent adds or compares.
+ *
+ * NOTE: one exp is a chain of ~12 dependent operations; a plain loop of
+ * tg_vm_expf keeps too few of them in flight (measured: half the issue rate).
+ * smx_exp_blk does tg_vm_expf's steps, bit for bit, one step over a block of
+ * SMX_B elements at a time, so the compiler interleaves 4 independent
+ * vectors. The arguments are d = x - max <= 0 (max finite), so the upper
+ * clamp is dropped, and when the row's min - max >= SMX_LO_MIN the scaling
+ * by 2^k is an add to the exponent bits (exact: the result is normal);
+ * otherwise by two normal factors, as tg_vm_expf. A row with a NaN or an
+ * infinite max takes tg_vm_expf itself. */
+#ifndef TG_SMX_ROW_H
+#define TG_SMX_ROW_H
+
+#include "ops_common.h"
+
+#define SMX_B 64
+#define SMX_LO_MIN -86.0f           /* exp(d) >= 2^-124 */
+
+#if defined(__GNUC__)
+#define SMX_INLINE static inline __attribute__((always_inline))
+#else
+#define SMX_INLINE static inline
+#endif
+
+/* yb[j] = exp(xb[j] - m) for j < SMX_B; `normal`: every xb[j] - m >= SMX_LO_MIN
+ * (no clamp, and 2^k goes into the exponent bits: k << 23 is bits(t) << 23,
+ * as bits(TG_VM_RNDF) << 23 wraps to 0). */
+SMX_INLINE void smx_exp_blk(float *restrict yb, const float *restrict xb, float m, int normal)
+{
+    float d[SMX_B], kf[SMX_B], r[SMX_B], p[SMX_B];
+    uint32_t tb[SMX_B];
+    for (int j = 0; j < SMX_B; j++) {
+        float v = xb[j] - m;
+        d[j] = normal || v >= -104.0f ? v : -104.0f;  /* exp(-104) = 0 in f32 */
+    }
+    for (int j = 0; j < SMX_B; j++) {
+        float t = d[j] * (float)TG_VM_LOG2E + TG_VM_RNDF;
+        kf[j] = t - TG_VM_RNDF;
+        tb[j] = tg_vm_f2u(t);
+    }
+    for (int j = 0; j < SMX_B; j++)
+        r[j] = TG_VM_FMAF(-kf[j], TG_VM_LN2F_HI, d[j]);
+    for (int j = 0; j < SMX_B; j++)
+        r[j] = TG_VM_FMAF(-kf[j], TG_VM_LN2F_LO, r[j]);
+    for (int j = 0; j < SMX_B; j++)
+        p[j] = TG_VM_FMAF(1.0f / 5040, r[j], 1.0f / 720);
+    for (int j = 0; j < SMX_B; j++)
+        p[j] = TG_VM_FMAF(p[j], r[j], 1.0f / 120);
+    for (int j = 0; j < SMX_B; j++)
+        p[j] = TG_VM_FMAF(p[j], r[j], 1.0f / 24);
+    for (int j = 0; j < SMX_B; j++)
+        p[j] = TG_VM_FMAF(p[j], r[j], 1.0f / 6);
+    for (int j = 0; j < SMX_B; j++)
+        p[j] = TG_VM_FMAF(p[j], r[j], 0.5f);
+    for (int j = 0; j < SMX_B; j++)
+        p[j] = TG_VM_FMAF(p[j], r[j], 1.0f);
+    for (int j = 0; j < SMX_B; j++)
+        p[j] = TG_VM_FMAF(p[j], r[j], 1.0f);
+    if (normal) {
+        for (int j = 0; j < SMX_B; j++)
+            yb[j] = tg_vm_u2f(tg_vm_f2u(p[j]) + (tb[j] << 23));
+    } else {
+        for (int j = 0; j < SMX_B; j++) {
+            float s1, s2;
+            tg_vm_scalef((int32_t)(tb[j] - tg_vm_f2u(TG_VM_RNDF)), &s1, &s2);
+            yb[j] = (p[j] * s1) * s2;
+        }
+    }
+}
+
+/* y[a] = exp(x[a] - m) for a < A; returns the sum of y in double: lane j
+ * adds y[j], y[j + 16], ... (in blocks of SMX_B, 4 at a time in float:
+ * (y[j] + y[j + 16]) + (y[j + 32] + y[j + 48])), then the lanes in order.
+ * `fast`: m is finite; `normal`: also the row's min - m >= SMX_LO_MIN. xn:
+ * the next row, prefetched a line per 16 elements (or NULL). */
+static inline double smx_exp_row(float *restrict y, const float *restrict x, int64_t A, float m,
+                          int fast, int normal, const float *xn)
+{
+    double lane[16] = {0};
+    int64_t a = 0;
+    for (; fast && a + SMX_B <= A; a += SMX_B) {
+#if defined(__GNUC__)
+        for (int j = 0; xn && j < SMX_B; j += 16)
+            __builtin_prefetch(xn + a + j, 0, 2);   /* to L2: L1 holds this row */
+#endif
+        if (normal)
+            smx_exp_blk(y + a, x + a, m, 1);
+        else
+            smx_exp_blk(y + a, x + a, m, 0);
+        {
+            float f[16];
+            for (int j = 0; j < 16; j++)
+                f[j] = (y[a + j] + y[a + 16 + j]) + (y[a + 32 + j] + y[a + 48 + j]);
+            for (int j = 0; j < 16; j++)
+                lane[j] += (double)f[j];
+        }
+    }
+    for (int j = 0; a < A; a++, j = (j + 1) & 15) {   /* a % 16 == 0 here */
+        y[a] = tg_vm_expf(x[a] - m);
+        lane[j] += (double)y[a];
+    }
+    double s = 0;
+    for (int j = 0; j < 16; j++)
+        s += lane[j];
+    return s;
+}
+
+/* The max and min of a row as floats, the max NaN if an element is NaN (as
+ * tg_row_ext), over SMX_B lanes and a separate NaN flag. */
+static inline void smx_row_range(const float *x, int64_t A, float *mx, float *mn)
+{
+    float hi[SMX_B], lo[SMX_B];
+    int nan[SMX_B];
+    for (int j = 0; j < SMX_B; j++) {
+        hi[j] = -INFINITY;
+        lo[j] = INFINITY;
+        nan[j] = 0;
+    }
+    int64_t a = 0;
+    for (; a + SMX_B <= A; a += SMX_B)
+        for (int j = 0; j < SMX_B; j++) {
+            float v = x[a + j];
+            hi[j] = v > hi[j] ? v : hi[j];
+            lo[j] = v < lo[j] ? v : lo[j];
+            nan[j] |= v != v;
+        }
+    for (int j = 0; a < A; a++, j++) {
+        hi[j] = x[a] > hi[j] ? x[a] : hi[j];
+        lo[j] = x[a] < lo[j] ? x[a] : lo[j];
+        nan[j] |= x[a] != x[a];
+    }
+    for (int j = 1; j < SMX_B; j++) {
+        hi[0] = hi[j] > hi[0] ? hi[j] : hi[0];
+        lo[0] = lo[j] < lo[0] ? lo[j] : lo[0];
+        nan[0] |= nan[j];
+    }
+    *mx = nan[0] ? NAN : hi[0];
+    *mn = lo[0];
+}
+
+/* y[a] = exp(x[a] - max) for a < A, *mx = the max (NaN if an element is);
+ * returns the sum of y in double (lanes as smx_exp_row). xn: the next row,
+ * prefetched (or NULL). A row with a NaN or +inf gives a NaN sum. */
+static inline double smx_row_exps_f32(const float *restrict x, float *restrict y, int64_t A,
+                                      const float *xn, float *mx)
+{
+    float mn;
+    smx_row_range(x, A, mx, &mn);
+    return smx_exp_row(y, x, A, *mx, isfinite(*mx), mn - *mx >= SMX_LO_MIN, xn);
+}
+
+#endif
