@@ -48,7 +48,8 @@ MATMUL_SHAPES = [  # (M, N, K)
     (128, 1024, 784), (128, 1024, 1024), (128, 10, 1024),       # 784-1024-1024-10, batch 128
 ]
 ELEM_SHAPES = [(1024, 1024), (4096, 4096)]
-ELEM_OPS = ["add", "mul", "relu", "exp", "sum", "softmax", "cross_entropy"]
+ELEM_OPS = ["add", "mul", "relu", "exp", "sum", "softmax", "cross_entropy",
+            "tanh", "sigmoid", "gelu", "softplus", "elu", "silu", "log_softmax"]
 
 
 def shape_str(s):
@@ -74,6 +75,15 @@ def cases(torch, dt):
             (f"softmax/{dt}/{ss}", lambda s=s: [torch.rand(*s)], lambda t: torch.softmax(t[0], -1), 4 * n, 4 * n),
             (f"cross_entropy/{dt}/{ss}", lambda s=s: [torch.rand(*s), torch.randint(0, s[1], (s[0],))],
              lambda t: F.cross_entropy(t[0], t[1]), 4 * n, 3 * n),
+            # the activations on inputs in [-3, 3); gelu is the exact (erf) one in both,
+            # softplus PyTorch's default (beta 1; its linear branch above 20 is not reached)
+            (f"tanh/{dt}/{ss}", lambda s=s: [6 * torch.rand(*s) - 3], lambda t: torch.tanh(t[0]), n, n),
+            (f"sigmoid/{dt}/{ss}", lambda s=s: [6 * torch.rand(*s) - 3], lambda t: torch.sigmoid(t[0]), n, n),
+            (f"gelu/{dt}/{ss}", lambda s=s: [6 * torch.rand(*s) - 3], lambda t: F.gelu(t[0]), n, n),
+            (f"softplus/{dt}/{ss}", lambda s=s: [6 * torch.rand(*s) - 3], lambda t: F.softplus(t[0]), n, n),
+            (f"elu/{dt}/{ss}", lambda s=s: [6 * torch.rand(*s) - 3], lambda t: F.elu(t[0]), n, n),
+            (f"silu/{dt}/{ss}", lambda s=s: [6 * torch.rand(*s) - 3], lambda t: F.silu(t[0]), n, n),
+            (f"log_softmax/{dt}/{ss}", lambda s=s: [torch.rand(*s)], lambda t: torch.log_softmax(t[0], -1), 4 * n, 4 * n),
         ]
     return out
 
