@@ -26,6 +26,32 @@ static inline double expm1_nonpos(double x) { return tg_vm_expm1(x > 0 ? 0.0 : x
 #define EXP_NONPOS(x) _Generic((x), float: tg_vm_exp_nonposf, default: exp_nonpos)(x)
 #define EXPM1_NONPOS(x) _Generic((x), float: tg_vm_expm1_nonposf, default: expm1_nonpos)(x)
 
+/* Where vmath.h has a 16-lane f32 kernel (AVX-512), FORWARD_F32X16 defines
+ * `fn` to run it on f32 (the tail masked, so every element goes through the
+ * same code whatever the thread split) and `fallback` on f64. */
+#ifdef TG_VM16
+#define FORWARD_F32X16(fn, vf, fallback)                                             \
+    static tg_status fn(tg_node *n)                                                  \
+    {                                                                                \
+        if (n->out->dtype != TG_F32)                                                 \
+            return fallback(n);                                                      \
+        size_t len = TG_NUMEL(n->out);                                               \
+        int nt_ = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS);             \
+        const float *x = n->in[0]->data;                                             \
+        float *y = n->out->data;                                                     \
+        TG_PAR_FOR(nt_, (int64_t)len, 16, lo_, hi_, {                                \
+            size_t i = (size_t)lo_;                                                  \
+            for (; i + 16 <= (size_t)hi_; i += 16)                                   \
+                _mm512_storeu_ps(y + i, vf(_mm512_loadu_ps(x + i)));                 \
+            if (i < (size_t)hi_) {                                                   \
+                __mmask16 m = (__mmask16)((1u << ((size_t)hi_ - i)) - 1);            \
+                _mm512_mask_storeu_ps(y + i, m, vf(_mm512_maskz_loadu_ps(m, x + i))); \
+            }                                                                        \
+        });                                                                          \
+        return TG_OK;                                                                \
+    }
+#endif
+
 /* Parameter p.f[0] must be finite (slope, alpha). */
 static tg_status finite_param_shape(const tg_node *n, const char *what, tg_dtype *dt, int *ndim,
                                     int64_t *shape)
@@ -200,7 +226,12 @@ tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
  * softplus(-1e4) = 0 with gradients 1 and 0. PyTorch returns x itself above
  * its threshold 20; this form is within rounding of the true value there.
  */
+#ifdef TG_VM16
+TG_EW_FORWARD(softplus_forward_any, y[i] = VM(softplus, x[i]))
+FORWARD_F32X16(softplus_forward, tg_vm16_softplusf, softplus_forward_any)
+#else
 TG_EW_FORWARD(softplus_forward, y[i] = VM(softplus, x[i]))
+#endif
 
 TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * EXPM1_NONPOS(-y[i]))
 
@@ -269,7 +300,12 @@ static tg_status gelu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *
     return tg_shape_as_input(n, dt, ndim, shape);
 }
 
+#ifdef TG_VM16
+TG_EW_FORWARD(gelu_erf_forward_any, y[i] = x[i] * (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2))
+FORWARD_F32X16(gelu_erf_forward, tg_vm16_gelu_erff, gelu_erf_forward_any)
+#else
 TG_EW_FORWARD(gelu_erf_forward, y[i] = x[i] * (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2))
+#endif
 
 TG_EW_FORWARD(gelu_tanh_forward,
               T u = (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x[i] * x[i] * x[i]);

@@ -1,5 +1,5 @@
 /* test_vmath.c — the vectorisable exp, expm1, log, log1p, tanh, sigmoid and erfc
- * of ops/vmath.h against libm in higher precision: the largest error in ulp
+ * of ops/vmath.h (and with AVX-512 its 16-lane softplus and gelu) against libm in higher precision: the largest error in ulp
  * (of the correctly rounded result) over a dense sweep, asserted against the
  * bound each function guarantees, and the special values (+-0, +-inf, NaN,
  * overflow, underflow, subnormals) exactly.
@@ -67,7 +67,18 @@ static float vm_softplusf(float x) { return tg_vm_softplusf(x); }
 static float vm_exp_nonposf(float x) { return tg_vm_exp_nonposf(x); }
 static float vm_expm1_nonposf(float x) { return tg_vm_expm1_nonposf(x); }
 
+#ifdef TG_VM16
+/* The 16-lane kernels through lane 0 (all lanes hold x). */
+static float vm16_softplusf(float x) { return _mm512_cvtss_f32(tg_vm16_softplusf(_mm512_set1_ps(x))); }
+static float vm16_gelu_erff(float x) { return _mm512_cvtss_f32(tg_vm16_gelu_erff(_mm512_set1_ps(x))); }
+static double ref_gelu_erf(double x) { return x * 0.5 * erfc(-x * 0.70710678118654752440); }
+#endif
+
 static const f32_case f32_cases[] = {
+#ifdef TG_VM16
+    { "softplus16", vm16_softplusf, ref_softplus, 2.0 },
+    { "gelu_erf16", vm16_gelu_erff, ref_gelu_erf, 4.0 },
+#endif
     { "expf",     vm_expf,     exp,         1.0 },
     { "expm1f",   vm_expm1f,   expm1,       1.0 },
     { "logf",     vm_logf,     log,         1.0 },
@@ -155,6 +166,28 @@ static void test_special_f32(void)
     TEST_CHECK(same_f32(tg_vm_expm1_nonposf(-1e-30f), -1e-30f) && same_f32(tg_vm_expm1_nonposf(-20.0f), -1.0f));
     TEST_CHECK(same_f32(tg_vm_softplusf(-104.0f), 0.0f) && same_f32(tg_vm_softplusf(-0.0f), 0.693147182f));
 }
+
+#ifdef TG_VM16
+/* Lanes are independent: a vector mixing the softplus slow path (x < -15.5)
+ * with ordinary lanes and specials gives each lane its one-lane result. */
+static void test_lanes_f32x16(void)
+{
+    float x[16] = { -20.0f, 0.5f, -1e4f, INFINITY, -INFINITY, NAN, -0.0f, 0.0f,
+                    -15.5f, 15.6f, -104.0f, 3.0f, -3.0f, 1e-40f, -14.6f, 40.0f };
+    float ys[16], yg[16];
+    _mm512_storeu_ps(ys, tg_vm16_softplusf(_mm512_loadu_ps(x)));
+    _mm512_storeu_ps(yg, tg_vm16_gelu_erff(_mm512_loadu_ps(x)));
+    for (int i = 0; i < 16; i++) {
+        TEST_CHECK_MSG(same_f32(ys[i], vm16_softplusf(x[i])), "softplus16 lane %d", i);
+        TEST_CHECK_MSG(same_f32(yg[i], vm16_gelu_erff(x[i])), "gelu_erf16 lane %d", i);
+    }
+    TEST_CHECK(same_f32(ys[3], INFINITY) && same_f32(ys[4], 0.0f) && same_f32(ys[5], NAN));
+    TEST_CHECK(same_f32(ys[10], 0.0f) && same_f32(ys[6], 0.693147182f) && same_f32(ys[15], 40.0f));
+    TEST_CHECK(same_f32(yg[2], -0.0f) && same_f32(yg[3], INFINITY) && same_f32(yg[4], -0.0f));
+    TEST_CHECK(same_f32(yg[5], NAN) && same_f32(yg[6], -0.0f) && same_f32(yg[7], 0.0f));
+    TEST_CHECK(same_f32(yg[14], -0.0f) && same_f32(yg[15], 40.0f) && same_f32(yg[13], 1e-40f / 2));
+}
+#endif
 
 /* ---- f64 ------------------------------------------------------------------ */
 
@@ -253,6 +286,9 @@ int main(int argc, char **argv)
     int dense = dense_env && *dense_env == '1';
     test_special_f32();
     test_special_f64();
+#ifdef TG_VM16
+    test_lanes_f32x16();
+#endif
     for (size_t i = 0; i < sizeof f32_cases / sizeof f32_cases[0]; i++)
         sweep_f32(&f32_cases[i], dense ? 97 : light ? 9973 : 1021);
     /* The f64 sweeps measure against long double libm, which needs a long
