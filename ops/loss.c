@@ -405,39 +405,34 @@ static tg_status ce_forward(tg_node *n)
             for (int64_t i = i0; i < i1; i++) {
                 const T *xr = x + i * cols;
                 T *sr = s + i * cols;
+                double lse;                 /* the row's logsumexp */
                 if (sizeof(T) == sizeof(float)) {
-                    double lse = ce_row_f32((const float *)xr, (float *)sr, cols,
-                                            i + 1 < i1 ? (const float *)(xr + cols) : NULL);
-                    double l = lse - (double)xr[c[i]];
-                    if (r == TG_REDUCE_NONE)
-                        y[i] = (T)l;
-                    else if (lrow)
-                        lrow[i] = l;
-                    else
-                        acc += l;
-                    continue;
+                    lse = ce_row_f32((const float *)xr, (float *)sr, cols,
+                                     i + 1 < i1 ? (const float *)(xr + cols) : NULL);
+                } else {
+                    T m = (T)tg_row_ext(xr, cols, 1);
+                    /* (f64 rows) exp in double (vmath.h), a chunk at a time
+                     * through a buffer so the loop vectorises */
+                    for (int64_t j0 = 0; j0 < cols; j0 += CE_CHUNK) {
+                        double buf[CE_CHUNK];
+                        int64_t nj = cols - j0 < CE_CHUNK ? cols - j0 : CE_CHUNK;
+                        for (int64_t j = 0; j < nj; j++)
+                            buf[j] = (double)(xr[j0 + j] - m);
+                        for (int64_t j = 0; j < nj; j++)
+                            buf[j] = tg_vm_exp(buf[j]);
+                        for (int64_t j = 0; j < nj; j++)
+                            sr[j0 + j] = (T)buf[j];
+                    }
+                    /* 16 lanes: for cols <= 16 the serial sum, bit for bit */
+                    double z = tg_row_sum(sr, cols);
+                    T inv = (T)(1.0 / z);
+                    for (int64_t j = 0; j < cols; j++)
+                        sr[j] *= inv;
+                    lse = (double)m + log(z);
                 }
-                T m = (T)tg_row_ext(xr, cols, 1);
-                /* (f64 rows) exp in double (vmath.h), a chunk at a time
-                 * through a buffer so the loop vectorises */
-                for (int64_t j0 = 0; j0 < cols; j0 += CE_CHUNK) {
-                    double buf[CE_CHUNK];
-                    int64_t nj = cols - j0 < CE_CHUNK ? cols - j0 : CE_CHUNK;
-                    for (int64_t j = 0; j < nj; j++)
-                        buf[j] = (double)(xr[j0 + j] - m);
-                    for (int64_t j = 0; j < nj; j++)
-                        buf[j] = tg_vm_exp(buf[j]);
-                    for (int64_t j = 0; j < nj; j++)
-                        sr[j0 + j] = (T)buf[j];
-                }
-                /* 16 lanes: for cols <= 16 the serial sum, bit for bit */
-                double z = tg_row_sum(sr, cols);
-                T inv = (T)(1.0 / z);
-                for (int64_t j = 0; j < cols; j++)
-                    sr[j] *= inv;
                 /* NOTE: lse - x_c, not -log(s_c): s_c underflows to 0 for a
                  * logit far below the row max, its log would be -inf. */
-                double l = (double)m + log(z) - (double)xr[c[i]];
+                double l = lse - (double)xr[c[i]];
                 if (r == TG_REDUCE_NONE)
                     y[i] = (T)l;
                 else if (lrow)
