@@ -334,8 +334,9 @@ static inline float tg_vm_erfcf(float x)
 }
 
 /* ---- f32 over 16 lanes with AVX-512: piecewise polynomials ----------------
- * softplus and the exact gelu as explicit vector code where AVX-512 is there
- * (TG_VM16 defined; other targets use the scalar functions above): on the
+ * softplus, the exact gelu and its derivative as explicit vector code
+ * where AVX-512 is there (TG_VM16 defined; other targets use the scalar
+ * functions above): on the
  * intervals j = round(2a) of a = |x| (|a - j/2| <= 1/4), coefficient k of
  * every lane's interval comes from a 32-entry table in one instruction
  * (vpermt2ps, the table in two registers), so a low degree is enough and
@@ -461,6 +462,31 @@ static const float tg_vm16_gelu_tab[7][32] = {
      3.30140293e-09, 2.60550137e-09, 2.60550137e-09, 2.60550137e-09 },
 };
 
+/* Rows 0 and 1 of the same interpolants for S(a) = R(a) - a / sqrt(2 pi)
+ * (gelu' = 1 - exp(-a^2/2) S(a) for x >= 0, exp(-a^2/2) S(a) for x < 0),
+ * rows 2..6 being R's: (j/2 + t) / sqrt(2 pi) taken off the interpolant
+ * before rounding to float, so near the zero of S at a = 0.7518 there is
+ * no cancellation, only the roundings of the coefficients and the Horner
+ * steps (~1e-8 absolute). */
+static const float tg_vm16_gelu_df_tab[2][32] = {
+    { 5.00000000e-01, 1.50147691e-01, -1.37363985e-01, -3.92632753e-01,
+     -6.29782557e-01, -8.56024384e-01, -1.07531285e+00, -1.28995287e+00,
+     -1.50135851e+00, -1.71043682e+00, -1.91779208e+00, -2.12383986e+00,
+     -2.32887435e+00, -2.53310919e+00, -2.73670244e+00, -2.93977404e+00,
+     -3.14241576e+00, -3.34469938e+00, -3.54668164e+00, -3.74840832e+00,
+     -3.94991612e+00, -4.15123510e+00, -4.35239029e+00, -4.55340195e+00,
+     -4.75428820e+00, -4.95506334e+00, -5.15574026e+00, -5.35632896e+00,
+     -5.55683947e+00, -5.75727892e+00, -5.75727892e+00, -5.75727892e+00 },
+    { -7.97884643e-01, -6.23075187e-01, -5.36306262e-01, -4.89213556e-01,
+     -4.61680561e-01, -4.44556236e-01, -4.33342725e-01, -4.25676525e-01,
+     -4.20241982e-01, -4.16269302e-01, -4.13288027e-01, -4.10999745e-01,
+     -4.09208685e-01, -4.07782674e-01, -4.06630188e-01, -4.05686319e-01,
+     -4.04904187e-01, -4.04249191e-01, -4.03695464e-01, -4.03223306e-01,
+     -4.02817607e-01, -4.02466536e-01, -4.02160764e-01, -4.01892900e-01,
+     -4.01656896e-01, -4.01447982e-01, -4.01262164e-01, -4.01096195e-01,
+     -4.00947303e-01, -4.00813282e-01, -4.00813282e-01, -4.00813282e-01 },
+};
+
 /* Coefficient k of table `tab` for the intervals in j's low 5 bits. */
 #define TG_VM16_COEF(tab, k, j) \
     _mm512_permutex2var_ps(_mm512_loadu_ps(tab[k]), j, _mm512_loadu_ps(tab[k] + 16))
@@ -510,23 +536,25 @@ static inline __m512 tg_vm16_softplusf(__m512 x)
     return y;
 }
 
-/* gelu(x) = x Phi(x) = pos - a Q(a), a = |x|, pos = max(x, 0): x Q(a) for
- * x < 0 and x - x Q(x) for x >= 0, one branch for both signs.
- * Q(a) = exp(-a^2/2) R(a), R from the table; a^2 = a2 + l2 exactly, and
- * exp(-(a2 + l2)/2) = 2^k exp(r) with r2 = 2r = -a2 - l2 - 2k ln2 (the
- * polynomial of tg_vm16_exp_nonpos rescaled to r2: the same values).
- * a Q(a) is scaled by 2^k last, one rounding into the subnormals. a is
- * clamped to 14.5, where a Q(a) rounds to 0; the sign of x is or-ed back
- * (gelu(-0) = gelu(-1e4) = -0). NaN passes. */
-static inline __m512 tg_vm16_gelu_erff(__m512 x)
+/* The normal tail Q(a) = exp(-a^2/2) R(a) of a = min(|x|, amax) (NaN
+ * passes): returns R(a) from the table, its rows 0 and 1 from `low`
+ * (tg_vm16_gelu_tab, or tg_vm16_gelu_df_tab for S(a)), and a, p and k
+ * with exp(-a^2/2) = p 2^k. a^2 = a2 + l2 exactly, and exp(-(a2 + l2)/2) =
+ * 2^k exp(r) with r2 = 2r = -a2 - l2 - 2k ln2 (the polynomial of
+ * tg_vm16_exp_nonpos rescaled to r2: the same values). 2^k is left to the caller, to put in
+ * last (vscalefps: one rounding into the subnormals). */
+static inline __m512 tg_vm16_normal_tail(__m512 x, float amax, const float (*low)[32], __m512 *a_,
+                                         __m512 *p_, __m512 *k_)
 {
     const __m512 rnd = _mm512_set1_ps(TG_VM_RNDF), one = _mm512_set1_ps(1.0f);
-    __m512 a = _mm512_min_ps(_mm512_set1_ps(14.5f), _mm512_abs_ps(x));   /* NaN passes */
+    __m512 a = _mm512_min_ps(_mm512_set1_ps(amax), _mm512_abs_ps(x));   /* NaN passes */
     __m512i j;
     __m512 t = tg_vm16_halfstep(a, &j);
     __m512 R = TG_VM16_COEF(tg_vm16_gelu_tab, 6, j);
-    for (int k = 5; k >= 0; k--)
+    for (int k = 5; k >= 2; k--)
         R = _mm512_fmadd_ps(R, t, TG_VM16_COEF(tg_vm16_gelu_tab, k, j));
+    R = _mm512_fmadd_ps(R, t, TG_VM16_COEF(low, 1, j));
+    R = _mm512_fmadd_ps(R, t, TG_VM16_COEF(low, 0, j));
     __m512 a2 = _mm512_mul_ps(a, a), l2 = _mm512_fmsub_ps(a, a, a2);
     __m512 te = _mm512_fmadd_ps(a2, _mm512_set1_ps((float)(-0.5 * TG_VM_LOG2E)), rnd);
     __m512 k = _mm512_sub_ps(te, rnd);
@@ -537,12 +565,43 @@ static inline __m512 tg_vm16_gelu_erff(__m512 x)
     q = _mm512_fmadd_ps(q, r2, _mm512_set1_ps(4.16665501103e-2f / 16));
     q = _mm512_fmadd_ps(q, r2, _mm512_set1_ps(1.66665733819e-1f / 8));
     q = _mm512_fmadd_ps(q, r2, _mm512_set1_ps(0.5f / 4));
-    __m512 p = _mm512_fmadd_ps(_mm512_fmadd_ps(q, r2, _mm512_set1_ps(0.5f)), r2, one);
+    *p_ = _mm512_fmadd_ps(_mm512_fmadd_ps(q, r2, _mm512_set1_ps(0.5f)), r2, one);
+    *a_ = a;
+    *k_ = k;
+    return R;
+}
+
+/* gelu(x) = x Phi(x) = pos - a Q(a), a = |x|, pos = max(x, 0): x Q(a) for
+ * x < 0 and x - x Q(x) for x >= 0, one branch for both signs. a Q(a) is
+ * scaled by 2^k last, one rounding into the subnormals. a is clamped to
+ * 14.5, where a Q(a) rounds to 0; the sign of x is or-ed back (gelu(-0) =
+ * gelu(-1e4) = -0). NaN passes. */
+static inline __m512 tg_vm16_gelu_erff(__m512 x)
+{
+    __m512 a, p, k;
+    __m512 R = tg_vm16_normal_tail(x, 14.5f, tg_vm16_gelu_tab, &a, &p, &k);
     __m512 aq = _mm512_scalef_ps(_mm512_mul_ps(_mm512_mul_ps(a, R), p), k);
     __mmask16 nonneg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
     __m512 y = _mm512_sub_ps(_mm512_maskz_mov_ps(nonneg, x), aq);
     __m512i sign = _mm512_and_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN));
     return _mm512_castsi512_ps(_mm512_or_epi32(_mm512_castps_si512(y), sign));
+}
+
+/* gelu'(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi): with
+ * a = |x| and s = Q(a) - a phi(a) = exp(-a^2/2) S(a), S(a) = R(a) - a /
+ * sqrt(2 pi) (its own rows 0 and 1), s for x < 0 and 1 - s for x >= 0: the
+ * exp of the forward serves both terms. s is scaled by 2^k last (one
+ * rounding into the subnormals); a is clamped to 14.6, where s rounds to -0
+ * (gelu'(-inf) = -0, gelu'(inf) = 1). Near the zero of gelu' at x = -0.7518
+ * the error is absolute rather than relative (bound in tests/test_vmath.c).
+ * NaN passes. */
+static inline __m512 tg_vm16_gelu_erf_df(__m512 x)
+{
+    __m512 a, p, k;
+    __m512 S = tg_vm16_normal_tail(x, 14.6f, tg_vm16_gelu_df_tab, &a, &p, &k);
+    __m512 s = _mm512_scalef_ps(_mm512_mul_ps(S, p), k);
+    __mmask16 nonneg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+    return _mm512_mask_sub_ps(s, nonneg, _mm512_set1_ps(1.0f), s);
 }
 #endif
 

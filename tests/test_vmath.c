@@ -1,5 +1,5 @@
 /* test_vmath.c — the vectorisable exp, expm1, log, log1p, tanh, sigmoid and erfc
- * of ops/vmath.h (and with AVX-512 its 16-lane softplus and gelu) against libm in higher precision: the largest error in ulp
+ * of ops/vmath.h (and with AVX-512 its 16-lane softplus, gelu and gelu') against libm in higher precision: the largest error in ulp
  * (of the correctly rounded result) over a dense sweep, asserted against the
  * bound each function guarantees, and the special values (+-0, +-inf, NaN,
  * overflow, underflow, subnormals) exactly.
@@ -72,6 +72,52 @@ static float vm_expm1_nonposf(float x) { return tg_vm_expm1_nonposf(x); }
 static float vm16_softplusf(float x) { return _mm512_cvtss_f32(tg_vm16_softplusf(_mm512_set1_ps(x))); }
 static float vm16_gelu_erff(float x) { return _mm512_cvtss_f32(tg_vm16_gelu_erff(_mm512_set1_ps(x))); }
 static double ref_gelu_erf(double x) { return x * 0.5 * erfc(-x * 0.70710678118654752440); }
+static float vm16_gelu_erf_df(float x) { return _mm512_cvtss_f32(tg_vm16_gelu_erf_df(_mm512_set1_ps(x))); }
+/* gelu'(x) = Phi(x) + x phi(x); x^2 is exact in double. */
+static double ref_gelu_erf_df(double x)
+{
+    if (isinf(x))
+        return x > 0 ? 1.0 : -0.0;
+    return 0.5 * erfc(-x * 0.70710678118654752440) + x * exp(-0.5 * x * x) * 0.39894228040143267794;
+}
+
+/* gelu' has a zero at x = -0.7518, near which an error relative to the
+ * value is not to be had (S(a) there is its coefficients' and one Horner
+ * step's roundings, ~1e-8, off): every x must be within GELU_DF_ULP ulp or
+ * within GELU_DF_ABS absolute (gelu' <= 1.13). Measured over all floats:
+ * 2.75 ulp where the error exceeds 2^-26, largest error 8.1e-8 (1.4 ulp). */
+#define GELU_DF_ULP 3.0
+#define GELU_DF_ABS 0x1p-26
+static void sweep_gelu_erf_df(uint32_t stride)
+{
+    double worst = 0, worst_abs = 0;
+    float worst_x = 0, worst_abs_x = 0;
+    for (uint64_t b = 0; b <= 0xffffffffu; b += stride) {
+        float x;
+        uint32_t u = (uint32_t)b;
+        memcpy(&x, &u, 4);
+        if (isnan(x))
+            continue;
+        float y = vm16_gelu_erf_df(x);
+        double ref = ref_gelu_erf_df((double)x);
+        double e = ulp_err(y, ref, 24, -149, FLT_MAX), ea = fabs((double)y - ref);
+        if (isnan(y))
+            ea = 1e30;
+        if (ea > worst_abs) {
+            worst_abs = ea;
+            worst_abs_x = x;
+        }
+        if (ea > GELU_DF_ABS && e > worst) {
+            worst = e;
+            worst_x = x;
+        }
+    }
+    if (verbose)
+        printf("  gelu_erf_df16 max %.3f ulp at x = %.9g where the error is > %.3g (bound %.1f),"
+               " max abs %.3g at x = %.9g\n", worst, (double)worst_x, GELU_DF_ABS, GELU_DF_ULP,
+               worst_abs, (double)worst_abs_x);
+    TEST_CHECK_MSG(worst <= GELU_DF_ULP, "gelu_erf_df16: %.3f ulp at x = %.9g", worst, (double)worst_x);
+}
 #endif
 
 static const f32_case f32_cases[] = {
@@ -174,13 +220,21 @@ static void test_lanes_f32x16(void)
 {
     float x[16] = { -20.0f, 0.5f, -1e4f, INFINITY, -INFINITY, NAN, -0.0f, 0.0f,
                     -15.5f, 15.6f, -104.0f, 3.0f, -3.0f, 1e-40f, -14.6f, 40.0f };
-    float ys[16], yg[16];
+    float ys[16], yg[16], yd[16];
     _mm512_storeu_ps(ys, tg_vm16_softplusf(_mm512_loadu_ps(x)));
     _mm512_storeu_ps(yg, tg_vm16_gelu_erff(_mm512_loadu_ps(x)));
+    _mm512_storeu_ps(yd, tg_vm16_gelu_erf_df(_mm512_loadu_ps(x)));
     for (int i = 0; i < 16; i++) {
         TEST_CHECK_MSG(same_f32(ys[i], vm16_softplusf(x[i])), "softplus16 lane %d", i);
         TEST_CHECK_MSG(same_f32(yg[i], vm16_gelu_erff(x[i])), "gelu_erf16 lane %d", i);
+        TEST_CHECK_MSG(same_f32(yd[i], vm16_gelu_erf_df(x[i])), "gelu_erf_df16 lane %d", i);
     }
+    /* gelu'(+-0) = 1/2, gelu'(inf) = 1, gelu'(-inf) = -0 (x phi(x) < 0 wins). */
+    TEST_CHECK(same_f32(yd[6], 0.5f) && same_f32(yd[7], 0.5f) && same_f32(yd[13], 0.5f));
+    TEST_CHECK(same_f32(yd[3], 1.0f) && same_f32(yd[4], -0.0f) && same_f32(yd[5], NAN));
+    TEST_CHECK(same_f32(yd[2], -0.0f) && same_f32(yd[10], -0.0f) && same_f32(yd[15], 1.0f));
+    TEST_CHECK(same_f32(yd[14], -0.0f) && same_f32(yd[9], 1.0f) && yd[0] == -0.0f);
+    TEST_CHECK(same_f32(vm16_gelu_erf_df(-14.5f), -0x1p-149f) && vm16_gelu_erf_df(-14.0f) < 0);
     TEST_CHECK(same_f32(ys[3], INFINITY) && same_f32(ys[4], 0.0f) && same_f32(ys[5], NAN));
     TEST_CHECK(same_f32(ys[10], 0.0f) && same_f32(ys[6], 0.693147182f) && same_f32(ys[15], 40.0f));
     TEST_CHECK(same_f32(yg[2], -0.0f) && same_f32(yg[3], INFINITY) && same_f32(yg[4], -0.0f));
@@ -291,6 +345,9 @@ int main(int argc, char **argv)
 #endif
     for (size_t i = 0; i < sizeof f32_cases / sizeof f32_cases[0]; i++)
         sweep_f32(&f32_cases[i], dense ? 97 : light ? 9973 : 1021);
+#ifdef TG_VM16
+    sweep_gelu_erf_df(dense ? 97 : light ? 9973 : 1021);
+#endif
     /* The f64 sweeps measure against long double libm, which needs a long
      * double wider than double: not so under valgrind (it computes x87
      * arithmetic in 64 bits), where they are skipped, and said so. */
