@@ -12,13 +12,16 @@
  *
  * NOTE: one exp is a chain of ~12 dependent operations; a plain loop of
  * tg_vm_expf keeps too few of them in flight (measured: half the issue rate).
- * smx_exp_blk does tg_vm_expf's steps, bit for bit, one step over a block of
- * SMX_B elements at a time, so the compiler interleaves 4 independent
- * vectors. The arguments are d = x - max <= 0 (max finite), so the upper
- * clamp is dropped, and when the row's min - max >= SMX_LO_MIN the scaling
- * by 2^k is an add to the exponent bits (exact: the result is normal);
- * otherwise by two normal factors, as tg_vm_expf. A row with a NaN or an
- * infinite max takes tg_vm_expf itself. */
+ * smx_exp_blk computes exp one step over a block of SMX_B elements at a
+ * time, so the compiler interleaves 4 independent vectors. The arguments
+ * are d = x - max <= 0 (max finite), so it is tg_vm_exp_nonposf's
+ * polynomial (fitted, degree 4 + 2: one FMA fewer than tg_vm_expf's Taylor
+ * series; <= 1 ulp like it), with tg_vm_expf's reduction; when the row's
+ * min - max >= SMX_LO_MIN the scaling by 2^k is an add to the exponent bits
+ * (exact: the result is normal), otherwise by two normal factors, as
+ * tg_vm_expf. The elements past the last whole block, every element of a
+ * row shorter than SMX_B (the 10 logits of the training run's loss), and
+ * rows with a NaN or an infinite max take tg_vm_expf itself. */
 #ifndef TG_SMX_ROW_H
 #define TG_SMX_ROW_H
 
@@ -54,15 +57,7 @@ SMX_INLINE void smx_exp_blk(float *restrict yb, const float *restrict xb, float 
     for (int j = 0; j < SMX_B; j++)
         r[j] = TG_VM_FMAF(-kf[j], TG_VM_LN2F_LO, r[j]);
     for (int j = 0; j < SMX_B; j++)
-        p[j] = TG_VM_FMAF(1.0f / 5040, r[j], 1.0f / 720);
-    for (int j = 0; j < SMX_B; j++)
-        p[j] = TG_VM_FMAF(p[j], r[j], 1.0f / 120);
-    for (int j = 0; j < SMX_B; j++)
-        p[j] = TG_VM_FMAF(p[j], r[j], 1.0f / 24);
-    for (int j = 0; j < SMX_B; j++)
-        p[j] = TG_VM_FMAF(p[j], r[j], 1.0f / 6);
-    for (int j = 0; j < SMX_B; j++)
-        p[j] = TG_VM_FMAF(p[j], r[j], 0.5f);
+        p[j] = tg_vm_em1_p4f(r[j]);
     for (int j = 0; j < SMX_B; j++)
         p[j] = TG_VM_FMAF(p[j], r[j], 1.0f);
     for (int j = 0; j < SMX_B; j++)
