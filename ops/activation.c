@@ -300,11 +300,18 @@ static tg_status gelu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *
     return tg_shape_as_input(n, dt, ndim, shape);
 }
 
+/* The portable (and f64) forms. At x = -inf, x * Phi(x) is -inf * 0: taken
+ * as its limit -0, and x * phi(x) at +-inf as 0, as the 16-lane kernels
+ * give them, so every build agrees there. */
+#define GELU_ERF_Y(T, v) ((v) == (T)-INFINITY ? (T)-0.0 : (v) * (T)0.5 * VM(erfc, -(v) * (T)INV_SQRT_2))
+#define GELU_ERF_DY(T, v) \
+    ((T)0.5 * VM(erfc, -(v) * (T)INV_SQRT_2) + \
+     (isinf(v) ? (T)0 : (v) * (T)INV_SQRT_2PI * EXP_NONPOS((T)-0.5 * (v) * (v))))
 #ifdef TG_VM16
-TG_EW_FORWARD(gelu_erf_forward_any, y[i] = x[i] * (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2))
+TG_EW_FORWARD(gelu_erf_forward_any, y[i] = GELU_ERF_Y(T, x[i]))
 FORWARD_F32X16(gelu_erf_forward, tg_vm16_gelu_erff, gelu_erf_forward_any)
 #else
-TG_EW_FORWARD(gelu_erf_forward, y[i] = x[i] * (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2))
+TG_EW_FORWARD(gelu_erf_forward, y[i] = GELU_ERF_Y(T, x[i]))
 #endif
 
 TG_EW_FORWARD(gelu_tanh_forward,
@@ -321,10 +328,7 @@ static tg_status gelu_forward(tg_node *n)
 #else
 #define GELU_ERF_BACKWARD gelu_erf_backward
 #endif
-TG_EW_BACKWARD(GELU_ERF_BACKWARD,
-               T cdf = (T)0.5 * VM(erfc, -x[i] * (T)INV_SQRT_2);
-               T pdf = (T)INV_SQRT_2PI * EXP_NONPOS((T)-0.5 * x[i] * x[i]);
-               dx[i] += dy[i] * (cdf + x[i] * pdf))
+TG_EW_BACKWARD(GELU_ERF_BACKWARD, dx[i] += dy[i] * GELU_ERF_DY(T, x[i]))
 
 #ifdef TG_VM16
 /* f32: dx += dy gelu'(x) 16 lanes at a time (one fma), the tail masked. */

@@ -197,6 +197,30 @@ static void test_chain(void)
     tg_ctx_free(ctx);
 }
 
+/* gelu (erf) at the infinities, in f32 (16-lane kernels where the build has
+ * them) and f64 (portable forms): the limits, never 0 * inf = NaN, so every
+ * build gives the same values. */
+static void test_gelu_infinities(void)
+{
+    const double xs[3] = { -INFINITY, INFINITY, -1e4 }, ys[3] = { -0.0, INFINITY, -0.0 }, ds[3] = { 0, 1, 0 };
+    for (int d = 0; d < 2; d++) {
+        tg_ctx *ctx = tg_ctx_new(NULL);
+        tg_tensor *x = tg_tensor_new(ctx, d ? TG_F64 : TG_F32, TG_DIMS(3));
+        for (int i = 0; i < 3; i++)
+            tg_tensor_set(x, i, xs[i]);
+        TEST_CHECK(tg_tensor_requires_grad(x) == TG_OK);
+        tg_tensor *y = tg_gelu(ctx, x, TG_GELU_ERF);
+        TEST_CHECK(tg_backward(ctx, tg_sum_all(ctx, y)) == TG_OK);
+        for (int i = 0; y && i < 3; i++) {
+            double yv = tg_tensor_get(y, i), dv = tg_tensor_grad_get(x, i);
+            TEST_CHECK_MSG(yv == ys[i] && signbit(yv) == signbit(ys[i]) && dv == ds[i],
+                           "gelu %s at %g: y %g, dy/dx %g; expected %g, %g", d ? "f64" : "f32", xs[i], yv, dv,
+                           ys[i], ds[i]);
+        }
+        tg_ctx_free(ctx);
+    }
+}
+
 int main(void)
 {
     test_hand_values();
@@ -204,5 +228,6 @@ int main(void)
     test_errors();
     test_descriptors();
     test_chain();
+    test_gelu_infinities();
     return test_report("test_activation");
 }
