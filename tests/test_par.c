@@ -120,6 +120,8 @@ typedef struct pcase {
 static tg_tensor *b_relu(tg_ctx *c, tg_tensor **in) { return tg_relu(c, in[0]); }
 static tg_tensor *b_exp(tg_ctx *c, tg_tensor **in) { return tg_exp(c, in[0]); }
 static tg_tensor *b_gelu(tg_ctx *c, tg_tensor **in) { return tg_gelu(c, in[0], TG_GELU_TANH); }
+static tg_tensor *b_gelu_erf(tg_ctx *c, tg_tensor **in) { return tg_gelu(c, in[0], TG_GELU_ERF); }
+static tg_tensor *b_softplus(tg_ctx *c, tg_tensor **in) { return tg_softplus(c, in[0]); }
 static tg_tensor *b_add(tg_ctx *c, tg_tensor **in) { return tg_add(c, in[0], in[1]); }
 static tg_tensor *b_mul(tg_ctx *c, tg_tensor **in) { return tg_mul(c, in[0], in[1]); }
 static tg_tensor *b_sub(tg_ctx *c, tg_tensor **in) { return tg_sub(c, in[0], in[1]); }
@@ -133,6 +135,7 @@ static tg_tensor *b_mul_scalar(tg_ctx *c, tg_tensor **in) { return tg_mul_scalar
 static tg_tensor *b_softmax_last(tg_ctx *c, tg_tensor **in) { return tg_softmax(c, in[0], -1); }
 static tg_tensor *b_softmax_mid(tg_ctx *c, tg_tensor **in) { return tg_softmax(c, in[0], 1); }
 static tg_tensor *b_softmax_first(tg_ctx *c, tg_tensor **in) { return tg_softmax(c, in[0], 0); }
+static tg_tensor *b_logsoftmax_last(tg_ctx *c, tg_tensor **in) { return tg_log_softmax(c, in[0], -1); }
 static tg_tensor *b_logsoftmax_mid(tg_ctx *c, tg_tensor **in) { return tg_log_softmax(c, in[0], 1); }
 static tg_tensor *b_logsoftmax_first(tg_ctx *c, tg_tensor **in) { return tg_log_softmax(c, in[0], 0); }
 static tg_tensor *ce(tg_ctx *c, tg_tensor *x, tg_reduction r)
@@ -164,6 +167,9 @@ static const pcase cases[] = {
     { "relu",  1, {2}, { {300, 700} }, b_relu },
     { "exp",   1, {1}, { {100003} }, b_exp },
     { "gelu",  1, {3}, { {3, 200, 170} }, b_gelu },
+    /* 16-lane kernels with a masked tail: sizes not a multiple of 16 */
+    { "gelu erf", 1, {3}, { {3, 200, 171} }, b_gelu_erf },
+    { "softplus", 1, {3}, { {3, 200, 171} }, b_softplus },
     { "mul_scalar", 1, {2}, { {256, 513} }, b_mul_scalar },
     { "add flat", 2, {2, 2}, { {300, 700}, {300, 700} }, b_add },
     { "add bias (rows, columns)", 2, {2, 1}, { {128, 1024}, {1024} }, b_add },
@@ -176,6 +182,7 @@ static const pcase cases[] = {
     { "softmax rows", 1, {2}, { {500, 300} }, b_softmax_last },
     { "softmax middle axis", 1, {3}, { {20, 50, 90} }, b_softmax_mid },
     { "softmax axis 0 (by columns)", 1, {2}, { {100, 900} }, b_softmax_first },
+    { "log_softmax rows (blocks of 64 and a tail)", 1, {2}, { {500, 229} }, b_logsoftmax_last },
     { "log_softmax middle axis", 1, {3}, { {20, 50, 90} }, b_logsoftmax_mid },
     { "log_softmax axis 0", 1, {2}, { {100, 900} }, b_logsoftmax_first },
     { "cross_entropy mean", 1, {2}, { {700, 100} }, b_ce_mean },
