@@ -7,8 +7,9 @@
  * (softmax, cross_entropy) or y = x - max - log(sum) (log_softmax). While
  * one row's exps are computed, the next row's x is prefetched into L2 (L1
  * holds this row), so memory streams while the exps run (measured: into L1
- * is no better or slower; prefetching y as well is slower). Every loop runs
- * over 16 or more lanes, so none is one chain of dependent adds or compares.
+ * is no better or slower; prefetching y as well is slower). The max, the
+ * exps and the sums run over 16 or more lanes, so none is one chain of
+ * dependent adds or compares.
  *
  * NOTE: one exp is a chain of ~12 dependent operations; a plain loop of
  * tg_vm_expf keeps too few of them in flight (measured: half the issue rate).
@@ -101,10 +102,12 @@ static inline double smx_exp_row(float *restrict y, const float *restrict x, int
                 lane[j] += (double)f[j];
         }
     }
-    for (int j = 0; a < A; a++, j = (j + 1) & 15) {   /* a % 16 == 0 here */
-        y[a] = tg_vm_expf(x[a] - m);
+    /* The rest (a % 16 == 0 here): the exps in a loop of their own, which
+     * vectorises, then their sum into the lanes in the same order. */
+    for (int64_t b = a; b < A; b++)
+        y[b] = tg_vm_expf(x[b] - m);
+    for (int j = 0; a < A; a++, j = (j + 1) & 15)
         lane[j] += (double)y[a];
-    }
     double s = 0;
     for (int j = 0; j < 16; j++)
         s += lane[j];
@@ -115,6 +118,18 @@ static inline double smx_exp_row(float *restrict y, const float *restrict x, int
  * tg_row_ext), over SMX_B lanes and a separate NaN flag. */
 static inline void smx_row_range(const float *x, int64_t A, float *mx, float *mn)
 {
+    if (A < SMX_B) {            /* a short row (the logits of a classifier) */
+        float h = -INFINITY, l = INFINITY;
+        int nan = 0;
+        for (int64_t a = 0; a < A; a++) {
+            h = x[a] > h ? x[a] : h;
+            l = x[a] < l ? x[a] : l;
+            nan |= x[a] != x[a];
+        }
+        *mx = nan ? NAN : h;
+        *mn = l;
+        return;
+    }
     float hi[SMX_B], lo[SMX_B];
     int nan[SMX_B];
     for (int j = 0; j < SMX_B; j++) {
