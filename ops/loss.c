@@ -367,10 +367,7 @@ static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
 static double ce_row_f32(const float *restrict x, float *restrict s, int64_t cols, const float *xn)
 {
     float m;
-    double z = smx_row_exps_f32(x, s, cols, xn, &m);
-    float inv = (float)(1.0 / z);
-    for (int64_t j = 0; j < cols; j++)
-        s[j] *= inv;
+    double z = smx_softmax_row_f32(x, s, cols, xn, &m);
     return (double)m + log(z);
 }
 

@@ -170,4 +170,18 @@ static inline double smx_row_exps_f32(const float *restrict x, float *restrict y
     return smx_exp_row(y, x, A, *mx, isfinite(*mx), mn - *mx >= SMX_LO_MIN, xn);
 }
 
+/* y = softmax(x) over the row; returns the sum of exp(x - max) in double,
+ * *mx the max (the caller's logsumexp is max + log(sum)).
+ * NOTE: y * (float)(1 / s), not (float)(y * (1 / s)) in double: within
+ * 1 ulp of it, at a third of the cost. */
+static inline double smx_softmax_row_f32(const float *restrict x, float *restrict y, int64_t A,
+                                         const float *xn, float *mx)
+{
+    double s = smx_row_exps_f32(x, y, A, xn, mx);
+    float inv = (float)(1.0 / s);
+    for (int64_t a = 0; a < A; a++)
+        y[a] *= inv;
+    return s;
+}
+
 #endif

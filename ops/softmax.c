@@ -146,20 +146,15 @@ static void smx_row_f32(const float *restrict x, float *restrict y, int64_t A, i
                         const float *xn)
 {
     float m;
-    double s = smx_row_exps_f32(x, y, A, xn, &m);
-    int64_t a;
     if (!lf) {
-        /* NOTE: y * (float)(1 / s), not (float)(y * (1 / s)) in double:
-         * within 1 ulp of it, at a third of the cost. */
-        float inv = (float)(1.0 / s);
-        for (a = 0; a < A; a++)
-            y[a] *= inv;
+        smx_softmax_row_f32(x, y, A, xn, &m);
         return;
     }
+    double s = smx_row_exps_f32(x, y, A, xn, &m);
     /* NOTE: in float, as PyTorch: x - m <= 0 and -log(s) <= 0, so nothing
      * cancels; within ~1.5 ulp of the value in double. */
     float ls = (float)log(s);
-    for (a = 0; a < A; a++)
+    for (int64_t a = 0; a < A; a++)
         y[a] = (x[a] - m) - ls;
 }
 
