@@ -18,13 +18,6 @@
  * for x >= 0 and e/(1+e) for x < 0. */
 #define SIGMOID(x) VM(sigmoid, x)
 
-/* exp(min(x, 0)) and expm1(min(x, 0)), NaN passing: in f32 the
- * range-restricted kernels of vmath.h (no overflow handling, one scaling),
- * in f64 the general ones. */
-static inline double exp_nonpos(double x) { return tg_vm_exp(x > 0 ? 0.0 : x); }
-static inline double expm1_nonpos(double x) { return tg_vm_expm1(x > 0 ? 0.0 : x); }
-#define EXP_NONPOS(x) _Generic((x), float: tg_vm_exp_nonposf, default: exp_nonpos)(x)
-#define EXPM1_NONPOS(x) _Generic((x), float: tg_vm_expm1_nonposf, default: expm1_nonpos)(x)
 
 /* Where vmath.h has a 16-lane f32 kernel (AVX-512), FORWARD_F32X16 defines
  * `fn` to run it on f32 (the tail masked, so every element goes through the
@@ -188,11 +181,11 @@ static tg_status elu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *s
 
 TG_EW_FORWARD(elu_forward,
               const T alpha = p0;
-              y[i] = x[i] > 0 ? x[i] : alpha * EXPM1_NONPOS(x[i]))
+              y[i] = x[i] > 0 ? x[i] : alpha * VM(expm1_nonpos, x[i]))
 
 TG_EW_BACKWARD(elu_backward,
                const T alpha = p0;
-               dx[i] += x[i] > 0 ? dy[i] : dy[i] * alpha * EXP_NONPOS(x[i]))
+               dx[i] += x[i] > 0 ? dy[i] : dy[i] * alpha * VM(exp_nonpos, x[i]))
 
 static tg_status elu_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -233,7 +226,7 @@ FORWARD_F32X16(softplus_forward, tg_vm16_softplusf, softplus_forward_any)
 TG_EW_FORWARD(softplus_forward, y[i] = VM(softplus, x[i]))
 #endif
 
-TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * EXPM1_NONPOS(-y[i]))
+TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * VM(expm1_nonpos, -y[i]))
 
 static tg_status softplus_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -3, 3, 0); }
 
@@ -306,7 +299,7 @@ static tg_status gelu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *
 #define GELU_ERF_Y(T, v) ((v) == (T)-INFINITY ? (T)-0.0 : (v) * (T)0.5 * VM(erfc, -(v) * (T)INV_SQRT_2))
 #define GELU_ERF_DY(T, v) \
     ((T)0.5 * VM(erfc, -(v) * (T)INV_SQRT_2) + \
-     (isinf(v) ? (T)0 : (v) * (T)INV_SQRT_2PI * EXP_NONPOS((T)-0.5 * (v) * (v))))
+     (isinf(v) ? (T)0 : (v) * (T)INV_SQRT_2PI * VM(exp_nonpos, (T)-0.5 * (v) * (v))))
 #ifdef TG_VM16
 TG_EW_FORWARD(gelu_erf_forward_any, y[i] = GELU_ERF_Y(T, x[i]))
 FORWARD_F32X16(gelu_erf_forward, tg_vm16_gelu_erff, gelu_erf_forward_any)

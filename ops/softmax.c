@@ -313,12 +313,10 @@ static tg_status log_softmax_forward(tg_node *n)
     return TG_OK;
 }
 
-/* exp(y) with y = log_softmax(x) <= 0: f32 takes the exp for x <= 0 (one
- * scaling, a fitted polynomial; <= 1 ulp like the general one, fewer
- * operations). */
-#define SMX_EXP_NONPOS(v) _Generic((v), float: tg_vm_exp_nonposf, default: tg_vm_exp)(v)
+/* exp(y) with y = log_softmax(x) <= 0: the exp for x <= 0 (in f32 one
+ * scaling and a fitted polynomial, fewer operations than the general one) */
 
-SMX_BACKWARD(log_softmax_backward, (double)dy[k], (double)dy[k] - (double)SMX_EXP_NONPOS(y[k]) * S)
+SMX_BACKWARD(log_softmax_backward, (double)dy[k], (double)dy[k] - (double)VM(exp_nonpos, y[k]) * S)
 
 const tg_op_def tg_op_log_softmax_def = {
     .name = "log_softmax", .n_in = 1,
