@@ -45,6 +45,14 @@
     }
 #endif
 
+/* A forward with a 16-lane f32 kernel `vf` where the build has one, and the
+ * loop body `...` (TG_EW_FORWARD's) for f64 and for builds without. */
+#ifdef TG_VM16
+#define EW_FORWARD_X16(fn, vf, ...) TG_EW_FORWARD(fn##_any, __VA_ARGS__) FORWARD_F32X16(fn, vf, fn##_any)
+#else
+#define EW_FORWARD_X16(fn, vf, ...) TG_EW_FORWARD(fn, __VA_ARGS__)
+#endif
+
 /* Parameter p.f[0] must be finite (slope, alpha). */
 static tg_status finite_param_shape(const tg_node *n, const char *what, tg_dtype *dt, int *ndim,
                                     int64_t *shape)
@@ -219,12 +227,7 @@ tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
  * softplus(-1e4) = 0 with gradients 1 and 0. PyTorch returns x itself above
  * its threshold 20; this form is within rounding of the true value there.
  */
-#ifdef TG_VM16
-TG_EW_FORWARD(softplus_forward_any, y[i] = VM(softplus, x[i]))
-FORWARD_F32X16(softplus_forward, tg_vm16_softplusf, softplus_forward_any)
-#else
-TG_EW_FORWARD(softplus_forward, y[i] = VM(softplus, x[i]))
-#endif
+EW_FORWARD_X16(softplus_forward, tg_vm16_softplusf, y[i] = VM(softplus, x[i]))
 
 TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * VM(expm1_nonpos, -y[i]))
 
@@ -300,12 +303,7 @@ static tg_status gelu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *
 #define GELU_ERF_DY(T, v) \
     ((T)0.5 * VM(erfc, -(v) * (T)INV_SQRT_2) + \
      (isinf(v) ? (T)0 : (v) * (T)INV_SQRT_2PI * VM(exp_nonpos, (T)-0.5 * (v) * (v))))
-#ifdef TG_VM16
-TG_EW_FORWARD(gelu_erf_forward_any, y[i] = GELU_ERF_Y(T, x[i]))
-FORWARD_F32X16(gelu_erf_forward, tg_vm16_gelu_erff, gelu_erf_forward_any)
-#else
-TG_EW_FORWARD(gelu_erf_forward, y[i] = GELU_ERF_Y(T, x[i]))
-#endif
+EW_FORWARD_X16(gelu_erf_forward, tg_vm16_gelu_erff, y[i] = GELU_ERF_Y(T, x[i]))
 
 TG_EW_FORWARD(gelu_tanh_forward,
               T u = (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x[i] * x[i] * x[i]);
