@@ -80,11 +80,66 @@ SMX_INLINE void smx_exp_blk(float *restrict yb, const float *restrict xb, float 
  * (y[j] + y[j + 16]) + (y[j + 32] + y[j + 48])), then the lanes in order.
  * `fast`: m is finite; `normal`: also the row's min - m >= SMX_LO_MIN. xn:
  * the next row, prefetched a line per 16 elements (or NULL). */
+#ifdef TG_VM16
+/* smx_exp_blk with normal = 1 and the lane sums of smx_exp_row, over 16
+ * lanes in explicit vector code, the same operations in the same order (so
+ * the same bits): left to the compiler, the double lane sums came out as
+ * 16 scalar converts and adds per block in one build (softmax 7.4 -> 10.5
+ * ms at 4096x4096). Returns the elements done (whole blocks). */
+_Static_assert(SMX_B == 64, "smx_exp_blocks16 sums 4 vectors a block");
+SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, int64_t A, float m,
+                                    const float *xn, double lane[16])
+{
+    const __m512 vm = _mm512_set1_ps(m), l2e = _mm512_set1_ps((float)TG_VM_LOG2E);
+    const __m512 rnd = _mm512_set1_ps(TG_VM_RNDF), one = _mm512_set1_ps(1.0f);
+    const __m512 hi = _mm512_set1_ps(TG_VM_LN2F_HI), lo = _mm512_set1_ps(TG_VM_LN2F_LO);
+    const __m512 c4 = _mm512_set1_ps(TG_VM_EM1_P4_C4), c3 = _mm512_set1_ps(TG_VM_EM1_P4_C3);
+    const __m512 c2 = _mm512_set1_ps(TG_VM_EM1_P4_C2), c1 = _mm512_set1_ps(TG_VM_EM1_P4_C1);
+    const __m512 half = _mm512_set1_ps(0.5f);
+    __m512d s0 = _mm512_loadu_pd(lane), s1 = _mm512_loadu_pd(lane + 8);
+    int64_t a = 0;
+    for (; a + SMX_B <= A; a += SMX_B) {
+        if (xn)
+            for (int j = 0; j < SMX_B; j += 16)
+                _mm_prefetch((const char *)(xn + a + j), _MM_HINT_T1);
+        __m512 e[SMX_B / 16];
+        for (int v = 0; v < SMX_B / 16; v++) {
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + a + 16 * v), vm);
+            __m512 t = _mm512_add_ps(_mm512_mul_ps(d, l2e), rnd);
+            __m512 kf = _mm512_sub_ps(t, rnd);
+            __m512 r = _mm512_fnmadd_ps(kf, hi, d);
+            r = _mm512_fnmadd_ps(kf, lo, r);
+            __m512 p = _mm512_fmadd_ps(c4, r, c3);
+            p = _mm512_fmadd_ps(p, r, c2);
+            p = _mm512_fmadd_ps(p, r, c1);
+            p = _mm512_fmadd_ps(p, r, half);
+            p = _mm512_fmadd_ps(p, r, one);
+            p = _mm512_fmadd_ps(p, r, one);
+            __m512i b = _mm512_add_epi32(_mm512_castps_si512(p),
+                                         _mm512_slli_epi32(_mm512_castps_si512(t), 23));
+            e[v] = _mm512_castsi512_ps(b);
+            _mm512_storeu_ps(y + a + 16 * v, e[v]);
+        }
+        __m512 f = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(
+                                   _mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+    }
+    _mm512_storeu_pd(lane, s0);
+    _mm512_storeu_pd(lane + 8, s1);
+    return a;
+}
+#endif
+
 static inline double smx_exp_row(float *restrict y, const float *restrict x, int64_t A, float m,
                           int fast, int normal, const float *xn)
 {
     double lane[16] = {0};
     int64_t a = 0;
+#ifdef TG_VM16
+    if (fast && normal)
+        a = smx_exp_blocks16(y, x, A, m, xn, lane);
+#endif
     for (; fast && a + SMX_B <= A; a += SMX_B) {
 #if defined(__GNUC__)
         for (int j = 0; xn && j < SMX_B; j += 16)

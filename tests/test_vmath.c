@@ -12,6 +12,7 @@
  * long double libm. The bounds hold for the dense sweeps too.
  * Run with -v to print the measured maxima. */
 #include "test.h"
+#include "smx_row.h"
 #include "vmath.h"
 
 #include <float.h>
@@ -306,6 +307,49 @@ static void test_special_f64(void)
     TEST_CHECK(same_f64(tg_vm_sigmoid(nan), nan) && same_f64(tg_vm_sigmoid(0.0), 0.5));
 }
 
+/* smx_row.h's exps of a softmax row: in the normal range (min - max >=
+ * SMX_LO_MIN) the exponent-add path (16-lane code with AVX-512) and the
+ * two-factor path must give the same bits, y and sum, for whole blocks and
+ * tails; each y within 1 ulp of exp((float)(x - max)), and the sum (in
+ * float four at a time, then in double) within 3e-7 of the sum of y. */
+static void test_smx_rows(void)
+{
+    static const int64_t lens[] = { 10, 64, 100, 4096 + 37 };
+    uint64_t st = 0x9e3779b97f4a7c15u;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int64_t A = lens[li];
+        float *x = malloc((size_t)A * sizeof *x), *y1 = malloc((size_t)A * sizeof *y1);
+        float *y2 = malloc((size_t)A * sizeof *y2);
+        TEST_CHECK(x && y1 && y2);
+        if (!x || !y1 || !y2)
+            break;
+        for (int64_t a = 0; a < A; a++) {
+            st = st * 6364136223846793005u + 1442695040888963407u;
+            x[a] = (float)((double)(st >> 11) * 0x1p-53 * 80.0 - 70.0);  /* [-70, 10) */
+        }
+        float m, mn;
+        smx_row_range(x, A, &m, &mn);
+        TEST_CHECK(mn - m >= SMX_LO_MIN);
+        double s1 = smx_exp_row(y1, x, A, m, 1, 1, x);
+        double s2 = smx_exp_row(y2, x, A, m, 1, 0, NULL);
+        TEST_CHECK_MSG(!memcmp(y1, y2, (size_t)A * sizeof *y1) && s1 == s2,
+                       "smx_exp_row, %lld elements: the two scalings differ", (long long)A);
+        long double exact = 0;
+        double worst = 0;
+        for (int64_t a = 0; a < A; a++) {
+            exact += y1[a];
+            float d = x[a] - m;         /* as the kernel rounds it */
+            double e = ulp_err(y1[a], expl((long double)d), 24, -149, FLT_MAX);
+            worst = e > worst ? e : worst;
+        }
+        TEST_CHECK_MSG(worst <= 1.0, "smx_exp_row, %lld elements: %.3f ulp", (long long)A, worst);
+        TEST_CHECK(fabsl(s1 - exact) <= 3e-7L * exact);
+        free(x);
+        free(y1);
+        free(y2);
+    }
+}
+
 int main(int argc, char **argv)
 {
     verbose = argc > 1 && !strcmp(argv[1], "-v");
@@ -320,8 +364,7 @@ int main(int argc, char **argv)
 #endif
     for (size_t i = 0; i < sizeof f32_cases / sizeof f32_cases[0]; i++)
         sweep_f32(&f32_cases[i], dense ? 97 : light ? 9973 : 1021);
-#ifdef TG_VM16
-#endif
+    test_smx_rows();
     /* The f64 sweeps measure against long double libm, which needs a long
      * double wider than double: not so under valgrind (it computes x87
      * arithmetic in 64 bits), where they are skipped, and said so. */
