@@ -19,40 +19,6 @@
 #define SIGMOID(x) VM(sigmoid, x)
 
 
-/* Where vmath.h has a 16-lane f32 kernel (AVX-512), FORWARD_F32X16 defines
- * `fn` to run it on f32 (the tail masked, so every element goes through the
- * same code whatever the thread split) and `fallback` on f64. */
-#ifdef TG_VM16
-#define FORWARD_F32X16(fn, vf, fallback)                                             \
-    static tg_status fn(tg_node *n)                                                  \
-    {                                                                                \
-        if (n->out->dtype != TG_F32)                                                 \
-            return fallback(n);                                                      \
-        size_t len = TG_NUMEL(n->out);                                               \
-        int nt_ = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS);             \
-        const float *x = n->in[0]->data;                                             \
-        float *y = n->out->data;                                                     \
-        TG_PAR_FOR(nt_, (int64_t)len, 16, lo_, hi_, {                                \
-            size_t i = (size_t)lo_;                                                  \
-            for (; i + 16 <= (size_t)hi_; i += 16)                                   \
-                _mm512_storeu_ps(y + i, vf(_mm512_loadu_ps(x + i)));                 \
-            if (i < (size_t)hi_) {                                                   \
-                __mmask16 m = (__mmask16)((1u << ((size_t)hi_ - i)) - 1);            \
-                _mm512_mask_storeu_ps(y + i, m, vf(_mm512_maskz_loadu_ps(m, x + i))); \
-            }                                                                        \
-        });                                                                          \
-        return TG_OK;                                                                \
-    }
-#endif
-
-/* A forward with a 16-lane f32 kernel `vf` where the build has one, and the
- * loop body `...` (TG_EW_FORWARD's) for f64 and for builds without. */
-#ifdef TG_VM16
-#define EW_FORWARD_X16(fn, vf, ...) TG_EW_FORWARD(fn##_any, __VA_ARGS__) FORWARD_F32X16(fn, vf, fn##_any)
-#else
-#define EW_FORWARD_X16(fn, vf, ...) TG_EW_FORWARD(fn, __VA_ARGS__)
-#endif
-
 /* Parameter p.f[0] must be finite (slope, alpha). */
 static tg_status finite_param_shape(const tg_node *n, const char *what, tg_dtype *dt, int *ndim,
                                     int64_t *shape)

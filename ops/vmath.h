@@ -526,6 +526,28 @@ static inline __m512 tg_vm16_exp_nonpos(__m512 y)
     return _mm512_scalef_ps(p, k);
 }
 
+/* exp(x) for any x, as tg_vm_expf (clamped to [-104, 89], NaN passes) with
+ * the rounding of x log2e to k in one FMA, the fitted polynomial of
+ * tg_vm_exp_nonpos_coref (|r| <= ln2/2 here too) and 2^k by vscalefps (one
+ * rounding, also into the subnormals and to inf): 12 operations where the
+ * auto-vectorised tg_vm_expf takes ~22. Within 1 ulp (tests/test_vmath.c);
+ * not always tg_vm_expf's bits, so the exp op (unary.c) uses it, not the
+ * softmax rows. */
+static inline __m512 tg_vm16_expf(__m512 x)
+{
+    const __m512 rnd = _mm512_set1_ps(TG_VM_RNDF), one = _mm512_set1_ps(1.0f);
+    __m512 xc = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
+    __m512 t = _mm512_fmadd_ps(xc, _mm512_set1_ps((float)TG_VM_LOG2E), rnd), k = _mm512_sub_ps(t, rnd);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(TG_VM_LN2F_HI), xc);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(TG_VM_LN2F_LO), r);
+    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(TG_VM_EM1_P4_C4), r, _mm512_set1_ps(TG_VM_EM1_P4_C3));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(TG_VM_EM1_P4_C2));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(TG_VM_EM1_P4_C1));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.5f));
+    __m512 p = _mm512_fmadd_ps(_mm512_fmadd_ps(q, r, one), r, one);
+    return _mm512_scalef_ps(p, k);
+}
+
 /* softplus(x) = max(x, 0) + g(|x|), g(a) = log1p(exp(-a)) from the table for
  * a <= 15.5 (beyond, g < ulp(x)/2 for x > 0); for x < -15.5, rare, g = e -
  * e^2/2 with e = exp(x) (relative error < e^2/3). NaN passes (max(0, NaN)). */

@@ -72,6 +72,7 @@ static float vm_expm1_nonposf(float x) { return tg_vm_expm1_nonposf(x); }
 #ifdef TG_VM16
 /* The 16-lane kernels through lane 0 (all lanes hold x). */
 static float vm16_softplusf(float x) { return _mm512_cvtss_f32(tg_vm16_softplusf(_mm512_set1_ps(x))); }
+static float vm16_expf(float x)      { return _mm512_cvtss_f32(tg_vm16_expf(_mm512_set1_ps(x))); }
 static float vm16_gelu_erff(float x) { return _mm512_cvtss_f32(tg_vm16_gelu_erff(_mm512_set1_ps(x))); }
 static double ref_gelu_erf(double x) { return x * 0.5 * erfc(-x * 0.70710678118654752440); }
 static float vm16_gelu_erf_df(float x) { return _mm512_cvtss_f32(tg_vm16_gelu_erf_df(_mm512_set1_ps(x))); }
@@ -94,6 +95,7 @@ static double ref_gelu_erf_df(double x)
 
 static const f32_case f32_cases[] = {
 #ifdef TG_VM16
+    { "exp16", vm16_expf, exp, 1.0, 0 },
     { "softplus16", vm16_softplusf, ref_softplus, 2.0, 0 },
     { "gelu_erf16", vm16_gelu_erff, ref_gelu_erf, 4.0, 0 },
     { "gelu_erf_df16", vm16_gelu_erf_df, ref_gelu_erf_df, GELU_DF_ULP, GELU_DF_ABS },
@@ -212,6 +214,17 @@ static void test_lanes_f32x16(void)
     TEST_CHECK(same_f32(yd[14], -0.0f) && same_f32(yd[9], 1.0f) && yd[0] == -0.0f);
     TEST_CHECK(same_f32(vm16_gelu_erf_df(-14.5f), -0x1p-149f) && vm16_gelu_erf_df(-14.0f) < 0);
     TEST_CHECK(same_f32(ys[3], INFINITY) && same_f32(ys[4], 0.0f) && same_f32(ys[5], NAN));
+    /* exp over 16 lanes: the specials, overflow, the subnormals, -104 -> 0 */
+    float xe[16] = { INFINITY, -INFINITY, NAN, -0.0f, 0.0f, 88.8f, 1e30f, -1e30f,
+                     88.72f, -100.0f, -104.0f, -87.5f, 1.0f, -1.0f, 1e-30f, -150.0f };
+    float ye[16];
+    _mm512_storeu_ps(ye, tg_vm16_expf(_mm512_loadu_ps(xe)));
+    TEST_CHECK(same_f32(ye[0], INFINITY) && same_f32(ye[1], 0.0f) && same_f32(ye[2], NAN));
+    TEST_CHECK(same_f32(ye[3], 1.0f) && same_f32(ye[4], 1.0f) && same_f32(ye[5], INFINITY));
+    TEST_CHECK(same_f32(ye[6], INFINITY) && same_f32(ye[7], 0.0f) && same_f32(ye[10], 0.0f));
+    TEST_CHECK(ye[8] < INFINITY && ye[8] > 3.3e38f && same_f32(ye[14], 1.0f) && same_f32(ye[15], 0.0f));
+    TEST_CHECK(fabs(ye[9] - exp(-100.0)) <= 0x1p-150 && fabs(ye[11] - exp(-87.5)) <= 0x1p-150);
+    TEST_CHECK(fabs(ye[12] - exp(1.0)) <= 0x1p-22 && fabs(ye[13] - exp(-1.0)) <= 0x1p-24);
     TEST_CHECK(same_f32(ys[10], 0.0f) && same_f32(ys[6], 0.693147182f) && same_f32(ys[15], 40.0f));
     TEST_CHECK(same_f32(yg[2], -0.0f) && same_f32(yg[3], INFINITY) && same_f32(yg[4], -0.0f));
     TEST_CHECK(same_f32(yg[5], NAN) && same_f32(yg[6], -0.0f) && same_f32(yg[7], 0.0f));
