@@ -18,7 +18,6 @@
  * for x >= 0 and e/(1+e) for x < 0. */
 #define SIGMOID(x) VM(sigmoid, x)
 
-
 /* Parameter p.f[0] must be finite (slope, alpha). */
 static tg_status finite_param_shape(const tg_node *n, const char *what, tg_dtype *dt, int *ndim,
                                     int64_t *shape)
@@ -193,7 +192,7 @@ tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
  * softplus(-1e4) = 0 with gradients 1 and 0. PyTorch returns x itself above
  * its threshold 20; this form is within rounding of the true value there.
  */
-EW_FORWARD_X16(softplus_forward, tg_vm16_softplusf, y[i] = VM(softplus, x[i]))
+TG_EW_FORWARD_X16(softplus_forward, tg_vm16_softplusf, y[i] = VM(softplus, x[i]))
 
 TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * VM(expm1_nonpos, -y[i]))
 
@@ -269,7 +268,7 @@ static tg_status gelu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *
 #define GELU_ERF_DY(T, v) \
     ((T)0.5 * VM(erfc, -(v) * (T)INV_SQRT_2) + \
      (isinf(v) ? (T)0 : (v) * (T)INV_SQRT_2PI * VM(exp_nonpos, (T)-0.5 * (v) * (v))))
-EW_FORWARD_X16(gelu_erf_forward, tg_vm16_gelu_erff, y[i] = GELU_ERF_Y(T, x[i]))
+TG_EW_FORWARD_X16(gelu_erf_forward, tg_vm16_gelu_erff, y[i] = GELU_ERF_Y(T, x[i]))
 
 TG_EW_FORWARD(gelu_tanh_forward,
               T u = (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x[i] * x[i] * x[i]);

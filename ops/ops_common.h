@@ -353,11 +353,11 @@ static inline tg_status tg_ew_sample(tg_node *n, tg_dtype dt, int v, double lo, 
     return tg_sample_done(n);
 }
 
-/* Where vmath.h has a 16-lane f32 kernel (AVX-512), FORWARD_F32X16 defines
+/* Where vmath.h has a 16-lane f32 kernel (AVX-512), TG_FORWARD_F32X16 defines
  * `fn` to run it on f32 (the tail masked, so every element goes through the
  * same code whatever the thread split) and `fallback` on f64. */
 #ifdef TG_VM16
-#define FORWARD_F32X16(fn, vf, fallback)                                             \
+#define TG_FORWARD_F32X16(fn, vf, fallback)                                          \
     static tg_status fn(tg_node *n)                                                  \
     {                                                                                \
         if (n->out->dtype != TG_F32)                                                 \
@@ -382,9 +382,9 @@ static inline tg_status tg_ew_sample(tg_node *n, tg_dtype dt, int v, double lo, 
 /* A forward with a 16-lane f32 kernel `vf` where the build has one, and the
  * loop body `...` (TG_EW_FORWARD's) for f64 and for builds without. */
 #ifdef TG_VM16
-#define EW_FORWARD_X16(fn, vf, ...) TG_EW_FORWARD(fn##_any, __VA_ARGS__) FORWARD_F32X16(fn, vf, fn##_any)
+#define TG_EW_FORWARD_X16(fn, vf, ...) TG_EW_FORWARD(fn##_any, __VA_ARGS__) TG_FORWARD_F32X16(fn, vf, fn##_any)
 #else
-#define EW_FORWARD_X16(fn, vf, ...) TG_EW_FORWARD(fn, __VA_ARGS__)
+#define TG_EW_FORWARD_X16(fn, vf, ...) TG_EW_FORWARD(fn, __VA_ARGS__)
 #endif
 
 #endif

@@ -40,7 +40,7 @@ tg_tensor *tg_neg(tg_ctx *ctx, tg_tensor *x)
  * y = exp(x)            x, y: any shape
  * VJP: dx += dy * y     (reuses the forward output)
  */
-EW_FORWARD_X16(exp_forward, tg_vm16_expf, y[i] = VM(exp, x[i]))
+TG_EW_FORWARD_X16(exp_forward, tg_vm16_expf, y[i] = VM(exp, x[i]))
 
 TG_EW_BACKWARD(exp_backward, dx[i] += dy[i] * y[i])
 

@@ -17,7 +17,10 @@ def q(a):
 
 
 def f32(v):
-    return struct.unpack("f", struct.pack("f", float(v)))[0]
+    """v rounded once to the nearest float (24 bits; the values here are normal)."""
+    with mp.workprec(24):
+        r = +v
+    return struct.unpack("f", struct.pack("f", float(r)))[0]   # exact: r is a float
 
 
 def interval(c, h):

@@ -1,43 +1,77 @@
 #!/bin/sh
 # Performance regression check on this machine (not part of the tests: a
 # timing is no unit test). Times the elementwise and row ops at 4096x4096,
-# forward and VJP, on 1 thread (`tapegrad bench`) and compares the medians
-# with benchmarks/baseline/ops-4096-t1.json; exit status 1 names every op
-# that got slower by more than the threshold (default 25 %: medians on
-# this 2-core guest move by up to ~15 % from run to run). It would have
-# caught the softmax forward going 40 % slower on a compiler's choice
-# (fixed in dcc573a). About a minute.
-#   scripts/perfcheck.sh               compare with the stored baseline
-#   scripts/perfcheck.sh --update      measure and store a new baseline
-#   scripts/perfcheck.sh --threshold 0.15
-# Run it on a quiet machine, as root for SCHED_FIFO (chrt), else plainly.
-set -eu
-cd "$(dirname "$0")/.."
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
-base=benchmarks/baseline/ops-4096-t1.json
+# forward and VJP, on 1 thread (`tapegrad bench`, the ops' sample inputs:
+# gelu's are in [-3, 3], so its exp-free path only) and compares the
+# medians with benchmarks/baseline/ops-4096-t1.json. It would have caught
+# the softmax forward going 40 % slower on a compiler's choice (fixed in
+# dcc573a). About a minute.
+#   scripts/perfcheck.sh                  compare with the stored baseline
+#   scripts/perfcheck.sh --threshold X    flag slowdowns beyond X (0 < X < 1;
+#                                         default 0.25: medians on this 2-core
+#                                         guest move by up to ~15 % run to run)
+#   scripts/perfcheck.sh --update         measure and store a new baseline
+# Exit status: 0 no regression, 1 a regression (each one named), 2 bad
+# arguments, 3 could not measure (build, baseline, bench failed).
+# Run it on a quiet machine; as root it runs under SCHED_FIFO (chrt).
+set -u
+usage() { echo "usage: scripts/perfcheck.sh [--update | --threshold X]" >&2; exit 2; }
 update=0
 threshold=0.25
 while [ $# -gt 0 ]; do
     case "$1" in
     --update) update=1 ;;
-    --threshold) shift; threshold="$1" ;;
-    *) echo "usage: scripts/perfcheck.sh [--update] [--threshold X]" >&2; exit 2 ;;
+    --threshold)
+        [ $# -ge 2 ] || usage
+        threshold="$2"
+        shift
+        # 0 < X < 1: "25" would mean 2500 %
+        awk -v t="$threshold" 'BEGIN { exit !(t + 0 > 0 && t + 0 < 1) }' || usage ;;
+    -h | --help) usage ;;
+    *) usage ;;
     esac
     shift
 done
+cd "$(dirname "$0")/.." || exit 3
+base=benchmarks/baseline/ops-4096-t1.json
+if [ ! -f build/build.ninja ]; then
+    meson setup build >/dev/null || { echo "perfcheck: meson setup failed" >&2; exit 3; }
+fi
+if ! out=$(ninja -C build 2>&1); then
+    printf '%s\n' "$out" >&2
+    echo "perfcheck: the build failed" >&2
+    exit 3
+fi
+if [ $update = 0 ] && [ ! -f "$base" ]; then
+    echo "perfcheck: no baseline $base (make one with --update)" >&2
+    exit 3
+fi
 ops=""
 for op in add mul relu sum exp tanh sigmoid silu elu softplus gelu softmax log_softmax cross_entropy; do
     ops="$ops --op $op"
 done
 rt=""
-if [ "$(id -u)" = 0 ] && command -v chrt >/dev/null; then rt="chrt -f 50"; fi
-# shellcheck disable=SC2086
+if [ "$(id -u)" = 0 ] && command -v chrt >/dev/null && chrt -f 50 true 2>/dev/null; then
+    rt="chrt -f 50"
+fi
+set -- ./build/cli/tapegrad bench --shape 4096x4096 --threads 1 --time-budget 0.3
 if [ $update = 1 ]; then
     mkdir -p benchmarks/baseline
-    $rt ./build/cli/tapegrad bench $ops --shape 4096x4096 --threads 1 --time-budget 0.3 --json "$base"
+    # shellcheck disable=SC2086
+    $rt "$@" $ops --json "$base.new" || { echo "perfcheck: the benchmark failed" >&2; exit 3; }
+    mv "$base.new" "$base"
     echo "perfcheck: wrote $base"
-else
-    $rt ./build/cli/tapegrad bench $ops --shape 4096x4096 --threads 1 --time-budget 0.3 \
-        --baseline "$base" --threshold "$threshold"
+    exit 0
 fi
+log=$(mktemp) || exit 3
+# shellcheck disable=SC2086
+$rt "$@" $ops --baseline "$base" --threshold "$threshold" >"$log" 2>&1
+rc=$?
+cat "$log"
+if [ $rc -ne 0 ] && ! grep -q "REGRESSION" "$log"; then
+    rm -f "$log"
+    echo "perfcheck: the benchmark failed" >&2
+    exit 3
+fi
+rm -f "$log"
+exit $rc
