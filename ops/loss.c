@@ -311,9 +311,10 @@ tg_tensor *tg_huber_loss(tg_ctx *ctx, tg_tensor *pred, tg_tensor *target, double
  * l_i = logsumexp_j(x_ij) - x_i,c_i     x: (N, C) logits; c: (N) i32 labels
  * (or x: (C) with a 0-d or 1-element label: N = 1, NONE gives a 0-d loss)
  * y = mean(l), sum(l) (scalars), or l (N) for NONE.
- * The forward subtracts each row's max before exp and saves s = softmax(x)
- * (N*C values) in n->saved.
- * VJP: dx_ij += (s_ij - [j == c_i]) g_i, g_i = dy/N (MEAN), dy (SUM), dy_i (NONE)
+ * The forward subtracts each row's max m before exp and saves m and
+ * inv = 1 / sum_j exp(x_ij - m) per row (2N values) in n->saved.
+ * VJP: dx_ij += (s_ij - [j == c_i]) g_i, g_i = dy/N (MEAN), dy (SUM), dy_i (NONE),
+ * with s_ij = exp(x_ij - m) inv = softmax(x)_ij recomputed from x
  * Labels are checked in shape(), before anything is computed.
  */
 static void ce_dims(const tg_tensor *x, int64_t *rows, int64_t *cols)
@@ -355,20 +356,25 @@ static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
     return TG_OK;
 }
 
-/* ---- the f32 row of cross_entropy's forward ---------------------------------
- * s = softmax(x) through smx_row.h (softmax's f32 row: exps in f32 summed
- * in groups of 4 in float, then in double over 16 lanes), scaled by
- * (float)(1 / sum); returns the row's logsumexp max + log(sum) in double.
+/* ---- the rows of cross_entropy's forward -----------------------------------
+ * Each row's max m and z = sum exp(x - m) in double; the loss takes the
+ * logsumexp m + log(z), the VJP recomputes s = softmax(x) as
+ * exp(x - m) * (T)(1 / z) from the pair (m, (T)(1 / z)) saved per row: the
+ * values the forward used to save (bit for bit where the forward's exps are
+ * tg_vm_expf's: rows shorter than 64, the tails, and f64; within 1 ulp in
+ * the 64-blocks of longer f32 rows). Nothing of N*C size is saved or
+ * written by the forward: it reads x once (it also wrote s, as much again,
+ * until 2026-12-07). f32 rows: the exps and their sum through smx_row.h
+ * (exps in f32 summed in groups of 4 in float, then in double over 16
+ * lanes; nothing stored). f64 rows: the chunked loop below.
  * NOTE: the exps were in double before (tg_vm_exp rounded to float): ~0.6 ns
  * per element on one core, which caps the forward near 30 % of the memory
- * bandwidth. In f32 the saved softmax moves by ~1 ulp and the training run
- * moves within its seed-to-seed spread (see the commit). f64 rows take the
- * chunked loop below. */
-static double ce_row_f32(const float *restrict x, float *restrict s, int64_t cols, const float *xn)
+ * bandwidth; in f32 the training run moved within its seed-to-seed spread. */
+static double ce_row_f32(const float *restrict x, int64_t cols, const float *xn, float *m)
 {
-    float m;
-    double z = smx_softmax_row_f32(x, s, cols, xn, &m);
-    return (double)m + log(z);
+    float mn;
+    smx_row_range(x, cols, m, &mn);
+    return smx_exp_row(NULL, x, cols, *m, isfinite(*m), mn - *m >= SMX_LO_MIN, xn);
 }
 
 /* Logits converted to double per chunk in the forward. */
@@ -387,7 +393,7 @@ static tg_status ce_forward(tg_node *n)
     ce_dims(n->in[0], &rows, &cols);
     size_t esz = tg_dtype_size(n->out->dtype);
     int nt = ce_threads(n, rows, cols);
-    n->saved = tg_node_scratch(n, (size_t)(rows * cols) * esz + esz);
+    n->saved = tg_node_scratch(n, (size_t)rows * 2 * esz);   /* (m, ls) per row */
     /* With threads, each row's loss goes to l[i] and the sum is taken
      * after, in row order: the serial loop's sum, bit for bit. */
     double *lrow = nt > 1 && r != TG_REDUCE_NONE ? tg_node_scratch(n, (size_t)rows * sizeof(double)) : NULL;
@@ -396,20 +402,24 @@ static tg_status ce_forward(tg_node *n)
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         const int32_t *c = n->in[1]->data;
-        T *s = n->saved, *y = n->out->data;
+        T *sv = n->saved, *y = n->out->data;
         double acc = 0;
         TG_PAR_FOR(nt, rows, 1, i0, i1, {
             for (int64_t i = i0; i < i1; i++) {
                 const T *xr = x + i * cols;
-                T *sr = s + i * cols;
-                double lse;                 /* the row's logsumexp */
+                double z;                   /* the sum of exp(x - m) */
+                T m;
                 if (sizeof(T) == sizeof(float)) {
-                    lse = ce_row_f32((const float *)xr, (float *)sr, cols,
-                                     i + 1 < i1 ? (const float *)(xr + cols) : NULL);
+                    float mf;
+                    z = ce_row_f32((const float *)xr, cols, i + 1 < i1 ? (const float *)(xr + cols) : NULL,
+                                   &mf);
+                    m = (T)mf;
                 } else {
-                    T m = (T)tg_row_ext(xr, cols, 1);
+                    m = (T)tg_row_ext(xr, cols, 1);
                     /* (f64 rows) exp in double (vmath.h), a chunk at a time
-                     * through a buffer so the loop vectorises */
+                     * through a buffer so the loop vectorises; summed over
+                     * 16 lanes */
+                    double lane[16] = {0};
                     for (int64_t j0 = 0; j0 < cols; j0 += CE_CHUNK) {
                         double buf[CE_CHUNK];
                         int64_t nj = cols - j0 < CE_CHUNK ? cols - j0 : CE_CHUNK;
@@ -418,15 +428,15 @@ static tg_status ce_forward(tg_node *n)
                         for (int64_t j = 0; j < nj; j++)
                             buf[j] = tg_vm_exp(buf[j]);
                         for (int64_t j = 0; j < nj; j++)
-                            sr[j0 + j] = (T)buf[j];
+                            lane[j & 15] += buf[j];
                     }
-                    /* 16 lanes: for cols <= 16 the serial sum, bit for bit */
-                    double z = tg_row_sum(sr, cols);
-                    T inv = (T)(1.0 / z);
-                    for (int64_t j = 0; j < cols; j++)
-                        sr[j] *= inv;
-                    lse = (double)m + log(z);
+                    z = 0;
+                    for (int j = 0; j < 16; j++)
+                        z += lane[j];
                 }
+                sv[2 * i] = m;
+                sv[2 * i + 1] = (T)(1.0 / z);
+                double lse = (double)m + log(z);    /* the row's logsumexp */
                 /* NOTE: lse - x_c, not -log(s_c): s_c underflows to 0 for a
                  * logit far below the row max, its log would be -inf. */
                 double l = lse - (double)xr[c[i]];
@@ -447,6 +457,45 @@ static tg_status ce_forward(tg_node *n)
     return TG_OK;
 }
 
+/* One f32 row of the VJP: dr[j] += s_j g, s_j = exp(x_j - m) inv, with the
+ * forward's exps: over 16 lanes where the forward ran 64-blocks (a row of
+ * 64 or more with a finite max: smx_exp_blk's reduction and polynomial, 2^k
+ * by vscalefps, which gives the same value for every normal result), and
+ * tg_vm_expf for the rest, as the forward (rows shorter than 64, the tail of
+ * a row past its last block, rows whose max is not finite). So s is the
+ * softmax the forward used to save, bit for bit (a subnormal s could round
+ * differently, one scaling against two; checked: an 8 x 4133 SUM with rows
+ * down to -150 gives the same gradient bits, 1830 subnormal ones among
+ * them, as the forward that saved s). */
+static void ce_row_grad_f32(float *restrict dr, const float *restrict xr, int64_t cols, float m, float inv,
+                            float g)
+{
+    int64_t a = 0;
+#ifdef TG_VM16
+    if (cols >= SMX_B && isfinite(m)) {
+        const __m512 vm = _mm512_set1_ps(m), l2e = _mm512_set1_ps((float)TG_VM_LOG2E);
+        const __m512 rnd = _mm512_set1_ps(TG_VM_RNDF), one = _mm512_set1_ps(1.0f);
+        const __m512 lim = _mm512_set1_ps(-104.0f), vi = _mm512_set1_ps(inv), vg = _mm512_set1_ps(g);
+        for (int64_t end = cols / SMX_B * SMX_B; a < end; a += 16) {
+            __m512 d = _mm512_max_ps(lim, _mm512_sub_ps(_mm512_loadu_ps(xr + a), vm));
+            __m512 t = _mm512_add_ps(_mm512_mul_ps(d, l2e), rnd);
+            __m512 kf = _mm512_sub_ps(t, rnd);
+            __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(TG_VM_LN2F_HI), d);
+            r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(TG_VM_LN2F_LO), r);
+            __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(TG_VM_EM1_P4_C4), r, _mm512_set1_ps(TG_VM_EM1_P4_C3));
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(TG_VM_EM1_P4_C2));
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(TG_VM_EM1_P4_C1));
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+            p = _mm512_fmadd_ps(_mm512_fmadd_ps(p, r, one), r, one);
+            __m512 sv = _mm512_mul_ps(_mm512_scalef_ps(p, kf), vi);
+            _mm512_storeu_ps(dr + a, _mm512_add_ps(_mm512_loadu_ps(dr + a), _mm512_mul_ps(sv, vg)));
+        }
+    }
+#endif
+    for (; a < cols; a++)
+        dr[a] += tg_vm_expf(xr[a] - m) * inv * g;
+}
+
 static void ce_backward(tg_node *n)
 {
     int64_t rows, cols, r = n->p.i[0];
@@ -455,18 +504,21 @@ static void ce_backward(tg_node *n)
     ce_dims(n->in[0], &rows, &cols);
     int nt = ce_threads(n, rows, cols);
     TG_DISPATCH(n->out->dtype, T, {
-        const T *s = n->saved, *dy = n->out->grad;
+        const T *sv = n->saved, *x = n->in[0]->data, *dy = n->out->grad;
         const int32_t *c = n->in[1]->data;
         T *dx = n->in[0]->grad;
         int none = r == TG_REDUCE_NONE;
         T g0 = none ? 0 : (T)reduce_grad(r, dy[0], (size_t)rows);
         TG_PAR_FOR(nt, rows, 1, i0, i1, {
             for (int64_t i = i0; i < i1; i++) {
-                T g = none ? dy[i] : g0;
-                const T *sr = s + i * cols;
+                T g = none ? dy[i] : g0, m = sv[2 * i], inv = sv[2 * i + 1];
+                const T *xr = x + i * cols;
                 T *dr = dx + i * cols;
-                for (int64_t j = 0; j < cols; j++)
-                    dr[j] += sr[j] * g;
+                if (sizeof(T) == sizeof(float))
+                    ce_row_grad_f32((float *)dr, (const float *)xr, cols, (float)m, (float)inv, (float)g);
+                else
+                    for (int64_t j = 0; j < cols; j++)   /* s = softmax(x) */
+                        dr[j] += VM(exp, (T)(xr[j] - m)) * inv * g;
                 dr[c[i]] -= g;
             }
         });
@@ -497,10 +549,10 @@ static void ce_cost(const tg_node *n, tg_op_cost *c)
     int64_t rows, cols;
     ce_dims(n->in[0], &rows, &cols);
     double e = (double)(rows * cols), w = (double)tg_dtype_size(n->in[0]->dtype);
-    c->fwd_flops = 14 * e + 22 * (double)rows;       /* max, sub, exp (~10), sum, scale; log per row */
-    c->fwd_bytes = 2 * e * w + 4 * (double)rows + (double)n->out->numel * w;  /* read x, write softmax */
-    c->bwd_flops = 2 * e + (double)rows;
-    c->bwd_bytes = 3 * e * w + 4 * (double)rows + (double)n->out->numel * w;  /* read s, r/w dx */
+    c->fwd_flops = 13 * e + 22 * (double)rows;       /* max, sub, exp (~10), sum; log per row */
+    c->fwd_bytes = e * w + 4 * (double)rows + (double)n->out->numel * w;  /* read x */
+    c->bwd_flops = 14 * e + (double)rows;            /* sub, sub, exp (~10), fma */
+    c->bwd_bytes = 3 * e * w + 4 * (double)rows + (double)n->out->numel * w;  /* read x, r/w dx */
 }
 
 const tg_op_def tg_op_cross_entropy_def = {

@@ -84,7 +84,8 @@ SMX_INLINE void smx_exp_blk(float *restrict yb, const float *restrict xb, float 
  * lanes in explicit vector code, the same operations in the same order (so
  * the same bits): left to the compiler, the double lane sums came out as
  * 16 scalar converts and adds per block in one build (softmax 7.4 -> 10.5
- * ms at 4096x4096). Returns the elements done (whole blocks). */
+ * ms at 4096x4096). Returns the elements done (whole blocks); y NULL:
+ * the sums only. */
 _Static_assert(SMX_B == 64, "smx_exp_blocks16 sums 4 vectors a block");
 SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, int64_t A, float m,
                                     const float *xn, double lane[16])
@@ -117,7 +118,8 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
             __m512i b = _mm512_add_epi32(_mm512_castps_si512(p),
                                          _mm512_slli_epi32(_mm512_castps_si512(t), 23));
             e[v] = _mm512_castsi512_ps(b);
-            _mm512_storeu_ps(y + a + 16 * v, e[v]);
+            if (y)
+                _mm512_storeu_ps(y + a + 16 * v, e[v]);
         }
         __m512 f = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
@@ -134,11 +136,13 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
  * adds y[j], y[j + 16], ... (in blocks of SMX_B, 4 at a time in float:
  * (y[j] + y[j + 16]) + (y[j + 32] + y[j + 48])), then the lanes in order.
  * `fast`: m is finite; `normal`: also the row's min - m >= SMX_LO_MIN. xn:
- * the next row, prefetched a line per 16 elements (or NULL). */
+ * the next row, prefetched a line per 16 elements (or NULL). y NULL: the
+ * sum alone (cross_entropy's logsumexp), the same bits, nothing stored. */
 static inline double smx_exp_row(float *restrict y, const float *restrict x, int64_t A, float m,
                           int fast, int normal, const float *xn)
 {
     double lane[16] = {0};
+    float buf[SMX_B];               /* the exps of a block when y is NULL */
     int64_t a = 0;
 #ifdef TG_VM16
     if (fast && normal)
@@ -149,24 +153,31 @@ static inline double smx_exp_row(float *restrict y, const float *restrict x, int
         for (int j = 0; xn && j < SMX_B; j += 16)
             __builtin_prefetch(xn + a + j, 0, 2);   /* to L2: L1 holds this row */
 #endif
+        float *yb = y ? y + a : buf;
         if (normal)
-            smx_exp_blk(y + a, x + a, m, 1);
+            smx_exp_blk(yb, x + a, m, 1);
         else
-            smx_exp_blk(y + a, x + a, m, 0);
+            smx_exp_blk(yb, x + a, m, 0);
         {
             float f[16];
             for (int j = 0; j < 16; j++)
-                f[j] = (y[a + j] + y[a + 16 + j]) + (y[a + 32 + j] + y[a + 48 + j]);
+                f[j] = (yb[j] + yb[16 + j]) + (yb[32 + j] + yb[48 + j]);
             for (int j = 0; j < 16; j++)
                 lane[j] += (double)f[j];
         }
     }
-    /* The rest (a % 16 == 0 here): the exps in a loop of their own, which
-     * vectorises, then their sum into the lanes in the same order. */
-    for (int64_t b = a; b < A; b++)
-        y[b] = tg_vm_expf(x[b] - m);
-    for (int j = 0; a < A; a++, j = (j + 1) & 15)
-        lane[j] += (double)y[a];
+    /* The rest (a % 16 == 0 here), SMX_B at a time: the exps in a loop of
+     * their own, which vectorises, then their sum into the lanes in the
+     * same order. */
+    for (int j = 0; a < A;) {
+        int64_t nb = A - a < SMX_B ? A - a : SMX_B;
+        float *yb = y ? y + a : buf;
+        for (int64_t b = 0; b < nb; b++)
+            yb[b] = tg_vm_expf(x[a + b] - m);
+        for (int64_t b = 0; b < nb; b++, j = (j + 1) & 15)
+            lane[j] += (double)yb[b];
+        a += nb;
+    }
     double s = 0;
     for (int j = 0; j < 16; j++)
         s += lane[j];
