@@ -69,7 +69,7 @@ void tg_batch_iter_free(tg_batch_iter *it)
 }
 
 /* Samples [lo, hi) of a batch. Compacted samples are converted with the
- * loader's expression, b / 255.0f (vectorised), each row and its label
+ * loader's expression, b / 255.0f (vectorised), each byte row and its label
  * prefetched a few rows ahead: gathering bytes is latency-bound otherwise
  * (measured, the default training epoch's copies: 28-34 ms for float rows,
  * 14-16 ms for bytes; 12.9-13.8 ms with the labels prefetched too, against

@@ -360,9 +360,8 @@ static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
  * Each row's max m and z = sum exp(x - m) in double; the loss takes the
  * logsumexp m + log(z), the VJP recomputes s = softmax(x) as
  * exp(x - m) * (T)(1 / z) from the pair (m, (T)(1 / z)) saved per row: the
- * values the forward used to save (bit for bit where the forward's exps are
- * tg_vm_expf's: rows shorter than 64, the tails, and f64; within 1 ulp in
- * the 64-blocks of longer f32 rows). Nothing of N*C size is saved or
+ * values the forward used to save, bit for bit (ce_row_grad_f32 repeats
+ * the forward's exps). Nothing of N*C size is saved or
  * written by the forward: it reads x once (it also wrote s, as much again,
  * until 2026-12-07). f32 rows: the exps and their sum through smx_row.h
  * (exps in f32 summed in groups of 4 in float, then in double over 16
@@ -374,7 +373,7 @@ static double ce_row_f32(const float *restrict x, int64_t cols, const float *xn,
 {
     float mn;
     smx_row_range(x, cols, m, &mn);
-    return smx_exp_row(NULL, x, cols, *m, isfinite(*m), mn - *m >= SMX_LO_MIN, xn);
+    return smx_exp_row(NULL, x, cols, *m, isfinite(*m), mn - *m >= SMX_LO_MIN, xn, NULL);
 }
 
 /* Logits converted to double per chunk in the forward. */
@@ -393,7 +392,7 @@ static tg_status ce_forward(tg_node *n)
     ce_dims(n->in[0], &rows, &cols);
     size_t esz = tg_dtype_size(n->out->dtype);
     int nt = ce_threads(n, rows, cols);
-    n->saved = tg_node_scratch(n, (size_t)rows * 2 * esz);   /* (m, ls) per row */
+    n->saved = tg_node_scratch(n, (size_t)rows * 2 * esz);   /* (m, inv) per row */
     /* With threads, each row's loss goes to l[i] and the sum is taken
      * after, in row order: the serial loop's sum, bit for bit. */
     double *lrow = nt > 1 && r != TG_REDUCE_NONE ? tg_node_scratch(n, (size_t)rows * sizeof(double)) : NULL;
@@ -462,11 +461,13 @@ static tg_status ce_forward(tg_node *n)
  * 64 or more with a finite max: smx_exp_blk's reduction and polynomial, 2^k
  * by vscalefps, which gives the same value for every normal result), and
  * tg_vm_expf for the rest, as the forward (rows shorter than 64, the tail of
- * a row past its last block, rows whose max is not finite). So s is the
- * softmax the forward used to save, bit for bit (a subnormal s could round
- * differently, one scaling against two; checked: an 8 x 4133 SUM with rows
- * down to -150 gives the same gradient bits, 1830 subnormal ones among
- * them, as the forward that saved s). */
+ * a row past its last block, rows whose max is not finite). Without AVX-512
+ * the blocks go through smx_exp_blk(..., 0), whose two-factor scaling gives
+ * every value the forward's block paths give. So s is the softmax the
+ * forward used to save, bit for bit, subnormals included (the two-factor
+ * scaling rounds once, as vscalefps; checked: an 8 x 4133 SUM with rows
+ * down to -150 gives the old gradient bits, 1830 subnormal ones among
+ * them). */
 static void ce_row_grad_f32(float *restrict dr, const float *restrict xr, int64_t cols, float m, float inv,
                             float g)
 {
@@ -491,6 +492,14 @@ static void ce_row_grad_f32(float *restrict dr, const float *restrict xr, int64_
             _mm512_storeu_ps(dr + a, _mm512_add_ps(_mm512_loadu_ps(dr + a), _mm512_mul_ps(sv, vg)));
         }
     }
+#else
+    if (cols >= SMX_B && isfinite(m))
+        for (int64_t end = cols / SMX_B * SMX_B; a < end; a += SMX_B) {
+            float e[SMX_B];
+            smx_exp_blk(e, xr + a, m, 0);
+            for (int j = 0; j < SMX_B; j++)
+                dr[a + j] += e[j] * inv * g;
+        }
 #endif
     for (; a < cols; a++)
         dr[a] += tg_vm_expf(xr[a] - m) * inv * g;
@@ -551,7 +560,7 @@ static void ce_cost(const tg_node *n, tg_op_cost *c)
     double e = (double)(rows * cols), w = (double)tg_dtype_size(n->in[0]->dtype);
     c->fwd_flops = 13 * e + 22 * (double)rows;       /* max, sub, exp (~10), sum; log per row */
     c->fwd_bytes = e * w + 4 * (double)rows + (double)n->out->numel * w;  /* read x */
-    c->bwd_flops = 14 * e + (double)rows;            /* sub, sub, exp (~10), fma */
+    c->bwd_flops = 14 * e + (double)rows;            /* sub, exp (~10), mul, mul, add */
     c->bwd_bytes = 3 * e * w + 4 * (double)rows + (double)n->out->numel * w;  /* read x, r/w dx */
 }
 

@@ -140,8 +140,8 @@ static int smx_threads(const tg_node *n, const smx_layout *L, int *by_inner)
         });                                                                     \
     }
 
-/* One f32 row of softmax (lf = 0) or log_softmax (lf = 1); y holds the exps
- * in between. xn: the next row, prefetched (or NULL). */
+/* One f32 row of softmax (lf = 0) or log_softmax (lf = 1). xn: the next
+ * row, prefetched (or NULL). */
 static void smx_row_f32(const float *restrict x, float *restrict y, int64_t A, int lf,
                         const float *xn)
 {
@@ -150,7 +150,10 @@ static void smx_row_f32(const float *restrict x, float *restrict y, int64_t A, i
         smx_softmax_row_f32(x, y, A, xn, &m);
         return;
     }
-    double s = smx_row_exps_f32(x, y, A, xn, &m);
+    float mn;
+    smx_row_range(x, A, &m, &mn);
+    /* the sum alone; y's lines prefetched for writing meanwhile */
+    double s = smx_exp_row(NULL, x, A, m, isfinite(m), mn - m >= SMX_LO_MIN, xn, y);
     /* NOTE: in float, as PyTorch: x - m <= 0 and -log(s) <= 0, so nothing
      * cancels; within ~1.5 ulp of the value in double. */
     float ls = (float)log(s);
