@@ -474,20 +474,11 @@ static void ce_row_grad_f32(float *restrict dr, const float *restrict xr, int64_
     int64_t a = 0;
 #ifdef TG_VM16
     if (cols >= SMX_B && isfinite(m)) {
-        const __m512 vm = _mm512_set1_ps(m), l2e = _mm512_set1_ps((float)TG_VM_LOG2E);
-        const __m512 rnd = _mm512_set1_ps(TG_VM_RNDF), one = _mm512_set1_ps(1.0f);
-        const __m512 lim = _mm512_set1_ps(-104.0f), vi = _mm512_set1_ps(inv), vg = _mm512_set1_ps(g);
+        const __m512 vm = _mm512_set1_ps(m), lim = _mm512_set1_ps(-104.0f);
+        const __m512 vi = _mm512_set1_ps(inv), vg = _mm512_set1_ps(g);
         for (int64_t end = cols / SMX_B * SMX_B; a < end; a += 16) {
             __m512 d = _mm512_max_ps(lim, _mm512_sub_ps(_mm512_loadu_ps(xr + a), vm));
-            __m512 t = _mm512_add_ps(_mm512_mul_ps(d, l2e), rnd);
-            __m512 kf = _mm512_sub_ps(t, rnd);
-            __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(TG_VM_LN2F_HI), d);
-            r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(TG_VM_LN2F_LO), r);
-            __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(TG_VM_EM1_P4_C4), r, _mm512_set1_ps(TG_VM_EM1_P4_C3));
-            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(TG_VM_EM1_P4_C2));
-            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(TG_VM_EM1_P4_C1));
-            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-            p = _mm512_fmadd_ps(_mm512_fmadd_ps(p, r, one), r, one);
+            __m512 t, kf, p = tg_vm16_exp_core(d, 0, &t, &kf);
             __m512 sv = _mm512_mul_ps(_mm512_scalef_ps(p, kf), vi);
             _mm512_storeu_ps(dr + a, _mm512_add_ps(_mm512_loadu_ps(dr + a), _mm512_mul_ps(sv, vg)));
         }

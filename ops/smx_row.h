@@ -94,12 +94,7 @@ _Static_assert(SMX_B == 64, "smx_exp_blocks16 sums 4 vectors a block");
 SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, int64_t A, float m,
                                     const float *xn, float *yw, double lane[16])
 {
-    const __m512 vm = _mm512_set1_ps(m), l2e = _mm512_set1_ps((float)TG_VM_LOG2E);
-    const __m512 rnd = _mm512_set1_ps(TG_VM_RNDF), one = _mm512_set1_ps(1.0f);
-    const __m512 hi = _mm512_set1_ps(TG_VM_LN2F_HI), lo = _mm512_set1_ps(TG_VM_LN2F_LO);
-    const __m512 c4 = _mm512_set1_ps(TG_VM_EM1_P4_C4), c3 = _mm512_set1_ps(TG_VM_EM1_P4_C3);
-    const __m512 c2 = _mm512_set1_ps(TG_VM_EM1_P4_C2), c1 = _mm512_set1_ps(TG_VM_EM1_P4_C1);
-    const __m512 half = _mm512_set1_ps(0.5f);
+    const __m512 vm = _mm512_set1_ps(m);
     __m512d s0 = _mm512_loadu_pd(lane), s1 = _mm512_loadu_pd(lane + 8);
     int64_t a = 0;
     for (; a + SMX_B <= A; a += SMX_B) {
@@ -108,17 +103,8 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
                 _mm_prefetch((const char *)(xn + a + j), _MM_HINT_T1);
         __m512 e[SMX_B / 16];
         for (int v = 0; v < SMX_B / 16; v++) {
-            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + a + 16 * v), vm);
-            __m512 t = _mm512_add_ps(_mm512_mul_ps(d, l2e), rnd);
-            __m512 kf = _mm512_sub_ps(t, rnd);
-            __m512 r = _mm512_fnmadd_ps(kf, hi, d);
-            r = _mm512_fnmadd_ps(kf, lo, r);
-            __m512 p = _mm512_fmadd_ps(c4, r, c3);
-            p = _mm512_fmadd_ps(p, r, c2);
-            p = _mm512_fmadd_ps(p, r, c1);
-            p = _mm512_fmadd_ps(p, r, half);
-            p = _mm512_fmadd_ps(p, r, one);
-            p = _mm512_fmadd_ps(p, r, one);
+            __m512 t, kf, p = tg_vm16_exp_core(_mm512_sub_ps(_mm512_loadu_ps(x + a + 16 * v), vm), 0, &t, &kf);
+            (void)kf;
             __m512i b = _mm512_add_epi32(_mm512_castps_si512(p),
                                          _mm512_slli_epi32(_mm512_castps_si512(t), 23));
             e[v] = _mm512_castsi512_ps(b);

@@ -513,19 +513,34 @@ static inline __m512 tg_vm16_halfstep(__m512 a, __m512i *j)
     return _mm512_fnmadd_ps(_mm512_sub_ps(t2, rnd), _mm512_set1_ps(0.5f), a);
 }
 
-/* exp(y) for -104 <= y <= 0, as tg_vm_exp_nonpos_coref with the scaling by
- * vscalefps. */
-static inline __m512 tg_vm16_exp_nonpos(__m512 y)
+/* exp(d) = 2^k p for |d| <= 104, 16 lanes: the scalar kernels' reduction
+ * with t = d log2e + RNDF in one FMA (fused = 1, as tg_vm_exp_nonpos_coref)
+ * or as a product then a sum (fused = 0, as smx_exp_blk and tg_vm_expf),
+ * k = t - RNDF, r = d - k ln2 in two steps, and p = 1 + r + r^2 P4(r) (the
+ * fitted polynomial). Returns p; *t and *k for the caller's scaling by 2^k
+ * (vscalefps, or t's low bits into the exponent field). */
+static inline __m512 tg_vm16_exp_core(__m512 d, int fused, __m512 *t_, __m512 *k_)
 {
     const __m512 rnd = _mm512_set1_ps(TG_VM_RNDF), one = _mm512_set1_ps(1.0f);
-    __m512 t = _mm512_fmadd_ps(y, _mm512_set1_ps((float)TG_VM_LOG2E), rnd), k = _mm512_sub_ps(t, rnd);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(TG_VM_LN2F_HI), y);
+    const __m512 l2e = _mm512_set1_ps((float)TG_VM_LOG2E);
+    __m512 t = fused ? _mm512_fmadd_ps(d, l2e, rnd) : _mm512_add_ps(_mm512_mul_ps(d, l2e), rnd);
+    __m512 k = _mm512_sub_ps(t, rnd);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(TG_VM_LN2F_HI), d);
     r = _mm512_fnmadd_ps(k, _mm512_set1_ps(TG_VM_LN2F_LO), r);
     __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(TG_VM_EM1_P4_C4), r, _mm512_set1_ps(TG_VM_EM1_P4_C3));
     q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(TG_VM_EM1_P4_C2));
     q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(TG_VM_EM1_P4_C1));
     q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.5f));
-    __m512 p = _mm512_fmadd_ps(_mm512_fmadd_ps(q, r, one), r, one);
+    *t_ = t;
+    *k_ = k;
+    return _mm512_fmadd_ps(_mm512_fmadd_ps(q, r, one), r, one);
+}
+
+/* exp(y) for -104 <= y <= 0, as tg_vm_exp_nonpos_coref with the scaling by
+ * vscalefps. */
+static inline __m512 tg_vm16_exp_nonpos(__m512 y)
+{
+    __m512 t, k, p = tg_vm16_exp_core(y, 1, &t, &k);
     return _mm512_scalef_ps(p, k);
 }
 
@@ -538,16 +553,8 @@ static inline __m512 tg_vm16_exp_nonpos(__m512 y)
  * softmax rows. */
 static inline __m512 tg_vm16_expf(__m512 x)
 {
-    const __m512 rnd = _mm512_set1_ps(TG_VM_RNDF), one = _mm512_set1_ps(1.0f);
     __m512 xc = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
-    __m512 t = _mm512_fmadd_ps(xc, _mm512_set1_ps((float)TG_VM_LOG2E), rnd), k = _mm512_sub_ps(t, rnd);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(TG_VM_LN2F_HI), xc);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(TG_VM_LN2F_LO), r);
-    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(TG_VM_EM1_P4_C4), r, _mm512_set1_ps(TG_VM_EM1_P4_C3));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(TG_VM_EM1_P4_C2));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(TG_VM_EM1_P4_C1));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.5f));
-    __m512 p = _mm512_fmadd_ps(_mm512_fmadd_ps(q, r, one), r, one);
+    __m512 t, k, p = tg_vm16_exp_core(xc, 1, &t, &k);
     return _mm512_scalef_ps(p, k);
 }
 
