@@ -3,7 +3,8 @@
 # timing is no unit test). Times the elementwise and row ops at 4096x4096,
 # forward and VJP, on 1 thread (`tapegrad bench`, the ops' sample inputs:
 # gelu's are in [-3, 3], so its exp-free path only) and compares the
-# medians with benchmarks/baseline/ops-4096-t1.json. It would have caught
+# medians with benchmarks/baseline/ops-4096-t1.json; ops flagged are timed
+# once more and only those slow both times count. It would have caught
 # the softmax forward going 40 % slower on a compiler's choice (fixed in
 # dcc573a). About a minute.
 #   scripts/perfcheck.sh                  compare with the stored baseline
@@ -72,6 +73,23 @@ if [ $rc -ne 0 ] && ! grep -q "REGRESSION" "$log"; then
     rm -f "$log"
     echo "perfcheck: the benchmark failed" >&2
     exit 3
+fi
+if [ $rc -ne 0 ]; then
+    # A busy host slows single runs by 30 % and more: time the flagged ops
+    # once more and report only what is slow twice.
+    again=$(grep "REGRESSION" "$log" | awk '{ split($1, k, "/"); print k[1] }' | sort -u)
+    reops=""
+    for op in $again; do reops="$reops --op $op"; done
+    echo "perfcheck: timing again:$reops"
+    # shellcheck disable=SC2086
+    $rt "$@" $reops --baseline "$base" --threshold "$threshold" >"$log" 2>&1
+    rc=$?
+    sed -n '/^baseline comparison/,$p' "$log"
+    if [ $rc -ne 0 ] && ! grep -q "REGRESSION" "$log"; then
+        rm -f "$log"
+        echo "perfcheck: the benchmark failed" >&2
+        exit 3
+    fi
 fi
 rm -f "$log"
 exit $rc
