@@ -259,8 +259,8 @@ static int64_t param_count(const mlp_cfg *m)
 /* Bytes a step must hold at its peak (f32): parameters, their gradients,
  * Adam's two moments; every recorded intermediate (per dense layer the
  * matmul and bias-add outputs, per hidden layer the ReLU output, the
- * cross-entropy's saved softmax) with an equal-sized gradient. The input
- * batch is data, counted apart. */
+ * cross-entropy's saved max and 1/sum per row) with an equal-sized
+ * gradient. The input batch is data, counted apart. */
 static double expected_bytes(const mlp_cfg *m, int64_t B, double *state, double *act)
 {
     double P = (double)param_count(m), a = 0;
@@ -268,7 +268,7 @@ static double expected_bytes(const mlp_cfg *m, int64_t B, double *state, double 
         int hidden = l + 1 < m->n_layers;
         a += (double)(B * m->widths[l + 1]) * (2 + hidden) * 2;
     }
-    a += (double)(B * m->widths[m->n_layers]);                 /* saved softmax */
+    a += (double)(2 * B);                                      /* cross-entropy's (max, 1/sum) */
     *state = 4 * P * 4;
     *act = a * 4;
     return *state + *act;

@@ -62,8 +62,11 @@ tg_tensor *tg_huber_loss(tg_ctx *ctx, tg_tensor *pred, tg_tensor *target, double
  * logits: (N, C) f32/f64; labels: (N) TG_I32 class indices in [0, C).
  * A single sample may be given as logits (C) with a 0-d or 1-element label.
  * Output: MEAN/SUM a scalar; NONE (N), or a 0-d scalar for 1-D logits.
- * Labels are not differentiable. The forward saves softmax(x) (N*C values,
- * arena) for the VJP: dx_ij += (softmax(x)_ij - [j == label_i]) g_i with
+ * Labels are not differentiable. The forward saves each row's max and
+ * 1 / sum exp(x - max) (2N values, arena), not the N*C softmax; the VJP
+ * recomputes softmax(x) from the logits, which (as every op's inputs) must
+ * not change between forward and backward:
+ * dx_ij += (softmax(x)_ij - [j == label_i]) g_i with
  * g_i = dy / N (MEAN), dy (SUM), dy_i (NONE).
  * Errors: logits not 1-D/2-D, or labels of the wrong shape (TG_ERR_SHAPE);
  * labels not i32, a label outside [0, C) (TG_ERR_ARG, checked before anything
