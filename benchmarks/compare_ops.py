@@ -51,8 +51,11 @@ def run_tapegrad(a, threads, probe):
     exe = os.path.join(a.build, "cli", "tapegrad")
     results, peaks = {}, {}
     for ops, shape in tapegrad_groups():
-        if a.filter and not any(a.filter in f"{op}/f32/{shape}" for op in ops):
-            continue
+        if a.filter:    # only the ops with a key the filter matches
+            ops = [op for op in ops
+                   if any(a.filter in f"{op}/f32/{shape}/{ph}" for ph in ("fwd", "bwd", "fwdbwd"))]
+            if not ops:
+                continue
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tf:
             path = tf.name
         cmd = [exe, "bench", "--shape", shape, "--threads", str(threads), "--json", path,
