@@ -353,7 +353,7 @@ static inline tg_status tg_ew_sample(tg_node *n, tg_dtype dt, int v, double lo, 
     return tg_sample_done(n);
 }
 
-/* Where vmath.h has a 16-lane f32 kernel (AVX-512), TG_FORWARD_F32X16 defines
+/* Where vmath16.h has a 16-lane f32 kernel (AVX-512), TG_FORWARD_F32X16 defines
  * `fn` to run it on f32 (the tail masked, so every element goes through the
  * same code whatever the thread split) and `fallback` on f64. */
 #ifdef TG_VM16

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Print ops/vmath.h's table of the normal tail Q(a) = erfc(a/sqrt 2)/2 for
+"""Print ops/vmath16.h's table of the normal tail Q(a) = erfc(a/sqrt 2)/2 for
 the exp-free gelu: entry j the degree-6 Chebyshev interpolant of Q in
 t = a - j/8 on |t| <= 1/16, j = 0..31 (0 <= a < 3.9375), computed with
 mpmath at 60 digits, the coefficients rounded to float; row k holds t^k's

@@ -1,5 +1,6 @@
 /* test_vmath.c — the vectorisable exp, expm1, log, log1p, tanh, sigmoid and erfc
- * of ops/vmath.h (and with AVX-512 its 16-lane softplus, gelu and gelu') against libm in higher precision: the largest error in ulp
+ * of ops/vmath.h (and with AVX-512 the 16-lane exp, softplus, gelu and gelu'
+ * of ops/vmath16.h) against libm in higher precision: the largest error in ulp
  * (of the correctly rounded result) over a dense sweep, asserted against the
  * bound each function guarantees, and the special values (+-0, +-inf, NaN,
  * overflow, underflow, subnormals) exactly.
