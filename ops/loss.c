@@ -363,21 +363,17 @@ static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
  * values the forward used to save, bit for bit (ce_row_grad_f32 repeats
  * the forward's exps). Nothing of N*C size is saved or
  * written by the forward: it reads x once (it also wrote s, as much again,
- * until 2026-12-07). f32 rows: the exps and their sum through smx_row.h
- * (exps in f32 summed in groups of 4 in float, then in double over 16
- * lanes; nothing stored). f64 rows: the chunked loop below.
+ * until 2026-12-07). f32 rows: smx_row_sum_f32 (exps in f32 summed in
+ * groups of 4 in float, then in double over 16 lanes; nothing stored). f64
+ * rows: the chunked loop below.
  * NOTE: the exps were in double before (tg_vm_exp rounded to float): ~0.6 ns
  * per element on one core, which caps the forward near 30 % of the memory
- * bandwidth; in f32 the training run moved within its seed-to-seed spread. */
-static double ce_row_f32(const float *restrict x, int64_t cols, const float *xn, float *m)
-{
-    float mn;
-    smx_row_range(x, cols, m, &mn);
-    return smx_exp_row(NULL, x, cols, *m, isfinite(*m), mn - *m >= SMX_LO_MIN, xn, NULL);
-}
-
-/* Logits converted to double per chunk in the forward. */
+ * bandwidth; in f32 the training run moved within its seed-to-seed spread.
+ *
+ * Logits converted to double per chunk in the forward; a multiple of 16, so
+ * lane j & 15 of a chunk is lane j % 16 of the row (tg_row_sum's). */
 #define CE_CHUNK 256
+_Static_assert(CE_CHUNK % 16 == 0, "CE_CHUNK: whole lanes");
 
 /* Rows per thread at least: a row costs about cols exps. */
 static int ce_threads(const tg_node *n, int64_t rows, int64_t cols)
@@ -410,8 +406,8 @@ static tg_status ce_forward(tg_node *n)
                 T m;
                 if (sizeof(T) == sizeof(float)) {
                     float mf;
-                    z = ce_row_f32((const float *)xr, cols, i + 1 < i1 ? (const float *)(xr + cols) : NULL,
-                                   &mf);
+                    z = smx_row_sum_f32((const float *)xr, cols,
+                                        i + 1 < i1 ? (const float *)(xr + cols) : NULL, NULL, &mf);
                     m = (T)mf;
                 } else {
                     m = (T)tg_row_ext(xr, cols, 1);

@@ -1,13 +1,12 @@
 /* smx_row.h — the exps of an f32 row for softmax, log_softmax (softmax.c) and
- * cross_entropy (loss.c), private to ops/: smx_row_exps_f32 gives
- * y = exp(x - max) and its sum in double, for softmax to scale;
- * smx_row_range + smx_exp_row(NULL, ...) the sum alone, for log_softmax
- * (which then writes (x - max) - log(sum)) and cross_entropy (its
- * logsumexp).
+ * cross_entropy (loss.c), private to ops/: smx_softmax_row_f32 gives
+ * y = softmax(x); smx_row_sum_f32 the max and the sum of exp(x - max) in
+ * double alone, for log_softmax (which then writes (x - max) - log(sum))
+ * and cross_entropy (its logsumexp).
  *
- * Four passes over a row, the last three on data the first one brought into
- * L1/L2: max and min; y = exp(x - max) with its sum; the caller's scaling
- * (softmax, cross_entropy) or y = x - max - log(sum) (log_softmax). While
+ * Passes over a row, those after the first on data it brought into L1/L2:
+ * max and min; the exps and their sum (stored as y for softmax only); then
+ * softmax's scaling of y, or log_softmax's y = x - max - log(sum). While
  * one row's exps are computed, the next row's x is prefetched into L2 (L1
  * holds this row), so memory streams while the exps run (measured: into L1
  * is no better or slower; prefetching y as well is slower). The max, the
@@ -228,15 +227,25 @@ static inline void smx_row_range(const float *x, int64_t A, float *mx, float *mn
     *mn = lo[0];
 }
 
-/* y[a] = exp(x[a] - max) for a < A, *mx = the max (NaN if an element is);
- * returns the sum of y in double (lanes as smx_exp_row). xn: the next row,
- * prefetched (or NULL). A row with a NaN or +inf gives a NaN sum. */
+/* y[a] = exp(x[a] - max) for a < A (y NULL: not stored), *mx = the max (NaN
+ * if an element is); returns the sum of the exps in double (lanes as
+ * smx_exp_row). xn: the next row, prefetched (or NULL); yw: as smx_exp_row.
+ * A row with a NaN or +inf gives a NaN sum. */
 static inline double smx_row_exps_f32(const float *restrict x, float *restrict y, int64_t A,
-                                      const float *xn, float *mx)
+                                      const float *xn, float *yw, float *mx)
 {
     float mn;
     smx_row_range(x, A, mx, &mn);
-    return smx_exp_row(y, x, A, *mx, isfinite(*mx), mn - *mx >= SMX_LO_MIN, xn, NULL);
+    return smx_exp_row(y, x, A, *mx, isfinite(*mx), mn - *mx >= SMX_LO_MIN, xn, yw);
+}
+
+/* The row's max (*mx) and the sum of exp(x - max) in double, the exps not
+ * kept; yw (or NULL): the row the caller writes next, prefetched for
+ * writing meanwhile. */
+static inline double smx_row_sum_f32(const float *restrict x, int64_t A, const float *xn, float *yw,
+                                     float *mx)
+{
+    return smx_row_exps_f32(x, NULL, A, xn, yw, mx);
 }
 
 /* y = softmax(x) over the row; returns the sum of exp(x - max) in double,
@@ -246,7 +255,7 @@ static inline double smx_row_exps_f32(const float *restrict x, float *restrict y
 static inline double smx_softmax_row_f32(const float *restrict x, float *restrict y, int64_t A,
                                          const float *xn, float *mx)
 {
-    double s = smx_row_exps_f32(x, y, A, xn, mx);
+    double s = smx_row_exps_f32(x, y, A, xn, NULL, mx);
     float inv = (float)(1.0 / s);
     for (int64_t a = 0; a < A; a++)
         y[a] *= inv;

@@ -150,10 +150,7 @@ static void smx_row_f32(const float *restrict x, float *restrict y, int64_t A, i
         smx_softmax_row_f32(x, y, A, xn, &m);
         return;
     }
-    float mn;
-    smx_row_range(x, A, &m, &mn);
-    /* the sum alone; y's lines prefetched for writing meanwhile */
-    double s = smx_exp_row(NULL, x, A, m, isfinite(m), mn - m >= SMX_LO_MIN, xn, y);
+    double s = smx_row_sum_f32(x, A, xn, y, &m);   /* y prefetched for writing */
     /* NOTE: in float, as PyTorch: x - m <= 0 and -log(s) <= 0, so nothing
      * cancels; within ~1.5 ulp of the value in double. */
     float ls = (float)log(s);
@@ -318,7 +315,6 @@ static tg_status log_softmax_forward(tg_node *n)
 
 /* exp(y) with y = log_softmax(x) <= 0: the exp for x <= 0 (in f32 one
  * scaling and a fitted polynomial, fewer operations than the general one) */
-
 SMX_BACKWARD(log_softmax_backward, (double)dy[k], (double)dy[k] - (double)VM(exp_nonpos, y[k]) * S)
 
 const tg_op_def tg_op_log_softmax_def = {
