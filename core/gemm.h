@@ -33,6 +33,22 @@ tg_status tg_gemm(tg_ctx *ctx, tg_dtype dt, int trans_a, int trans_b,
                   const void *A, int64_t lda, const void *B, int64_t ldb,
                   double beta, void *C, int64_t ldc);
 
+/* Hints for tg_gemm_ex about how C is used next. TG_GEMM_C_COLD: nothing
+ * reads C soon (a parameter's gradient, which only the optimizer reads,
+ * after the rest of the backward). A product with beta 0, one K block deep
+ * (K <= 1024 f32, 512 f64) and a C larger than a core's L2 (1 MiB) then
+ * writes C's full-width blocks with streaming stores that go around the
+ * caches: no read of each line before its overwrite, and the caches stay
+ * with the operands (f32 784-1024-1024-10 step, 1 thread: see the commit).
+ * Same bits with or without the hint; ignored where it does not apply. */
+enum { TG_GEMM_C_COLD = 1u << 0 };
+
+/* tg_gemm with hints (an OR of the TG_GEMM_ flags above, or 0: tg_gemm). */
+tg_status tg_gemm_ex(tg_ctx *ctx, unsigned hints, tg_dtype dt, int trans_a, int trans_b,
+                     int64_t M, int64_t N, int64_t K,
+                     const void *A, int64_t lda, const void *B, int64_t ldb,
+                     double beta, void *C, int64_t ldc);
+
 /* The naive reference: same contract, no context, no scratch. Accumulates in
  * double for both dtypes. Used by tests and as the fallback when libxsmm
  * cannot provide a kernel. */

@@ -42,6 +42,7 @@ typedef struct blocking { int64_t mb, nb, kb, nc; } blocking;
 static const blocking block_f32 = { 64, 64, 1024, 128 };
 static const blocking block_f64 = { 64, 64, 512, 64 };
 #define NOPACK_BYTES (1 << 20)
+#define COLD_BYTES   (1 << 20)   /* TG_GEMM_C_COLD: C larger than a core's L2 */
 
 /* ---- kernel cache ---------------------------------------------------------
  * Dispatched kernels keyed by everything the JIT code depends on. A fixed
@@ -361,7 +362,7 @@ static void run_part(const gjob *j, int t, int nt)
 
 static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, int64_t N, int64_t K,
                          const char *A, int64_t lda, const char *B, int64_t ldb,
-                         double beta, char *C, int64_t ldc)
+                         double beta, char *C, int64_t ldc, int cold)
 {
     blocking bl = dt == TG_F32 ? block_f32 : block_f64;
     const size_t es = tg_dtype_size(dt);
@@ -418,6 +419,12 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
     int64_t ksz[2] = { K < bl.kb ? K : bl.kb, K > bl.kb ? K % bl.kb : 0 };
     int64_t msz[2] = { M < bl.mb ? M : bl.mb, M > bl.mb ? M % bl.mb : 0 };
     int64_t nsz[2] = { N < bl.nb ? N : bl.nb, N > bl.nb ? N % bl.nb : 0 };
+    /* Streaming stores for a cold C (gemm.h, TG_GEMM_C_COLD): only where
+     * every C block is written once (beta 0, one K block) and is 64-byte
+     * aligned (full-width chunks of an aligned C with 64-byte rows). */
+    const int64_t vlen = 64 / (int64_t)es;
+    int nts = cold && beta == 0.0 && K <= bl.kb && (double)M * (double)N * (double)es > COLD_BYTES &&
+              ((uintptr_t)C & 63) == 0 && (ldc * (int64_t)es) % 64 == 0 && nsz[0] % vlen == 0;
     kset ks;
     memset(&ks, 0, sizeof ks);
     for (int ik = 0; ik < 2; ik++)
@@ -428,7 +435,13 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
                         continue;
                     int flags = (ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0) | (ib ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
                     /* libxsmm (m, n, k) = (columns, rows, depth) of the C block */
-                    kfn f = kernel_get(dt, nsz[in], msz[im], ksz[ik], j.nopack ? ldb : nsz[in], lda, ldc, flags);
+                    kfn f;
+                    f.s = NULL;
+                    if (nts && ib && !in)   /* no such kernel: the plain one */
+                        f = kernel_get(dt, nsz[in], msz[im], ksz[ik], j.nopack ? ldb : nsz[in], lda, ldc,
+                                       flags | LIBXSMM_GEMM_FLAG_ALIGN_C_NTS_HINT);
+                    if (kfn_null(dt, f))
+                        f = kernel_get(dt, nsz[in], msz[im], ksz[ik], j.nopack ? ldb : nsz[in], lda, ldc, flags);
                     if (kfn_null(dt, f)) {
                         tg_ctx_arena_rewind(ctx, mark);
                         return tg_gemm_ref(dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
@@ -486,6 +499,14 @@ tg_status tg_gemm(tg_ctx *ctx, tg_dtype dt, int trans_a, int trans_b,
                   const void *A, int64_t lda, const void *B, int64_t ldb,
                   double beta, void *C, int64_t ldc)
 {
+    return tg_gemm_ex(ctx, 0, dt, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+tg_status tg_gemm_ex(tg_ctx *ctx, unsigned hints, tg_dtype dt, int trans_a, int trans_b,
+                     int64_t M, int64_t N, int64_t K,
+                     const void *A, int64_t lda, const void *B, int64_t ldb,
+                     double beta, void *C, int64_t ldc)
+{
     if (!ctx)
         return TG_ERR_ARG;
     if (tg_ctx_status(ctx) != TG_OK)
@@ -509,7 +530,8 @@ tg_status tg_gemm(tg_ctx *ctx, tg_dtype dt, int trans_a, int trans_b,
         return tg_gemm_ref(dt, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 
     if (!want_swap(dt, trans_a, trans_b, M, N, K))
-        return blocked(ctx, dt, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return blocked(ctx, dt, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc,
+                       (hints & TG_GEMM_C_COLD) != 0);
 
     /* Cᵀ (N×M) = op(B)ᵀ·op(A)ᵀ: A' = B with the flag flipped, B' = A. */
     size_t es = tg_dtype_size(dt);
@@ -517,7 +539,7 @@ tg_status tg_gemm(tg_ctx *ctx, tg_dtype dt, int trans_a, int trans_b,
     char *x = tg_ctx_alloc(ctx, (size_t)(M * N) * es, "gemm");
     if (!x)
         return tg_ctx_status(ctx);
-    tg_status s = blocked(ctx, dt, !trans_b, !trans_a, N, M, K, B, ldb, A, lda, 0.0, x, M);
+    tg_status s = blocked(ctx, dt, !trans_b, !trans_a, N, M, K, B, ldb, A, lda, 0.0, x, M, 0);
     if (s == TG_OK) {
         int nt = tg_par_threads(ctx, (double)M * (double)N, TG_PAR_MIN_ELEMS);
         if (dt == TG_F32)

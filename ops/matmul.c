@@ -59,19 +59,19 @@ static void mm_dims_of(const tg_node *n, mm_dims *d)
  *     stack the rows (M·nb rows);
  *   - C shared, A stored K×M and B stored K×N, both contiguous across
  *     entries: stack the summation (K·nb terms). */
-static tg_status bgemm(tg_ctx *ctx, tg_dtype dt, int64_t nb, int ta, int tb,
+static tg_status bgemm(tg_ctx *ctx, unsigned hints, tg_dtype dt, int64_t nb, int ta, int tb,
                        int64_t M, int64_t N, int64_t K,
                        const char *A, int64_t lda, int64_t sA,
                        const char *B, int64_t ldb, int64_t sB,
                        double beta, char *C, int64_t ldc, int64_t sC)
 {
     if (nb > 1 && sB == 0 && sA && sC && !ta && sA == M * lda && sC == M * ldc)
-        return tg_gemm(ctx, dt, ta, tb, M * nb, N, K, A, lda, B, ldb, beta, C, ldc);
+        return tg_gemm_ex(ctx, hints, dt, ta, tb, M * nb, N, K, A, lda, B, ldb, beta, C, ldc);
     if (nb > 1 && sC == 0 && sA && sB && ta && !tb && sA == K * lda && sB == K * ldb)
-        return tg_gemm(ctx, dt, ta, tb, M, N, K * nb, A, lda, B, ldb, beta, C, ldc);
+        return tg_gemm_ex(ctx, hints, dt, ta, tb, M, N, K * nb, A, lda, B, ldb, beta, C, ldc);
     size_t es = tg_dtype_size(dt);
     for (int64_t i = 0; i < nb; i++) {
-        tg_status s = tg_gemm(ctx, dt, ta, tb, M, N, K, A + (size_t)(i * sA) * es, lda,
+        tg_status s = tg_gemm_ex(ctx, hints, dt, ta, tb, M, N, K, A + (size_t)(i * sA) * es, lda,
                               B + (size_t)(i * sB) * es, ldb, sC == 0 && i > 0 ? 1.0 : beta,
                               C + (size_t)(i * sC) * es, ldc);
         if (s != TG_OK)
@@ -95,6 +95,15 @@ static double grad_beta(const tg_node *n, int i)
         if (k != i && (n->in[k] == n->in[i] || n->in[k]->grad == n->in[i]->grad))
             return 1.0;
     return 0.0;
+}
+
+/* Hints for the product into input i's gradient: a leaf's gradient (a
+ * parameter's) is read next by the optimizer, after the rest of the
+ * backward, so it is written around the caches when large (gemm.h,
+ * TG_GEMM_C_COLD). An intermediate's is read by the next VJP. */
+static unsigned grad_hints(const tg_node *n, int i)
+{
+    return n->in[i]->node < 0 ? TG_GEMM_C_COLD : 0u;
 }
 
 static tg_status matmul_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *shape)
@@ -134,7 +143,7 @@ static tg_status matmul_forward(tg_node *n)
 {
     mm_dims d;
     mm_dims_of(n, &d);
-    return bgemm(n->ctx, n->out->dtype, d.nb, d.ta, d.tb, d.M, d.N, d.K,
+    return bgemm(n->ctx, 0, n->out->dtype, d.nb, d.ta, d.tb, d.M, d.N, d.K,
                  n->in[0]->data, d.lda, d.sa, n->in[1]->data, d.ldb, d.sb,
                  0.0, n->out->data, ld_of(d.N), d.M * d.N);
 }
@@ -152,19 +161,19 @@ static void matmul_backward(tg_node *n)
     if (da) {
         double beta = grad_beta(n, 0);
         if (!d.ta)   /* dA (M×K) += dC·op(B)ᵀ */
-            bgemm(ctx, dt, d.nb, 0, !d.tb, d.M, d.K, d.N, dc, ldc, sc, b, d.ldb, d.sb,
+            bgemm(ctx, grad_hints(n, 0), dt, d.nb, 0, !d.tb, d.M, d.K, d.N, dc, ldc, sc, b, d.ldb, d.sb,
                   beta, da, d.lda, d.sa);
         else         /* dA (K×M) += op(B)·dCᵀ */
-            bgemm(ctx, dt, d.nb, d.tb, 1, d.K, d.M, d.N, b, d.ldb, d.sb, dc, ldc, sc,
+            bgemm(ctx, grad_hints(n, 0), dt, d.nb, d.tb, 1, d.K, d.M, d.N, b, d.ldb, d.sb, dc, ldc, sc,
                   beta, da, d.lda, d.sa);
     }
     if (db) {
         double beta = grad_beta(n, 1);
         if (!d.tb)   /* dB (K×N) += op(A)ᵀ·dC */
-            bgemm(ctx, dt, d.nb, !d.ta, 0, d.K, d.N, d.M, a, d.lda, d.sa, dc, ldc, sc,
+            bgemm(ctx, grad_hints(n, 1), dt, d.nb, !d.ta, 0, d.K, d.N, d.M, a, d.lda, d.sa, dc, ldc, sc,
                   beta, db, d.ldb, d.sb);
         else         /* dB (N×K) += dCᵀ·op(A) */
-            bgemm(ctx, dt, d.nb, 1, d.ta, d.N, d.K, d.M, dc, ldc, sc, a, d.lda, d.sa,
+            bgemm(ctx, grad_hints(n, 1), dt, d.nb, 1, d.ta, d.N, d.K, d.M, dc, ldc, sc, a, d.lda, d.sa,
                   beta, db, d.ldb, d.sb);
     }
 }
@@ -365,9 +374,9 @@ static void linear_backward(tg_node *n)
     }
     /* Each input's contribution separately: x, W and b may be one tensor. */
     if (dw)   /* dW (K×N) += xᵀ·dz */
-        tg_gemm(ctx, dt, 1, 0, K, N, M, n->in[0]->data, ld_of(K), dz, ld_of(N), grad_beta(n, 1), dw, ld_of(N));
+        tg_gemm_ex(ctx, grad_hints(n, 1), dt, 1, 0, K, N, M, n->in[0]->data, ld_of(K), dz, ld_of(N), grad_beta(n, 1), dw, ld_of(N));
     if (dx)   /* dx (M×K) += dz·Wᵀ */
-        tg_gemm(ctx, dt, 0, 1, M, K, N, dz, ld_of(N), n->in[1]->data, ld_of(N), grad_beta(n, 0), dx, ld_of(K));
+        tg_gemm_ex(ctx, grad_hints(n, 0), dt, 0, 1, M, K, N, dz, ld_of(N), n->in[1]->data, ld_of(N), grad_beta(n, 0), dx, ld_of(K));
 }
 
 /* Variants: 3x5 · 5x4 with relu; (2,3,4) · 4x3 without; 1x6 · 6x1 with

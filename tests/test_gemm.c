@@ -240,6 +240,48 @@ static void test_edges_and_errors(void)
     tg_ctx_free(ctx);
 }
 
+/* TG_GEMM_C_COLD changes how C is stored, never what: the same bits as
+ * tg_gemm where streaming stores apply (an aligned C over 1 MiB, beta 0,
+ * one K block; f32 and f64, 1 and 2 threads, full-width chunks and a
+ * narrower last one) and where they do not (C one element off alignment,
+ * beta 1, K deeper than one block, the swapped orientation). */
+static void test_cold_hint(void)
+{
+    static const struct { int64_t M, N, K; int ta, tb, dt64, off; double beta; } cases[] = {
+        { 1024, 1024, 128, 1, 0, 0, 0, 0.0 }, { 784, 1024, 128, 1, 0, 0, 0, 0.0 },
+        { 600, 1000, 96, 1, 0, 0, 0, 0.0 },   { 512, 512, 256, 1, 0, 1, 0, 0.0 },
+        { 700, 640, 64, 0, 0, 0, 0, 0.0 },    { 1024, 1024, 128, 1, 0, 0, 1, 0.0 },
+        { 1024, 1024, 128, 1, 0, 0, 0, 1.0 }, { 512, 600, 1500, 1, 0, 0, 0, 0.0 },
+        { 128, 4096, 1024, 0, 1, 0, 0, 0.0 },
+    };
+    tg_rng r;
+    tg_rng_seed(&r, 29);
+    for (int threads = 1; threads <= 2; threads++) {
+        tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .n_threads = threads });
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            tg_dtype dt = cases[c].dt64 ? TG_F64 : TG_F32;
+            size_t es = tg_dtype_size(dt);
+            int64_t M = cases[c].M, N = cases[c].N, K = cases[c].K, off = cases[c].off;
+            int ta = cases[c].ta, tb = cases[c].tb;
+            size_t cbytes = (size_t)(M * N + off) * es;
+            void *A = rand_buf(&r, dt, M * K), *B = rand_buf(&r, dt, K * N);
+            void *init = rand_buf(&r, dt, M * N + off);
+            char *C0 = aligned_alloc(64, (cbytes + 63) & ~(size_t)63);
+            char *C1 = aligned_alloc(64, (cbytes + 63) & ~(size_t)63);
+            TEST_CHECK(C0 && C1);
+            memcpy(C0, init, cbytes);
+            memcpy(C1, init, cbytes);
+            TEST_CHECK(tg_gemm(ctx, dt, ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, cases[c].beta,
+                               C0 + (size_t)off * es, N) == TG_OK);
+            TEST_CHECK(tg_gemm_ex(ctx, TG_GEMM_C_COLD, dt, ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N,
+                                  cases[c].beta, C1 + (size_t)off * es, N) == TG_OK);
+            TEST_CHECK_MSG(memcmp(C0, C1, cbytes) == 0, "case %zu, %d threads", c, threads);
+            free(A); free(B); free(init); free(C0); free(C1);
+        }
+        tg_ctx_free(ctx);
+    }
+}
+
 /* After the first call of a shape, tg_gemm allocates nothing: the arena
  * chunk holding its scratch is reused and kernels come from the cache. */
 static long n_allocs;
@@ -285,6 +327,7 @@ int main(void)
     test_blocking(3);
     test_threads_bitwise();
     test_edges_and_errors();
+    test_cold_hint();
     test_no_heap_after_first_call();
     return test_report("test_gemm");
 }
