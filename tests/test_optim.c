@@ -6,6 +6,7 @@
 #include "test.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 static double num(json_t *o, const char *k, double d)
@@ -172,10 +173,73 @@ static void test_schedules(void)
     TEST_CHECK(tg_schedule_check(&s, err, sizeof err) == TG_ERR_ARG && strstr(err, "step_size"));
 }
 
+/* f32 Adam and AdamW give exactly the bits of the update rule written as a
+ * plain float loop (the library's vector kernel must not regroup, fuse or
+ * approximate anything), over parameters whose lengths leave partial
+ * vectors, with zero gradients (v = 0: a zero square root) among random
+ * ones; tg_optim_step_and_zero_grad zeroes every gradient. */
+static void test_adam_bits(void)
+{
+    static const int64_t lens[] = { 37, 1000, 5 };
+    for (int kind = 0; kind < 2; kind++) {
+        tg_params *p = tg_params_new(TG_F32);
+        tg_tensor *t[3];
+        int64_t total = 0;
+        for (int i = 0; i < 3; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "p%d", i);
+            t[i] = tg_params_add(p, name, TG_DIMS(lens[i]), NULL);
+            TEST_CHECK(t[i] != NULL);
+            total += lens[i];
+        }
+        float *w = malloc(sizeof(float) * (size_t)total), *m = calloc((size_t)total, sizeof(float));
+        float *v = calloc((size_t)total, sizeof(float)), *g = malloc(sizeof(float) * (size_t)total);
+        tg_rng r;
+        tg_rng_seed(&r, 41 + (uint64_t)kind);
+        for (int i = 0, k = 0; i < 3; i++)
+            for (int64_t j = 0; j < lens[i]; j++, k++)
+                ((float *)t[i]->data)[j] = w[k] = (float)(2 * tg_rng_uniform(&r) - 1);
+        tg_optim_config c = tg_optim_defaults(kind ? TG_OPTIM_ADAMW : TG_OPTIM_ADAM, 0.01);
+        c.weight_decay = kind ? 0.05 : 0.01;
+        tg_optim *o = tg_optim_new(p, &c, NULL, 0);
+        TEST_CHECK(o != NULL);
+        float b1 = (float)c.beta1, b2 = (float)c.beta2, eps = (float)c.eps, wd = (float)c.weight_decay;
+        for (int step = 1; o && step <= 4; step++) {
+            for (int i = 0, k = 0; i < 3; i++)
+                for (int64_t j = 0; j < lens[i]; j++, k++)
+                    ((float *)t[i]->grad)[j] = g[k] = k % 7 == 3 ? 0.0f : (float)(tg_rng_normal(&r) * 0.1);
+            TEST_CHECK((step % 2 ? tg_optim_step_and_zero_grad(o) : tg_optim_step(o)) == TG_OK);
+            double bc1 = 1 - pow(c.beta1, step), bc2 = 1 - pow(c.beta2, step);
+            float stp = (float)(c.lr / bc1), rbc2 = (float)(1 / sqrt(bc2)), decay = (float)(1 - c.lr * c.weight_decay);
+            for (int64_t k = 0; k < total; k++) {
+                float d = g[k];
+                if (kind) w[k] *= decay;
+                else      d += wd * w[k];
+                m[k] = b1 * m[k] + (1 - b1) * d;
+                v[k] = b2 * v[k] + (1 - b2) * d * d;
+                w[k] -= stp * m[k] / (sqrtf(v[k]) * rbc2 + eps);
+            }
+            int same = 1, zeroed = 1;
+            for (int i = 0, k = 0; i < 3; i++)
+                for (int64_t j = 0; j < lens[i]; j++, k++) {
+                    same &= memcmp(&((float *)t[i]->data)[j], &w[k], sizeof(float)) == 0;
+                    zeroed &= ((float *)t[i]->grad)[j] == 0.0f;
+                }
+            TEST_CHECK_MSG(same, "%s step %d: not the bits of the float loop", kind ? "adamw" : "adam", step);
+            if (step % 2)
+                TEST_CHECK_MSG(zeroed, "%s step %d: gradients not zeroed", kind ? "adamw" : "adam", step);
+        }
+        tg_optim_free(o);
+        tg_params_free(p);
+        free(w); free(m); free(v); free(g);
+    }
+}
+
 int main(int argc, char **argv)
 {
     test_reference(argc > 1 ? argv[1] : "tests/reference/optimizers.json");
     test_params();
+    test_adam_bits();
     test_schedules();
     return test_report("test_optim");
 }
