@@ -4,7 +4,11 @@
  * each long enough (>= 30 ms) to swamp the clock. Prints GFLOP/s by thread
  * CPU time (median, min, max; robust on a shared machine) and by wall time.
  *
- *   bench_gemm [-t THREADS] [f32|f64] [M N K ta tb]...   no shape: the standard list
+ *   bench_gemm [--cold] [-t THREADS] [f32|f64] [M N K ta tb]...   no shape: the standard list
+ *
+ * --cold times each call alone after a write pass over 96 MiB (more than
+ * the L3): the operands come from memory, as a layer's weights do in a
+ * training step.
  *
  * With threads, "cpu" is the process CPU time of all threads (their sum:
  * the GFLOP/s per core), and the wall figure is the one to compare with a
@@ -28,6 +32,8 @@ static double now(void)
 /* CPU time of this thread: on a shared machine, time spent descheduled
  * does not count against the kernel (cache interference still does). */
 static int n_threads = 1;
+static size_t cold_bytes;   /* --cold: evict the caches before each call */
+static char *cold_buf;
 
 static double cpu_now(void)
 {
@@ -101,6 +107,27 @@ static void run(tg_ctx *ctx, tg_dtype dt, const shape *s)
     double tol = dt == TG_F32 ? 1e-5 : 1e-13;
     double flop = 2.0 * (double)s->M * (double)s->N * (double)s->K;
 
+    if (cold_bytes) {
+        /* Each call timed alone after every operand has been evicted (a
+         * write pass over a buffer larger than the L3): the weights of a
+         * layer as a training step meets them. Median of 15 calls. */
+        double rate[15];
+        for (int r = 0; r < 15; r++) {
+            memset(cold_buf, r, cold_bytes);
+            double c0 = cpu_now();
+            tg_gemm(ctx, dt, s->ta, s->tb, s->M, s->N, s->K, A, lda, B, ldb, 1.0, C, ldc);
+            rate[r] = flop / (cpu_now() - c0) * 1e-9;
+        }
+        qsort(rate, 15, sizeof rate[0], cmp_d);
+        printf("%s %5lld x %5lld x %5lld  %c%c  %6.1f GFLOP/s (cold operands; cpu; min %5.1f max %5.1f)  err %.1e %s  %s\n",
+               tg_dtype_name(dt), (long long)s->M, (long long)s->N, (long long)s->K,
+               s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', rate[7], rate[0], rate[14], err,
+               err <= tol ? "ok" : "WRONG", s->what ? s->what : "");
+        fflush(stdout);
+        free(A); free(B); free(C); free(R);
+        return;
+    }
+
     double t0 = now();
     long iters = 0;
     while (now() - t0 < 0.03 || iters < 3) {
@@ -151,6 +178,15 @@ static const shape standard[] = {
 int main(int argc, char **argv)
 {
     int do32 = 1, do64 = 1, a = 1;
+    if (argc > 1 && strcmp(argv[1], "--cold") == 0) {
+        cold_bytes = (size_t)96 << 20;
+        if (!(cold_buf = malloc(cold_bytes))) {
+            fprintf(stderr, "out of memory\n");
+            return 1;
+        }
+        argv++;
+        argc--;
+    }
     if (argc > 2 && strcmp(argv[1], "-t") == 0) {
         n_threads = atoi(argv[2]) > 0 ? atoi(argv[2]) : 1;
         argv += 2;
