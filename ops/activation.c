@@ -82,7 +82,7 @@ tg_tensor *tg_tanh(tg_ctx *ctx, tg_tensor *x)
  * NOTE: written `x < 0 ? 0 : x` so that a NaN input stays NaN.
  * Samples keep |x| >= 0.1.
  */
-TG_EW_FORWARD(relu_forward, y[i] = x[i] < 0 ? (T)0 : x[i])
+TG_EW_FORWARD_ST(relu_forward, y[i] = x[i] < 0 ? (T)0 : x[i])
 
 TG_EW_BACKWARD(relu_backward, dx[i] += x[i] > 0 ? dy[i] : (T)0)
 
@@ -111,7 +111,7 @@ static tg_status leaky_relu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int
     return finite_param_shape(n, "slope", dt, ndim, shape);
 }
 
-TG_EW_FORWARD(leaky_relu_forward, const T slope = p0; y[i] = x[i] > 0 ? x[i] : slope * x[i])
+TG_EW_FORWARD_ST(leaky_relu_forward, const T slope = p0; y[i] = x[i] > 0 ? x[i] : slope * x[i])
 
 TG_EW_BACKWARD(leaky_relu_backward, const T slope = p0; dx[i] += x[i] > 0 ? dy[i] : slope * dy[i])
 

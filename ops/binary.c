@@ -274,6 +274,36 @@ static void bin_layout(const tg_node *n, ew_layout *L)
         return TG_OK;                                                              \
     }
 
+/* BIN_FORWARD for cheap EXPRs: equal shapes (the flat layout) and an
+ * output larger than the last-level cache go through streaming stores
+ * (stream.h; add 4096², f32, 1 thread: see the commit). */
+#define BIN_FORWARD_ST(fn, EXPR)                                                   \
+    static tg_status fn(tg_node *n)                                                \
+    {                                                                              \
+        ew_layout L;                                                               \
+        bin_layout(n, &L);                                                         \
+        int nt = EW_THREADS_(n, &L);                                               \
+        int st = L.flat && tg_stream_wanted(n->out->data,                          \
+                                            (size_t)L.numel * tg_dtype_size(n->out->dtype)); \
+        TG_DISPATCH(n->out->dtype, T, {                                            \
+            const T *A = n->in[0]->data, *B = n->in[1]->data;                      \
+            T *Y = n->out->data;                                                   \
+            if (st)                                                                \
+                TG_PAR_FOR(nt, L.numel, 16, lo_, hi_, {                            \
+                    TG_STREAM_CHUNKS(T, 1, Y, lo_, hi_, {                          \
+                        const T *A_ = A + c_, *B_ = B + c_;                        \
+                        for (size_t i_ = 0; i_ < cn_; i_++) {                      \
+                            const T a = A_[i_], b = B_[i_];                        \
+                            y[i_] = (T)(EXPR);                                     \
+                        }                                                          \
+                    });                                                            \
+                });                                                                \
+            else                                                                   \
+                EW_FOR(&L, nt, 2, { const T a = A[i0], b = B[i1]; Y[io] = (T)(EXPR); }); \
+        });                                                                        \
+        return TG_OK;                                                              \
+    }
+
 /* Backward of a binary op: da += GA, db += GB (each un-broadcast), where GA
  * and GB name the operand values `a`, `b`, the output `y` and the upstream
  * gradient `g`. Each input's contribution is accumulated on its own, so
@@ -367,7 +397,7 @@ static tg_tensor *bin_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *a, tg_
  * y = a + b                a, b: any shapes that broadcast to y
  * VJP: da += sum_stretched(dy), db += sum_stretched(dy)
  */
-BIN_FORWARD(add_forward, a + b)
+BIN_FORWARD_ST(add_forward, a + b)
 BIN_BACKWARD(add_backward, g, g)
 static tg_status add_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
 static void add_cost(const tg_node *n, tg_op_cost *c) { bin_cost_rw(n, c, 1, 1, 0); }
@@ -384,7 +414,7 @@ tg_tensor *tg_add(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ct
  * y = a - b                a, b: any shapes that broadcast to y
  * VJP: da += sum_stretched(dy), db += sum_stretched(-dy)
  */
-BIN_FORWARD(sub_forward, a - b)
+BIN_FORWARD_ST(sub_forward, a - b)
 BIN_BACKWARD(sub_backward, g, -g)
 static tg_status sub_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
 static void sub_cost(const tg_node *n, tg_op_cost *c) { bin_cost_rw(n, c, 1, 1, 0); }
@@ -401,7 +431,7 @@ tg_tensor *tg_sub(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ct
  * y = a * b                a, b: any shapes that broadcast to y
  * VJP: da += sum_stretched(dy * b), db += sum_stretched(dy * a)
  */
-BIN_FORWARD(mul_forward, a * b)
+BIN_FORWARD_ST(mul_forward, a * b)
 BIN_BACKWARD(mul_backward, g * b, g * a)
 static tg_status mul_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_PLAIN); }
 static void mul_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
@@ -420,7 +450,7 @@ tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ct
  * NOTE: IEEE semantics at b == 0 (inf or NaN), as PyTorch. a/b/b rather than
  * a/(b*b) keeps db finite where b*b would underflow.
  */
-BIN_FORWARD(div_forward, a / b)
+BIN_FORWARD_ST(div_forward, a / b)
 BIN_BACKWARD(div_backward, g / b, -g * (a / b) / b)
 static tg_status div_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_DIV); }
 static void div_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 3); }
@@ -459,7 +489,7 @@ tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ct
  * VJP: dy goes to the larger input; on an exact tie (a == b) each gets dy/2
  *      (as PyTorch). Where a or b is NaN, both get dy (PyTorch's masks).
  */
-BIN_FORWARD(maximum_forward, (a != a || a > b) ? a : b)
+BIN_FORWARD_ST(maximum_forward, (a != a || a > b) ? a : b)
 BIN_BACKWARD(maximum_backward, a == b ? g / 2 : a < b ? 0 : g,
              a == b ? g / 2 : a > b ? 0 : g)
 static tg_status maximum_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_NOTIE); }
@@ -477,7 +507,7 @@ tg_tensor *tg_maximum(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_appl
  * y = min(a, b)            a, b: any shapes that broadcast to y; NaN propagates
  * VJP: dy goes to the smaller input; on an exact tie each gets dy/2.
  */
-BIN_FORWARD(minimum_forward, (a != a || a < b) ? a : b)
+BIN_FORWARD_ST(minimum_forward, (a != a || a < b) ? a : b)
 BIN_BACKWARD(minimum_backward, a == b ? g / 2 : a > b ? 0 : g,
              a == b ? g / 2 : a < b ? 0 : g)
 static tg_status minimum_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_NOTIE); }
@@ -524,7 +554,7 @@ static tg_tensor *sc_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, doub
  * y = x + c                x, y: any shape; c = p.f[0]
  * VJP: dx += dy
  */
-TG_EW_FORWARD(add_scalar_forward, y[i] = x[i] + p0)
+TG_EW_FORWARD_ST(add_scalar_forward, y[i] = x[i] + p0)
 TG_EW_BACKWARD(add_scalar_backward, dx[i] += dy[i])
 static tg_status add_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 0.75, -1.25); }
 static void add_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
@@ -544,7 +574,7 @@ tg_tensor *tg_sub_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(
  * y = c - x                x, y: any shape; c = p.f[0]
  * VJP: dx += -dy
  */
-TG_EW_FORWARD(rsub_scalar_forward, y[i] = p0 - x[i])
+TG_EW_FORWARD_ST(rsub_scalar_forward, y[i] = p0 - x[i])
 TG_EW_BACKWARD(rsub_scalar_backward, dx[i] += -dy[i])
 static tg_status rsub_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 1.5, -0.25); }
 static void rsub_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
@@ -561,7 +591,7 @@ tg_tensor *tg_rsub_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply
  * y = x * c                x, y: any shape; c = p.f[0]
  * VJP: dx += dy * c
  */
-TG_EW_FORWARD(mul_scalar_forward, y[i] = x[i] * p0)
+TG_EW_FORWARD_ST(mul_scalar_forward, y[i] = x[i] * p0)
 TG_EW_BACKWARD(mul_scalar_backward, dx[i] += dy[i] * p0)
 static tg_status mul_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, -1.5, 2.5); }
 static void mul_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
@@ -580,7 +610,7 @@ tg_tensor *tg_mul_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(
  * NOTE: its own descriptor rather than mul_scalar(1/c): x * (1/c) is not
  * always x / c, and div_scalar matches div by a scalar tensor bit for bit.
  */
-TG_EW_FORWARD(div_scalar_forward, y[i] = x[i] / p0)
+TG_EW_FORWARD_ST(div_scalar_forward, y[i] = x[i] / p0)
 TG_EW_BACKWARD(div_scalar_backward, dx[i] += dy[i] / p0)
 static tg_status div_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 0.8, -2.5); }
 static void div_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
@@ -597,7 +627,7 @@ tg_tensor *tg_div_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(
  * y = c / x                x, y: any shape; c = p.f[0]
  * VJP: dx += -dy * (y / x)       (= -dy * c / x^2, without squaring x)
  */
-TG_EW_FORWARD(rdiv_scalar_forward, y[i] = p0 / x[i])
+TG_EW_FORWARD_ST(rdiv_scalar_forward, y[i] = p0 / x[i])
 TG_EW_BACKWARD(rdiv_scalar_backward, dx[i] += -dy[i] * (y[i] / x[i]))
 static tg_status rdiv_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0.5, 1.5, -0.7); }
 static void rdiv_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 3); }

@@ -13,7 +13,7 @@
  * y = -x                x, y: any shape
  * VJP: dx -= dy
  */
-TG_EW_FORWARD(neg_forward, y[i] = -x[i])
+TG_EW_FORWARD_ST(neg_forward, y[i] = -x[i])
 
 TG_EW_BACKWARD(neg_backward, dx[i] -= dy[i])
 
@@ -87,7 +87,7 @@ tg_tensor *tg_log(tg_ctx *ctx, tg_tensor *x)
  * VJP: dx += dy / (2 y) (reuses the forward output; +inf at x = 0, as the
  *                        derivative is)
  */
-TG_EW_FORWARD(sqrt_forward, y[i] = TGM(sqrt, x[i]))
+TG_EW_FORWARD_ST(sqrt_forward, y[i] = TGM(sqrt, x[i]))
 
 TG_EW_BACKWARD(sqrt_backward, dx[i] += dy[i] / (y[i] + y[i]))
 
@@ -111,7 +111,7 @@ tg_tensor *tg_sqrt(tg_ctx *ctx, tg_tensor *x)
  * VJP: dx += dy * sign(x), with sign(0) = 0 (as PyTorch)
  * NOTE: kink at 0; samples keep |x| >= 0.1.
  */
-TG_EW_FORWARD(abs_forward, y[i] = TGM(fabs, x[i]))
+TG_EW_FORWARD_ST(abs_forward, y[i] = TGM(fabs, x[i]))
 
 TG_EW_BACKWARD(abs_backward, dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : (T)0)
 
@@ -134,7 +134,7 @@ tg_tensor *tg_abs(tg_ctx *ctx, tg_tensor *x)
  * y = x * x             x, y: any shape
  * VJP: dx += 2 x dy
  */
-TG_EW_FORWARD(square_forward, y[i] = x[i] * x[i])
+TG_EW_FORWARD_ST(square_forward, y[i] = x[i] * x[i])
 
 TG_EW_BACKWARD(square_backward, dx[i] += (x[i] + x[i]) * dy[i])
 
@@ -173,7 +173,7 @@ static tg_status clamp_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t 
     return tg_shape_as_input(n, dt, ndim, shape);
 }
 
-TG_EW_FORWARD(clamp_forward,
+TG_EW_FORWARD_ST(clamp_forward,
               const T lo = p0, hi = p1;
               T v = x[i] < lo ? lo : x[i];   /* NaN passes through */
               y[i] = v > hi ? hi : v)

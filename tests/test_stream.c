@@ -1,0 +1,100 @@
+/* test_stream.c — outputs written with streaming stores (ops/stream.h) hold
+ * exactly the bits of ordinary stores: every op that streams, f32 and f64,
+ * 1 and 2 threads, at sizes that end in a partial chunk and a partial
+ * vector, with NaN, infinities and signed zeros among the inputs. The
+ * threshold is forced to 0 (everything aligned streams) and to "never". */
+#include "tapegrad.h"
+#include "stream.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { N_OPS = 18 };
+static const char *const names[N_OPS] = {
+    "relu", "leaky_relu", "neg", "abs", "square", "sqrt", "clamp",
+    "add_scalar", "rsub_scalar", "mul_scalar", "div_scalar", "rdiv_scalar",
+    "add", "sub", "mul", "div", "maximum", "minimum",
+};
+
+static tg_tensor *apply(tg_ctx *ctx, int op, tg_tensor *a, tg_tensor *b)
+{
+    switch (op) {
+    case 0:  return tg_relu(ctx, a);
+    case 1:  return tg_leaky_relu(ctx, a, 0.125);
+    case 2:  return tg_neg(ctx, a);
+    case 3:  return tg_abs(ctx, a);
+    case 4:  return tg_square(ctx, a);
+    case 5:  return tg_sqrt(ctx, a);
+    case 6:  return tg_clamp(ctx, a, -0.5, 0.75);
+    case 7:  return tg_add_scalar(ctx, a, 0.3);
+    case 8:  return tg_rsub_scalar(ctx, a, 1.7);
+    case 9:  return tg_mul_scalar(ctx, a, -2.5);
+    case 10: return tg_div_scalar(ctx, a, 3.0);
+    case 11: return tg_rdiv_scalar(ctx, a, 0.7);
+    case 12: return tg_add(ctx, a, b);
+    case 13: return tg_sub(ctx, a, b);
+    case 14: return tg_mul(ctx, a, b);
+    case 15: return tg_div(ctx, a, b);
+    case 16: return tg_maximum(ctx, a, b);
+    default: return tg_minimum(ctx, a, b);
+    }
+}
+
+static void fill(tg_tensor *t, tg_rng *r)
+{
+    static const double special[] = { NAN, INFINITY, -INFINITY, 0.0, -0.0, 1e-40, -1e-310 };
+    for (int64_t k = 0; k < t->numel; k++) {
+        double v = 4 * tg_rng_uniform(r) - 2;
+        if (k % 97 == 5)
+            v = special[(k / 97) % 7];
+        tg_tensor_set(t, k, v);
+    }
+}
+
+static void check(tg_dtype dt, int threads, int64_t n)
+{
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .n_threads = threads });
+    tg_rng r;
+    tg_rng_seed(&r, 5 + (uint64_t)n);
+    tg_tensor *a = tg_tensor_new(ctx, dt, TG_DIMS(n));
+    tg_tensor *b = tg_tensor_new(ctx, dt, TG_DIMS(n));
+    TEST_CHECK(a && b);
+    if (!a || !b) {
+        tg_ctx_free(ctx);
+        return;
+    }
+    fill(a, &r);
+    fill(b, &r);
+    size_t bytes = (size_t)n * tg_dtype_size(dt);
+    for (int op = 0; op < N_OPS; op++) {
+        tg_stream_set_min_bytes(SIZE_MAX, 1);
+        tg_tensor *plain = apply(ctx, op, a, b);
+        tg_stream_set_min_bytes(0, 1);
+        tg_tensor *streamed = apply(ctx, op, a, b);
+        TEST_CHECK_MSG(plain && streamed, "%s: %s", names[op], tg_ctx_error(ctx));
+        if (!plain || !streamed)
+            break;
+        TEST_CHECK(((uintptr_t)streamed->data & 63) == 0);   /* so it did stream */
+        TEST_CHECK_MSG(memcmp(plain->data, streamed->data, bytes) == 0, "%s %s, %d threads, n = %lld",
+                       names[op], tg_dtype_name(dt), threads, (long long)n);
+    }
+    tg_stream_set_min_bytes(0, 0);
+    tg_ctx_free(ctx);
+}
+
+int main(void)
+{
+    /* 200003: two threads, each part ending inside a chunk; 70001: one
+     * thread, chunks of 1024 and a last one of 369 (a partial vector); 16
+     * and 1: one partial chunk. */
+    static const int64_t sizes[] = { 200003, 70001, 16, 1 };
+    for (int d = 0; d < 2; d++)
+        for (int threads = 1; threads <= 2; threads++)
+            for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+                check(d ? TG_F64 : TG_F32, threads, sizes[s]);
+    /* The machine's threshold: some fraction of a real cache, at least 1 MiB. */
+    TEST_CHECK(tg_stream_min_bytes() >= ((size_t)1 << 20));
+    return test_report("test_stream");
+}
