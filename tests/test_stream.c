@@ -84,6 +84,34 @@ static void check(tg_dtype dt, int threads, int64_t n)
     tg_ctx_free(ctx);
 }
 
+/* log_softmax streams whole f32 rows of a multiple of 16 (each row then
+ * starts 64-byte aligned): rows of 4096 and of 80, 1 and 2 threads, a NaN
+ * row and an infinite one among them. */
+static void check_log_softmax(int threads, int64_t rows, int64_t cols)
+{
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .n_threads = threads });
+    tg_rng r;
+    tg_rng_seed(&r, 77 + (uint64_t)cols);
+    tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_DIMS(rows, cols));
+    TEST_CHECK(x != NULL);
+    for (int64_t k = 0; x && k < x->numel; k++)
+        tg_tensor_set(x, k, 20 * tg_rng_uniform(&r) - 10);
+    if (x && rows > 3) {
+        tg_tensor_set(x, cols + 3, NAN);
+        tg_tensor_set(x, 2 * cols + 1, INFINITY);
+    }
+    tg_stream_set_min_bytes(SIZE_MAX, 1);
+    tg_tensor *plain = x ? tg_log_softmax(ctx, x, -1) : NULL;
+    tg_stream_set_min_bytes(0, 1);
+    tg_tensor *streamed = x ? tg_log_softmax(ctx, x, -1) : NULL;
+    tg_stream_set_min_bytes(0, 0);
+    TEST_CHECK_MSG(plain && streamed, "log_softmax: %s", tg_ctx_error(ctx));
+    if (plain && streamed)
+        TEST_CHECK_MSG(memcmp(plain->data, streamed->data, (size_t)(rows * cols) * sizeof(float)) == 0,
+                       "log_softmax %lldx%lld, %d threads", (long long)rows, (long long)cols, threads);
+    tg_ctx_free(ctx);
+}
+
 int main(void)
 {
     /* 200003: two threads, each part ending inside a chunk; 70001: one
@@ -94,6 +122,10 @@ int main(void)
         for (int threads = 1; threads <= 2; threads++)
             for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
                 check(d ? TG_F64 : TG_F32, threads, sizes[s]);
+    for (int threads = 1; threads <= 2; threads++) {
+        check_log_softmax(threads, 37, 4096);
+        check_log_softmax(threads, 900, 80);
+    }
     /* The machine's threshold: some fraction of a real cache, at least 1 MiB. */
     TEST_CHECK(tg_stream_min_bytes() >= ((size_t)1 << 20));
     return test_report("test_stream");
