@@ -6,9 +6,9 @@
  *
  *   bench_gemm [--cold] [-t THREADS] [f32|f64] [M N K ta tb]...   no shape: the standard list
  *
- * --cold times each call alone after a write pass over 96 MiB (more than
- * the L3): the operands come from memory, as a layer's weights do in a
- * training step.
+ * --cold times each call alone after a read-and-write pass over 96 MiB
+ * (more than the L3): the operands come from memory, as a layer's weights
+ * do in a training step (beta 1, no TG_GEMM_C_COLD hint).
  *
  * With threads, "cpu" is the process CPU time of all threads (their sum:
  * the GFLOP/s per core), and the wall figure is the one to compare with a
@@ -109,11 +109,13 @@ static void run(tg_ctx *ctx, tg_dtype dt, const shape *s)
 
     if (cold_bytes) {
         /* Each call timed alone after every operand has been evicted (a
-         * write pass over a buffer larger than the L3): the weights of a
-         * layer as a training step meets them. Median of 15 calls. */
+         * read-and-write pass over a buffer larger than the L3): the weights
+         * of a layer as a training step meets them. C is accumulated into
+         * (beta 1) and not hinted. Median of 15 calls. */
         double rate[15];
         for (int r = 0; r < 15; r++) {
-            memset(cold_buf, r, cold_bytes);
+            for (size_t i = 0; i < cold_bytes; i += 64)   /* read and write every line */
+                cold_buf[i] = (char)(cold_buf[i] + 1);
             double c0 = cpu_now();
             tg_gemm(ctx, dt, s->ta, s->tb, s->M, s->N, s->K, A, lda, B, ldb, 1.0, C, ldc);
             rate[r] = flop / (cpu_now() - c0) * 1e-9;
@@ -180,7 +182,7 @@ int main(int argc, char **argv)
     int do32 = 1, do64 = 1, a = 1;
     if (argc > 1 && strcmp(argv[1], "--cold") == 0) {
         cold_bytes = (size_t)96 << 20;
-        if (!(cold_buf = malloc(cold_bytes))) {
+        if (!(cold_buf = calloc(1, cold_bytes))) {
             fprintf(stderr, "out of memory\n");
             return 1;
         }

@@ -21,6 +21,9 @@
 #include <libxsmm.h>
 #include <pthread.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 /* ---- blocking ------------------------------------------------------------
  * A kernel call computes an MB×NB block of C over KB terms of the sum. NB is
@@ -296,6 +299,7 @@ typedef struct gjob {
     char *bp;                     /* packed panels, one per thread    */
     size_t bp_bytes;              /* per thread, 64-byte multiple     */
     const kset *ks;
+    int nts;                      /* some kernels store C streaming   */
 } gjob;
 
 /* Item index of (row block r, chunk c) in the job's partition order. */
@@ -358,6 +362,12 @@ static void run_part(const gjob *j, int t, int nt)
             }
         }
     }
+#if defined(__x86_64__) || defined(__i386__)
+    /* libxsmm's streaming-store kernels do not fence: order this thread's
+     * stores before anyone (another thread, after the region) reads C. */
+    if (j->nts)
+        _mm_sfence();
+#endif
 }
 
 static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, int64_t N, int64_t K,
@@ -450,6 +460,7 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
                     ks.have[ik][im][in][ib] = 1;
                 }
     j.ks = &ks;
+    j.nts = nts;
     j.ksz0 = ksz[0]; j.msz0 = msz[0]; j.nsz0 = nsz[0];
 
     if (nt > 1) {

@@ -9,6 +9,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #define MAX_STATE 3
 
@@ -259,7 +262,6 @@ DEFINE_STEP(double, sqrt, f64)
  * against 27.8-29.2) than the compiler's vectorisation of adam_f32 and the
  * separate zeroing pass. */
 #if defined(__AVX512F__)
-#include <immintrin.h>
 #define HAVE_ADAM16 1
 static void adam16_f32(tg_optim *o, float *w, float *g, int64_t lo, int64_t hi, int zero)
 {
@@ -304,7 +306,8 @@ static void adam16_f32(tg_optim *o, float *w, float *g, int64_t lo, int64_t hi, 
 /* The update is elementwise: threads (the parameter store's count, above
  * a size threshold) take fixed contiguous ranges, and every element gets
  * the same arithmetic whatever the split. With `zero`, each block of
- * ZBLOCK gradients is zeroed right after its update, while still in L1. */
+ * ZBLOCK gradients is zeroed right after its update, while still in L1
+ * (f32 Adam/AdamW with AVX-512: each vector, as it is read). */
 #define ZBLOCK 2048
 
 static tg_status step(tg_optim *o, int zero)

@@ -275,8 +275,8 @@ static void bin_layout(const tg_node *n, ew_layout *L)
     }
 
 /* BIN_FORWARD for cheap EXPRs: equal shapes (the flat layout) and an
- * output larger than the last-level cache go through streaming stores
- * (stream.h; add 4096², f32, 1 thread: see the commit). */
+ * output over 3/4 of the last-level cache go through streaming stores
+ * (stream.h; add 4096², f32, 1 thread: min 9.0-9.2 -> 5.6-6.0 ms). */
 #define BIN_FORWARD_ST(fn, EXPR)                                                   \
     static tg_status fn(tg_node *n)                                                \
     {                                                                              \

@@ -65,6 +65,8 @@ static tg_status bgemm(tg_ctx *ctx, unsigned hints, tg_dtype dt, int64_t nb, int
                        const char *B, int64_t ldb, int64_t sB,
                        double beta, char *C, int64_t ldc, int64_t sC)
 {
+    if (nb > 1 && sC == 0)
+        hints &= ~(unsigned)TG_GEMM_C_COLD;   /* the next entry reads C right back */
     if (nb > 1 && sB == 0 && sA && sC && !ta && sA == M * lda && sC == M * ldc)
         return tg_gemm_ex(ctx, hints, dt, ta, tb, M * nb, N, K, A, lda, B, ldb, beta, C, ldc);
     if (nb > 1 && sC == 0 && sA && sB && ta && !tb && sA == K * lda && sB == K * ldb)

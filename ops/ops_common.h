@@ -302,11 +302,13 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
  * computed in L1, then stored around the caches. */
 #define TG_STREAM_CHUNK 1024
 
-/* Run `...` for i in [0, cn_) of each chunk of [lo, hi) (TG_STREAM_CHUNK
- * elements; c_ is the chunk's first element), with `y` pointing at the
+/* Run `...` once per chunk of [lo, hi) (TG_STREAM_CHUNK elements; c_ is
+ * the chunk's first element, cn_ its length), with `y` pointing at the
  * chunk's place in dst, or, when st (stream.h) is set, at a scratch chunk
- * that is then copied to dst with streaming stores. Input pointers must be
- * offset by c_ in `...`. */
+ * that is then copied to dst with streaming stores and fenced. `...`
+ * indexes y from 0 and must offset its inputs by c_. With st, dst + lo
+ * must be 64-byte aligned (a 64-byte aligned dst and lo a multiple of 16
+ * elements: TG_PAR_FOR's grain). */
 #define TG_STREAM_CHUNKS(T, st, dst, lo, hi, ...)                                \
     do {                                                                         \
         _Alignas(64) T buf_[TG_STREAM_CHUNK];                                    \
@@ -322,13 +324,15 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
     } while (0)
 
 /* TG_EW_FORWARD for ops whose arithmetic is cheap next to moving the data
- * (relu, neg, the tensor-scalar ops...): an output larger than the
+ * (relu, neg, the tensor-scalar ops...): an output over 3/4 of the
  * last-level cache is written with streaming stores (stream.h; relu
  * 4096², f32, 1 thread: 3.4-4.3 ms against 5.4-6.4). Compute-bound ops
  * keep TG_EW_FORWARD: their loop runs slower cut into chunks (sigmoid
  * 6.3 -> 7.7 ms) and the stores are not what limits them; nor do the
  * 16-lane kernels below stream (measured: gelu 5.7 -> 6.7-7.1 ms,
- * softplus 5.0-5.2 -> 5.4-7.4, exp within noise). */
+ * softplus 5.0-5.2 -> 5.4-7.4, exp within noise).
+ * Unlike TG_EW_FORWARD's, the body sees x and y offset to the current
+ * chunk and i counting from 0 in it: `y[i] = f(x[i])` reads the same. */
 #define TG_EW_FORWARD_ST(fn, ...)                                                \
     static tg_status fn(tg_node *n)                                              \
     {                                                                            \

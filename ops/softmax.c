@@ -280,9 +280,13 @@ static tg_status log_softmax_forward(tg_node *n)
 {
     smx_layout L = smx_layout_of(n);
     int by_inner, nt = smx_threads(n, &L, &by_inner);
-    /* Rows of a multiple of 16 f32 keep every row 64-byte aligned. */
-    int st = L.inner == 1 && L.A % 16 == 0 && n->out->dtype == TG_F32 &&
-             tg_stream_wanted(n->out->data, (size_t)n->out->numel * sizeof(float));
+    /* Rows of a multiple of 16 f32 keep every row 64-byte aligned; the
+     * streamed write pass is AVX-512 code (elsewhere y is prefetched). */
+    int st = 0;
+#if defined(__AVX512F__)
+    st = L.inner == 1 && L.A % 16 == 0 && n->out->dtype == TG_F32 &&
+         tg_stream_wanted(n->out->data, (size_t)n->out->numel * sizeof(float));
+#endif
     double *work = smx_work(n, &L, 2 * (by_inner ? 1 : nt));
     if (!work)
         return tg_ctx_status(n->ctx);

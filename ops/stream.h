@@ -12,7 +12,10 @@
  * results keep their bits.
  *
  * Threshold: 3/4 of the last-level cache (Linux's sysfs, else sysconf, else
- * 32 MiB), the rule glibc's memcpy uses for the same choice. */
+ * 32 MiB; at least 1 MiB), near where glibc's memcpy switches to
+ * non-temporal stores for the same reason (its exact rule varies by
+ * version). Streaming stores are weakly ordered: every writer calls
+ * tg_stream_fence when its part is done. */
 #ifndef TG_STREAM_H
 #define TG_STREAM_H
 
@@ -27,16 +30,21 @@
 /* Output bytes from which an op stores with tg_stream_copy. */
 size_t tg_stream_min_bytes(void);
 
-/* Tests: with on, use `bytes` as the threshold instead of the machine's (0:
- * every aligned output streams); on = 0 goes back to the machine's. Not
- * thread-safe: call it while no op runs. */
+/* Tests only: with on, use `bytes` as the threshold instead of the
+ * machine's (0: every aligned output streams); on = 0 goes back to the
+ * machine's. Not thread-safe: call it between ops, never while one runs. */
 void tg_stream_set_min_bytes(size_t bytes, int on);
 
 /* Whether an output of `bytes` at `dst` goes through streaming stores: big
  * enough, and 64-byte aligned (arena and parameter blocks are). */
 static inline int tg_stream_wanted(const void *dst, size_t bytes)
 {
+#if defined(__SSE2__)
     return bytes >= tg_stream_min_bytes() && ((uintptr_t)dst & 63) == 0;
+#else
+    (void)dst; (void)bytes;
+    return 0;   /* no streaming stores: the scratch copy would only cost */
+#endif
 }
 
 /* Copy `bytes` from src (64-byte aligned, in cache: a scratch chunk) to dst

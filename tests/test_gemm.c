@@ -243,15 +243,15 @@ static void test_edges_and_errors(void)
 /* TG_GEMM_C_COLD changes how C is stored, never what: the same bits as
  * tg_gemm where streaming stores apply (an aligned C over 1 MiB, beta 0,
  * one K block; f32 and f64, 1 and 2 threads, full-width chunks and a
- * narrower last one) and where they do not (C one element off alignment,
+ * narrower last one: N = 1040) and where they do not (C one element off alignment,
  * beta 1, K deeper than one block, the swapped orientation). */
 static void test_cold_hint(void)
 {
     static const struct { int64_t M, N, K; int ta, tb, dt64, off; double beta; } cases[] = {
         { 1024, 1024, 128, 1, 0, 0, 0, 0.0 }, { 784, 1024, 128, 1, 0, 0, 0, 0.0 },
-        { 600, 1000, 96, 1, 0, 0, 0, 0.0 },   { 512, 512, 256, 1, 0, 1, 0, 0.0 },
+        { 600, 1040, 96, 1, 0, 0, 0, 0.0 },   { 512, 512, 256, 1, 0, 1, 0, 0.0 },
         { 700, 640, 64, 0, 0, 0, 0, 0.0 },    { 1024, 1024, 128, 1, 0, 0, 1, 0.0 },
-        { 1024, 1024, 128, 1, 0, 0, 0, 1.0 }, { 512, 600, 1500, 1, 0, 0, 0, 0.0 },
+        { 1024, 1024, 128, 1, 0, 0, 0, 1.0 }, { 512, 640, 1500, 1, 0, 0, 0, 0.0 },
         { 128, 4096, 1024, 0, 1, 0, 0, 0.0 },
     };
     tg_rng r;
