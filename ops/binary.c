@@ -259,32 +259,18 @@ static void bin_layout(const tg_node *n, ew_layout *L)
 }
 
 /* Forward of a binary op: y = EXPR, where EXPR names the operand values
- * `a` and `b`. */
-#define BIN_FORWARD(fn, EXPR)                                                      \
+ * `a` and `b`. With STREAM (BIN_FORWARD_ST, for cheap EXPRs), equal shapes
+ * (the flat layout) and an output over 3/4 of the last-level cache go
+ * through streaming stores (stream.h; add 4096², f32, 1 thread: min
+ * 9.0-9.2 -> 5.6-6.0 ms). */
+#define BIN_FORWARD_(fn, EXPR, STREAM)                                             \
     static tg_status fn(tg_node *n)                                                \
     {                                                                              \
         ew_layout L;                                                               \
         bin_layout(n, &L);                                                         \
         int nt = EW_THREADS_(n, &L);                                               \
-        TG_DISPATCH(n->out->dtype, T, {                                            \
-            const T *A = n->in[0]->data, *B = n->in[1]->data;                      \
-            T *Y = n->out->data;                                                   \
-            EW_FOR(&L, nt, 2, { const T a = A[i0], b = B[i1]; Y[io] = (T)(EXPR); }); \
-        });                                                                        \
-        return TG_OK;                                                              \
-    }
-
-/* BIN_FORWARD for cheap EXPRs: equal shapes (the flat layout) and an
- * output over 3/4 of the last-level cache go through streaming stores
- * (stream.h; add 4096², f32, 1 thread: min 9.0-9.2 -> 5.6-6.0 ms). */
-#define BIN_FORWARD_ST(fn, EXPR)                                                   \
-    static tg_status fn(tg_node *n)                                                \
-    {                                                                              \
-        ew_layout L;                                                               \
-        bin_layout(n, &L);                                                         \
-        int nt = EW_THREADS_(n, &L);                                               \
-        int st = L.flat && tg_stream_wanted(n->out->data,                          \
-                                            (size_t)L.numel * tg_dtype_size(n->out->dtype)); \
+        int st = (STREAM) && L.flat &&                                             \
+                 tg_stream_wanted(n->out->data, (size_t)L.numel * tg_dtype_size(n->out->dtype)); \
         TG_DISPATCH(n->out->dtype, T, {                                            \
             const T *A = n->in[0]->data, *B = n->in[1]->data;                      \
             T *Y = n->out->data;                                                   \
@@ -303,6 +289,8 @@ static void bin_layout(const tg_node *n, ew_layout *L)
         });                                                                        \
         return TG_OK;                                                              \
     }
+#define BIN_FORWARD(fn, EXPR)    BIN_FORWARD_(fn, EXPR, 0)
+#define BIN_FORWARD_ST(fn, EXPR) BIN_FORWARD_(fn, EXPR, 1)
 
 /* Backward of a binary op: da += GA, db += GB (each un-broadcast), where GA
  * and GB name the operand values `a`, `b`, the output `y` and the upstream
