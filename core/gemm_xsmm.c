@@ -445,13 +445,12 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
                         continue;
                     int flags = (ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0) | (ib ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
                     /* libxsmm (m, n, k) = (columns, rows, depth) of the C block */
-                    kfn f;
-                    f.s = NULL;
-                    if (nts && ib && !in)   /* no such kernel: the plain one */
-                        f = kernel_get(dt, nsz[in], msz[im], ksz[ik], j.nopack ? ldb : nsz[in], lda, ldc,
-                                       flags | LIBXSMM_GEMM_FLAG_ALIGN_C_NTS_HINT);
-                    if (kfn_null(dt, f))
-                        f = kernel_get(dt, nsz[in], msz[im], ksz[ik], j.nopack ? ldb : nsz[in], lda, ldc, flags);
+                    int64_t la = j.nopack ? ldb : nsz[in];
+                    int st = nts && ib && !in;   /* streaming stores for this one */
+                    kfn f = kernel_get(dt, nsz[in], msz[im], ksz[ik], la, lda, ldc,
+                                       flags | (st ? LIBXSMM_GEMM_FLAG_ALIGN_C_NTS_HINT : 0));
+                    if (st && kfn_null(dt, f))   /* no such kernel: the plain one */
+                        f = kernel_get(dt, nsz[in], msz[im], ksz[ik], la, lda, ldc, flags);
                     if (kfn_null(dt, f)) {
                         tg_ctx_arena_rewind(ctx, mark);
                         return tg_gemm_ref(dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);

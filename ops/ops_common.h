@@ -302,18 +302,21 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
  * computed in L1, then stored around the caches. */
 #define TG_STREAM_CHUNK 1024
 
-/* Run `...` once per chunk of [lo, hi) (TG_STREAM_CHUNK elements; c_ is
- * the chunk's first element, cn_ its length), with `y` pointing at the
- * chunk's place in dst, or, when st (stream.h) is set, at a scratch chunk
- * that is then copied to dst with streaming stores and fenced. `...`
+/* With st (stream.h) set, run `...` once per chunk of [lo, hi)
+ * (TG_STREAM_CHUNK elements; c_ is the chunk's first element, cn_ its
+ * length) with `y` pointing at a scratch chunk that is then copied to dst
+ * with streaming stores, and fence; without, run it once over the whole
+ * range with `y` = dst + lo. `...`
  * indexes y from 0 and must offset its inputs by c_. With st, dst + lo
  * must be 64-byte aligned (a 64-byte aligned dst and lo a multiple of 16
  * elements: TG_PAR_FOR's grain). */
 #define TG_STREAM_CHUNKS(T, st, dst, lo, hi, ...)                                \
     do {                                                                         \
         _Alignas(64) T buf_[TG_STREAM_CHUNK];                                    \
-        for (size_t c_ = (size_t)(lo); c_ < (size_t)(hi); c_ += TG_STREAM_CHUNK) { \
-            size_t cn_ = (size_t)(hi) - c_ < TG_STREAM_CHUNK ? (size_t)(hi) - c_ : TG_STREAM_CHUNK; \
+        /* not streamed: one chunk, the plain loop over [lo, hi) */             \
+        const size_t cs_ = (st) ? TG_STREAM_CHUNK : (size_t)(hi) - (size_t)(lo); \
+        for (size_t c_ = (size_t)(lo); c_ < (size_t)(hi); c_ += cs_) {           \
+            size_t cn_ = (size_t)(hi) - c_ < cs_ ? (size_t)(hi) - c_ : cs_;       \
             T *y = (st) ? buf_ : (dst) + c_;                                     \
             __VA_ARGS__                                                          \
             if (st)                                                              \
