@@ -160,11 +160,18 @@ enum {
     TG_TENSOR_PERSISTENT    = 1u << 1,  /* heap-owned (tg_tensor_create)        */
     TG_TENSOR_RETAIN_GRAD   = 1u << 2,  /* keep this intermediate's gradient    */
     TG_TENSOR_VIEW          = 1u << 3,  /* data is borrowed, not owned          */
-    /* grad holds only +0.0, as its zeroing left it: the next contribution may
-     * overwrite instead of add (0 + x == x). Set by the parameter store's
-     * zero_grad; cleared by the tape after every VJP into the tensor and by
-     * anything else that writes the gradient. */
-    TG_TENSOR_GRAD_ZERO     = 1u << 4
+    /* grad is to be taken as +0.0: the next contribution may overwrite
+     * instead of add (0 + x == x). Set by the parameter store's zero_grad
+     * (the buffer holds zeros) and by the reverse sweep on an intermediate's
+     * fresh buffer before the first VJP into it (zeros, or unwritten bytes
+     * when that VJP declared it overwrites: tg_op_def.overwrites). Cleared
+     * by the tape after every VJP into the tensor and by anything else that
+     * writes the gradient. */
+    TG_TENSOR_GRAD_ZERO     = 1u << 4,
+    /* Internal to the reverse sweep: grad is a buffer nobody has written
+     * yet. The sweep zeroes it or hands it to an overwriting VJP (marked
+     * TG_TENSOR_GRAD_ZERO) before any VJP sees it; no op sees this flag. */
+    TG_TENSOR_GRAD_UNDEF    = 1u << 5
 };
 
 /* A tensor. Fields are read-only for users except through the functions

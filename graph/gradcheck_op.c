@@ -155,6 +155,8 @@ typedef struct run_spec {
     unsigned mask;            /* inputs whose grad is set (others NULL)         */
     int      prefill;         /* grads start at g0 instead of 0                 */
     int      poison;
+    int      fresh;           /* inputs the op overwrites start as the sweep's
+                                 fresh buffers: NaN bytes, TG_TENSOR_GRAD_ZERO  */
     double **g;               /* per owning input: the gradient after the VJP   */
     double  *y;               /* forward values, or NULL                        */
 } run_spec;
@@ -234,10 +236,16 @@ static tg_status analytic(op_state *s, const run_spec *r)
         if (r->prefill)
             for (int64_t k = 0; k < s->xt[o]->numel; k++)
                 gc_set(s->gb[o].body, s->xt[o]->dtype, k, s->g0[o][k]);
+        if (r->fresh && ((s->def->overwrites >> o) & 1u)) {
+            memset(s->gb[o].body, 0xFF, s->gb[o].bytes);   /* NaN in f32 and f64 */
+            s->xt[o]->flags |= TG_TENSOR_GRAD_ZERO;
+        }
         s->xt[o]->grad = s->gb[o].body;
     }
     if (s->def->backward)
         s->def->backward(&n);
+    for (int i = 0; i < s->n_in; i++)
+        s->xt[i]->flags &= ~(uint32_t)TG_TENSOR_GRAD_ZERO;
     if (tg_ctx_status(s->ctx) != TG_OK)
         st = ctx_err(s, "backward");
     check_writes(s, &n, owned);
@@ -284,7 +292,7 @@ static tg_status rerun(op_state *s, unsigned all, int poison)
     unsigned fbit = poison ? TG_GC_UNINIT : TG_GC_FWD_DETERMINISM;
     if (!(s->cfg->contracts & (gbit | fbit)))
         return TG_OK;
-    run_spec r = { s->xt, all, 0, poison, s->R, s->yr };
+    run_spec r = { s->xt, all, 0, poison, 0, s->R, s->yr };
     tg_status st = analytic(s, &r);
     if (st != TG_OK)
         return st;
@@ -303,6 +311,29 @@ static tg_status rerun(op_state *s, unsigned all, int poison)
     return TG_OK;
 }
 
+/* Overwrite: the declared inputs' gradients as fresh sweep buffers (NaN
+ * bytes, TG_TENSOR_GRAD_ZERO) end bit for bit as from zeros: the VJP wrote
+ * every element, as 0 + g. */
+static tg_status overwrite_contract(op_state *s, unsigned all)
+{
+    unsigned decl = s->def->overwrites & all;
+    if (!(s->cfg->contracts & TG_GC_OVERWRITE) || !decl)
+        return TG_OK;
+    run_spec r = { s->xt, all, 0, 0, 1, s->R, NULL };
+    tg_status st = analytic(s, &r);
+    if (st != TG_OK)
+        return st;
+    int64_t k;
+    for (int i = 0; i < s->n_in; i++)
+        if (((decl >> i) & 1u) && (k = gc_first_diff(s->G[i], s->R[i], s->xt[i]->numel)) >= 0) {
+            contract_elem(s, TG_GC_OVERWRITE, i, k,
+                          "%.17g into a fresh buffer (declared overwritten), %.17g into zeros: "
+                          "left unwritten or added to?", s->R[i][k], s->G[i][k]);
+            break;
+        }
+    return TG_OK;
+}
+
 static tg_status accumulate_contracts(op_state *s, unsigned all)
 {
     const gc_cfg *cfg = s->cfg;
@@ -310,7 +341,7 @@ static tg_status accumulate_contracts(op_state *s, unsigned all)
     int64_t k;
     /* Accumulate: from a prefilled g0 the VJP must end at g0 + G. */
     if (cfg->contracts & TG_GC_ACCUMULATE) {
-        run_spec r = { s->xt, all, 1, 0, s->R, NULL };
+        run_spec r = { s->xt, all, 1, 0, 0, s->R, NULL };
         if ((st = analytic(s, &r)) != TG_OK)
             return st;
         double eps = cfg->dt == TG_F32 ? FLT_EPSILON : DBL_EPSILON;
@@ -334,7 +365,7 @@ static tg_status accumulate_contracts(op_state *s, unsigned all)
         for (int i = 0; i < s->n_in; i++) {
             if (!s->diff[i])
                 continue;
-            run_spec r = { s->xt, 1u << i, 0, 0, s->R, NULL };
+            run_spec r = { s->xt, 1u << i, 0, 0, 0, s->R, NULL };
             if ((st = analytic(s, &r)) != TG_OK)
                 return st;
             double gmax = absmax(s->G[i], s->xt[i]->numel);
@@ -377,7 +408,7 @@ static tg_status alias_checks(op_state *s)
                 continue;
             pairs++;
             s->rep->n_alias_pairs++;
-            run_spec r = { arr, (1u << i) | (1u << j), 0, 0, s->R, NULL };
+            run_spec r = { arr, (1u << i) | (1u << j), 0, 0, 0, s->R, NULL };
             tg_status st = analytic(s, &r);
             if (st != TG_OK)
                 return st;
@@ -535,9 +566,10 @@ static tg_status check_variant(op_state *s)
         all |= (unsigned)s->diff[i] << i;
     /* A warm-up run grows the arena, so the reference run and every later
      * one start from memory gc_scrub reaches. */
-    run_spec r = { s->xt, all, 0, 0, s->G, s->y };
+    run_spec r = { s->xt, all, 0, 0, 0, s->G, s->y };
     if ((st = analytic(s, &r)) != TG_OK || (st = analytic(s, &r)) != TG_OK ||
-        (st = rerun(s, all, 0)) != TG_OK || (st = accumulate_contracts(s, all)) != TG_OK)
+        (st = rerun(s, all, 0)) != TG_OK || (st = accumulate_contracts(s, all)) != TG_OK ||
+        (st = overwrite_contract(s, all)) != TG_OK)
         return st;
     for (int i = 0; i < s->n_in; i++) {
         if (!s->diff[i])

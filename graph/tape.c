@@ -276,20 +276,56 @@ void tg_retain_grad(tg_tensor *t)
 
 /* ---- backward ------------------------------------------------------------ */
 
-/* A gradient buffer for t: zeroed, except for the sweep's root, whose
- * buffer add_seed fills whole (the seed is written, not added, then). */
+static size_t grad_bytes(const tg_tensor *t)
+{
+    return (size_t)(t->numel ? t->numel : 1) * tg_dtype_size(t->dtype);
+}
+
+/* A gradient buffer for t, left unwritten (TG_TENSOR_GRAD_UNDEF: resolved by
+ * resolve_fresh before any VJP reads it), except for the sweep's root,
+ * whose buffer add_seed fills whole (the seed is written, not added). */
 static int grad_alloc(tg_ctx *ctx, tg_tensor *t, const tg_tensor *root)
 {
-    size_t bytes = (size_t)(t->numel ? t->numel : 1) * tg_dtype_size(t->dtype);
-    t->grad = tg_ctx_alloc(ctx, bytes, "backward");
+    t->grad = tg_ctx_alloc(ctx, grad_bytes(t), "backward");
     if (!t->grad)
         return 0;
-    t->flags &= ~(uint32_t)TG_TENSOR_GRAD_ZERO;
-    if (t != root) {
-        memset(t->grad, 0, bytes);
-        t->flags |= TG_TENSOR_GRAD_ZERO;   /* the first VJP into it may overwrite */
-    }
+    t->flags &= ~(uint32_t)(TG_TENSOR_GRAD_ZERO | TG_TENSOR_GRAD_UNDEF);
+    if (t != root)
+        t->flags |= TG_TENSOR_GRAD_UNDEF;
     return 1;
+}
+
+/* Zero an unwritten gradient buffer; it then reads as +0 to every VJP. */
+static void grad_zero_now(tg_tensor *t)
+{
+    memset(t->grad, 0, grad_bytes(t));
+    t->flags = (t->flags & ~(uint32_t)TG_TENSOR_GRAD_UNDEF) | TG_TENSOR_GRAD_ZERO;
+}
+
+/* Before n's VJP, the unwritten gradient buffers it meets. Its output's,
+ * if no consumer wrote it (a VJP that contributed nothing), is zeroed: the
+ * VJP reads it. An input's is handed over unzeroed, marked
+ * TG_TENSOR_GRAD_ZERO, when the op declared it overwrites that input
+ * (tg_op_def.overwrites) and no other input of n shares the buffer (the
+ * second contribution must add to the first); otherwise zeroed. Inputs that
+ * take no gradient from n (nondiff) are left for their real consumer. */
+static void resolve_fresh(tg_node *n)
+{
+    if (n->out->flags & TG_TENSOR_GRAD_UNDEF)
+        grad_zero_now(n->out);
+    for (int i = 0; i < n->n_in; i++) {
+        tg_tensor *t = n->in[i];
+        if (!(t->flags & TG_TENSOR_GRAD_UNDEF) || (n->def->nondiff & (1u << i)))
+            continue;
+        int ow = (n->def->overwrites >> i) & 1u;
+        for (int k = 0; k < n->n_in && ow; k++)
+            if (k != i && (n->in[k] == t || n->in[k]->grad == t->grad))
+                ow = 0;
+        if (ow)
+            t->flags = (t->flags & ~(uint32_t)TG_TENSOR_GRAD_UNDEF) | TG_TENSOR_GRAD_ZERO;
+        else
+            grad_zero_now(t);
+    }
 }
 
 /* Seed the root's gradient: g = seed (fresh buffer) or g += seed (a leaf
@@ -357,8 +393,10 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
         }
     }
 
-    /* 2. Zeroed gradients for marked outputs: retained ones first, then the
-     *    rest above an arena mark, released once the sweep is done. */
+    /* 2. Gradient buffers for marked outputs: retained ones first, then the
+     *    rest above an arena mark, released once the sweep is done. Each is
+     *    zeroed, or handed to a VJP that overwrites it, when the sweep
+     *    reaches its first consumer (resolve_fresh). */
     for (size_t k = 0; k <= last; k++)
         if (tp->mark[k] && (tp->nodes[k]->out->flags & TG_TENSOR_RETAIN_GRAD))
             if (!grad_alloc(ctx, tp->nodes[k]->out, out))
@@ -381,6 +419,7 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
         if (!tp->mark[k])
             continue;
         tg_node *n = tp->nodes[k];
+        resolve_fresh(n);
         n->def->backward(n);
         /* The VJP may have written any input's gradient: none is known to
          * be zero any more (TG_TENSOR_GRAD_ZERO). */
@@ -396,12 +435,15 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
         }
     }
 
-    /* 4. Release intermediate gradients nobody asked to keep. */
+    /* 4. Release intermediate gradients nobody asked to keep. A retained one
+     *    the sweep did not reach (it stopped at an error) is zeroed. */
     for (size_t k = 0; k <= last; k++) {
         tg_tensor *o = tp->nodes[k]->out;
         if (!(o->flags & TG_TENSOR_RETAIN_GRAD)) {
             o->grad = NULL;
-            o->flags &= ~(uint32_t)TG_TENSOR_GRAD_ZERO;
+            o->flags &= ~(uint32_t)(TG_TENSOR_GRAD_ZERO | TG_TENSOR_GRAD_UNDEF);
+        } else if (o->grad && (o->flags & TG_TENSOR_GRAD_UNDEF)) {
+            grad_zero_now(o);
         }
     }
     tg_ctx_arena_rewind(ctx, arena_mark);

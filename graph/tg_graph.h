@@ -75,6 +75,21 @@ typedef struct tg_op_def {
      * op with no differentiable input. */
     void (*backward)(tg_node *n);
 
+    /* Bit i: the VJP may be handed an UNWRITTEN gradient buffer for input i
+     * and then writes every element of it (=, not +=). The sweep does so
+     * when this node is the first to contribute to an intermediate's
+     * gradient, sparing the buffer's zeroing and the VJP's read of it; it
+     * marks the buffer TG_TENSOR_GRAD_ZERO ("take it as +0"), which the
+     * VJP must test per call: without the flag it adds as always. An op
+     * declaring bit i must, when in[i] has the flag, write all of
+     * in[i]->grad with the bits adding to +0 would give (0 + g: write
+     * `(T)0 + g`, not g, so -0 becomes +0), unless another input is the
+     * same tensor or shares its gradient (tg_vjp_overwrites in
+     * ops/ops_common.h checks all of it); the gradient checker's
+     * "overwrite" contract holds it to that with a poisoned buffer. 0: the
+     * VJP only ever adds, and the sweep zeroes the buffer first. */
+    uint32_t overwrites;
+
     /* Sample inputs for gradient checking and benchmarking: case `variant`
      * (0 .. n_samples-1) in float dtype `dt`. Fill n->in, n->n_in and n->p
      * with tensors made in n->ctx (values off kinks and inside the domain;

@@ -35,14 +35,14 @@ static tg_status finite_param_shape(const tg_node *n, const char *what, tg_dtype
  */
 TG_EW_FORWARD(sigmoid_forward, y[i] = SIGMOID(x[i]))
 
-TG_EW_BACKWARD(sigmoid_backward, dx[i] += dy[i] * y[i] * (1 - y[i]))
+TG_EW_BACKWARD(sigmoid_backward, , dy[i] * y[i] * (1 - y[i]))
 
 static tg_status sigmoid_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -3, 3, 0); }
 
 static void sigmoid_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 13, 3); }
 
 const tg_op_def tg_op_sigmoid_def = {
-    .name = "sigmoid", .n_in = 1,
+    .name = "sigmoid", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = sigmoid_forward, .backward = sigmoid_backward,
     .sample = sigmoid_sample, .n_samples = TG_EW_N_SHAPES, .cost = sigmoid_cost,
 };
@@ -59,14 +59,14 @@ tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *x)
  */
 TG_EW_FORWARD(tanh_forward, y[i] = VM(tanh, x[i]))
 
-TG_EW_BACKWARD(tanh_backward, dx[i] += dy[i] * (1 - y[i] * y[i]))
+TG_EW_BACKWARD(tanh_backward, , dy[i] * (1 - y[i] * y[i]))
 
 static tg_status tanh_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0); }
 
 static void tanh_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 20, 3); }
 
 const tg_op_def tg_op_tanh_def = {
-    .name = "tanh", .n_in = 1,
+    .name = "tanh", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = tanh_forward, .backward = tanh_backward,
     .sample = tanh_sample, .n_samples = TG_EW_N_SHAPES, .cost = tanh_cost,
 };
@@ -84,14 +84,14 @@ tg_tensor *tg_tanh(tg_ctx *ctx, tg_tensor *x)
  */
 TG_EW_FORWARD_ST(relu_forward, y[i] = x[i] < 0 ? (T)0 : x[i])
 
-TG_EW_BACKWARD(relu_backward, dx[i] += x[i] > 0 ? dy[i] : (T)0)
+TG_EW_BACKWARD(relu_backward, , x[i] > 0 ? dy[i] : (T)0)
 
 static tg_status relu_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0.1); }
 
 static void relu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_relu_def = {
-    .name = "relu", .n_in = 1,
+    .name = "relu", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = relu_forward, .backward = relu_backward,
     .sample = relu_sample, .n_samples = TG_EW_N_SHAPES, .cost = relu_cost,
 };
@@ -113,7 +113,8 @@ static tg_status leaky_relu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int
 
 TG_EW_FORWARD_ST(leaky_relu_forward, const T slope = p0; y[i] = x[i] > 0 ? x[i] : slope * x[i])
 
-TG_EW_BACKWARD(leaky_relu_backward, const T slope = p0; dx[i] += x[i] > 0 ? dy[i] : slope * dy[i])
+TG_EW_BACKWARD(leaky_relu_backward, const T slope = p0,
+               x[i] > 0 ? dy[i] : slope * dy[i])
 
 static tg_status leaky_relu_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -127,7 +128,7 @@ static tg_status leaky_relu_sample(tg_node *n, tg_dtype dt, int v)
 static void leaky_relu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 2, 2); }
 
 const tg_op_def tg_op_leaky_relu_def = {
-    .name = "leaky_relu", .n_in = 1,
+    .name = "leaky_relu", .n_in = 1, .overwrites = 1,
     .shape = leaky_relu_shape, .forward = leaky_relu_forward, .backward = leaky_relu_backward,
     .sample = leaky_relu_sample, .n_samples = TG_EW_N_SHAPES, .cost = leaky_relu_cost,
 };
@@ -157,8 +158,8 @@ TG_EW_FORWARD(elu_forward,
               y[i] = x[i] > 0 ? x[i] : alpha * VM(expm1_nonpos, x[i]))
 
 TG_EW_BACKWARD(elu_backward,
-               const T alpha = p0;
-               dx[i] += x[i] > 0 ? dy[i] : dy[i] * alpha * VM(exp_nonpos, x[i]))
+               const T alpha = p0,
+               x[i] > 0 ? dy[i] : dy[i] * alpha * VM(exp_nonpos, x[i]))
 
 static tg_status elu_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -172,7 +173,7 @@ static tg_status elu_sample(tg_node *n, tg_dtype dt, int v)
 static void elu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 12, 13); }
 
 const tg_op_def tg_op_elu_def = {
-    .name = "elu", .n_in = 1,
+    .name = "elu", .n_in = 1, .overwrites = 1,
     .shape = elu_shape, .forward = elu_forward, .backward = elu_backward,
     .sample = elu_sample, .n_samples = TG_EW_N_SHAPES, .cost = elu_cost,
 };
@@ -194,14 +195,14 @@ tg_tensor *tg_elu(tg_ctx *ctx, tg_tensor *x, double alpha)
  */
 TG_EW_FORWARD_X16(softplus_forward, tg_vm16_softplusf, y[i] = VM(softplus, x[i]))
 
-TG_EW_BACKWARD(softplus_backward, dx[i] -= dy[i] * VM(expm1_nonpos, -y[i]))
+TG_EW_BACKWARD(softplus_backward, , -(dy[i] * VM(expm1_nonpos, -y[i])))
 
 static tg_status softplus_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -3, 3, 0); }
 
 static void softplus_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 22, 11); }
 
 const tg_op_def tg_op_softplus_def = {
-    .name = "softplus", .n_in = 1,
+    .name = "softplus", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = softplus_forward, .backward = softplus_backward,
     .sample = softplus_sample, .n_samples = TG_EW_N_SHAPES, .cost = softplus_cost,
 };
@@ -220,15 +221,15 @@ tg_tensor *tg_softplus(tg_ctx *ctx, tg_tensor *x)
 TG_EW_FORWARD(silu_forward, y[i] = x[i] * SIGMOID(x[i]))
 
 TG_EW_BACKWARD(silu_backward,
-               T s = SIGMOID(x[i]);
-               dx[i] += dy[i] * s * (1 + x[i] * (1 - s)))
+               T s = SIGMOID(x[i]),
+               dy[i] * s * (1 + x[i] * (1 - s)))
 
 static tg_status silu_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -3, 3, 0); }
 
 static void silu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 14, 17); }
 
 const tg_op_def tg_op_silu_def = {
-    .name = "silu", .n_in = 1,
+    .name = "silu", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = silu_forward, .backward = silu_backward,
     .sample = silu_sample, .n_samples = TG_EW_N_SHAPES, .cost = silu_cost,
 };
@@ -284,10 +285,12 @@ static tg_status gelu_forward(tg_node *n)
 #else
 #define GELU_ERF_BACKWARD gelu_erf_backward
 #endif
-TG_EW_BACKWARD(GELU_ERF_BACKWARD, dx[i] += dy[i] * GELU_ERF_DY(T, x[i]))
+TG_EW_BACKWARD(GELU_ERF_BACKWARD, , dy[i] * GELU_ERF_DY(T, x[i]))
 
 #ifdef TG_VM16
-/* f32: dx += dy gelu'(x) 16 lanes at a time (one fma), the tail masked. */
+/* f32: dx += dy gelu'(x) 16 lanes at a time (one fma), the tail masked;
+ * into a fresh gradient (tg_vjp_overwrites) the fma adds +0 instead of dx:
+ * the bits of (T)0 + dy gelu'(x), dx unread. */
 static void gelu_erf_backward(tg_node *n)
 {
     float *dx = n->in[0]->grad;
@@ -297,18 +300,20 @@ static void gelu_erf_backward(tg_node *n)
     }
     size_t len = TG_NUMEL(n->out);
     int nt_ = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS);
+    int ow = tg_vjp_overwrites(n, 0);
     const float *x = n->in[0]->data, *dy = n->out->grad;
     TG_PAR_FOR(nt_, (int64_t)len, 16, lo_, hi_, {
         size_t i = (size_t)lo_;
         for (; i + 16 <= (size_t)hi_; i += 16) {
             __m512 d = tg_vm16_gelu_erf_df(_mm512_loadu_ps(x + i));
-            _mm512_storeu_ps(dx + i, _mm512_fmadd_ps(_mm512_loadu_ps(dy + i), d, _mm512_loadu_ps(dx + i)));
+            __m512 acc = ow ? _mm512_setzero_ps() : _mm512_loadu_ps(dx + i);
+            _mm512_storeu_ps(dx + i, _mm512_fmadd_ps(_mm512_loadu_ps(dy + i), d, acc));
         }
         if (i < (size_t)hi_) {
             __mmask16 m = (__mmask16)((1u << ((size_t)hi_ - i)) - 1);
             __m512 d = tg_vm16_gelu_erf_df(_mm512_maskz_loadu_ps(m, x + i));
-            _mm512_mask_storeu_ps(dx + i, m, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, dy + i), d,
-                                                             _mm512_maskz_loadu_ps(m, dx + i)));
+            __m512 acc = ow ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, dx + i);
+            _mm512_mask_storeu_ps(dx + i, m, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, dy + i), d, acc));
         }
     });
 }
@@ -318,8 +323,8 @@ TG_EW_BACKWARD(gelu_tanh_backward,
                T x2 = x[i] * x[i];
                T t = VM(tanh, (T)SQRT_2_OVER_PI * (x[i] + (T)GELU_TANH_KAPPA * x2 * x[i]));
                T du = (T)SQRT_2_OVER_PI * (1 + (T)(3 * GELU_TANH_KAPPA) * x2);
-               T sech2 = 1 - t * t;
-               dx[i] += dy[i] * ((T)0.5 * (1 + t) + (sech2 != 0 ? (T)0.5 * x[i] * sech2 * du : 0)))
+               T sech2 = 1 - t * t,
+               dy[i] * ((T)0.5 * (1 + t) + (sech2 != 0 ? (T)0.5 * x[i] * sech2 * du : 0)))
 
 static void gelu_backward(tg_node *n)
 {
@@ -344,7 +349,7 @@ static tg_status gelu_sample(tg_node *n, tg_dtype dt, int v)
 static void gelu_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 16, 28); }
 
 const tg_op_def tg_op_gelu_def = {
-    .name = "gelu", .n_in = 1,
+    .name = "gelu", .n_in = 1, .overwrites = 1,
     .shape = gelu_shape, .forward = gelu_forward, .backward = gelu_backward,
     .sample = gelu_sample, .n_samples = 4, .cost = gelu_cost,
 };

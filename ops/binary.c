@@ -543,12 +543,12 @@ static tg_tensor *sc_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *x, doub
  * VJP: dx += dy
  */
 TG_EW_FORWARD_ST(add_scalar_forward, y[i] = x[i] + p0)
-TG_EW_BACKWARD(add_scalar_backward, dx[i] += dy[i])
+TG_EW_BACKWARD(add_scalar_backward, , dy[i])
 static tg_status add_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 0.75, -1.25); }
 static void add_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_add_scalar_def = {
-    .name = "add_scalar", .n_in = 1,
+    .name = "add_scalar", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = add_scalar_forward, .backward = add_scalar_backward,
     .sample = add_scalar_sample, .n_samples = 2, .cost = add_scalar_cost,
 };
@@ -563,12 +563,12 @@ tg_tensor *tg_sub_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(
  * VJP: dx += -dy
  */
 TG_EW_FORWARD_ST(rsub_scalar_forward, y[i] = p0 - x[i])
-TG_EW_BACKWARD(rsub_scalar_backward, dx[i] += -dy[i])
+TG_EW_BACKWARD(rsub_scalar_backward, , -dy[i])
 static tg_status rsub_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 1.5, -0.25); }
 static void rsub_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_rsub_scalar_def = {
-    .name = "rsub_scalar", .n_in = 1,
+    .name = "rsub_scalar", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = rsub_scalar_forward, .backward = rsub_scalar_backward,
     .sample = rsub_scalar_sample, .n_samples = 2, .cost = rsub_scalar_cost,
 };
@@ -580,12 +580,12 @@ tg_tensor *tg_rsub_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply
  * VJP: dx += dy * c
  */
 TG_EW_FORWARD_ST(mul_scalar_forward, y[i] = x[i] * p0)
-TG_EW_BACKWARD(mul_scalar_backward, dx[i] += dy[i] * p0)
+TG_EW_BACKWARD(mul_scalar_backward, , dy[i] * p0)
 static tg_status mul_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, -1.5, 2.5); }
 static void mul_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_mul_scalar_def = {
-    .name = "mul_scalar", .n_in = 1,
+    .name = "mul_scalar", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = mul_scalar_forward, .backward = mul_scalar_backward,
     .sample = mul_scalar_sample, .n_samples = 2, .cost = mul_scalar_cost,
 };
@@ -599,12 +599,12 @@ tg_tensor *tg_mul_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(
  * always x / c, and div_scalar matches div by a scalar tensor bit for bit.
  */
 TG_EW_FORWARD_ST(div_scalar_forward, y[i] = x[i] / p0)
-TG_EW_BACKWARD(div_scalar_backward, dx[i] += dy[i] / p0)
+TG_EW_BACKWARD(div_scalar_backward, , dy[i] / p0)
 static tg_status div_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0, 0.8, -2.5); }
 static void div_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_div_scalar_def = {
-    .name = "div_scalar", .n_in = 1,
+    .name = "div_scalar", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = div_scalar_forward, .backward = div_scalar_backward,
     .sample = div_scalar_sample, .n_samples = 2, .cost = div_scalar_cost,
 };
@@ -616,12 +616,12 @@ tg_tensor *tg_div_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply(
  * VJP: dx += -dy * (y / x)       (= -dy * c / x^2, without squaring x)
  */
 TG_EW_FORWARD_ST(rdiv_scalar_forward, y[i] = p0 / x[i])
-TG_EW_BACKWARD(rdiv_scalar_backward, dx[i] += -dy[i] * (y[i] / x[i]))
+TG_EW_BACKWARD(rdiv_scalar_backward, , -dy[i] * (y[i] / x[i]))
 static tg_status rdiv_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, -2, 2, 0.5, 1.5, -0.7); }
 static void rdiv_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 3); }
 
 const tg_op_def tg_op_rdiv_scalar_def = {
-    .name = "rdiv_scalar", .n_in = 1,
+    .name = "rdiv_scalar", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = rdiv_scalar_forward, .backward = rdiv_scalar_backward,
     .sample = rdiv_scalar_sample, .n_samples = 2, .cost = rdiv_scalar_cost,
 };
@@ -633,12 +633,12 @@ tg_tensor *tg_rdiv_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply
  * VJP: dx += dy * c * x^(c-1)     (0 when c == 0, as PyTorch)
  */
 TG_EW_FORWARD(pow_scalar_forward, y[i] = (T)pow(x[i], p0))
-TG_EW_BACKWARD(pow_scalar_backward, dx[i] += p0 == 0 ? 0 : dy[i] * p0 * (T)pow(x[i], p0 - 1))
+TG_EW_BACKWARD(pow_scalar_backward, , p0 == 0 ? 0 : dy[i] * p0 * (T)pow(x[i], p0 - 1))
 static tg_status pow_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, 0.5, 2, 0, 2.5, -1.5); }
 static void pow_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 20, 22); }
 
 const tg_op_def tg_op_pow_scalar_def = {
-    .name = "pow_scalar", .n_in = 1,
+    .name = "pow_scalar", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = pow_scalar_forward, .backward = pow_scalar_backward,
     .sample = pow_scalar_sample, .n_samples = 2, .cost = pow_scalar_cost,
 };

@@ -65,6 +65,8 @@ static tg_status bgemm(tg_ctx *ctx, unsigned hints, tg_dtype dt, int64_t nb, int
                        const char *B, int64_t ldb, int64_t sB,
                        double beta, char *C, int64_t ldc, int64_t sC)
 {
+    if (nb == 0 && sC == 0 && beta == 0.0)   /* an empty sum overwrites C with zeros */
+        return tg_gemm_ex(ctx, 0, dt, ta, tb, M, N, 0, A, lda, B, ldb, 0.0, C, ldc);
     if (nb > 1 && sC == 0)
         hints &= ~(unsigned)TG_GEMM_C_COLD;   /* the next entry reads C right back */
     if (nb > 1 && sB == 0 && sA && sC && !ta && sA == M * lda && sC == M * ldc)
@@ -83,20 +85,16 @@ static tg_status bgemm(tg_ctx *ctx, unsigned hints, tg_dtype dt, int64_t nb, int
 }
 
 /* beta for the VJP's product into input i's gradient: 0 (overwrite) when
- * that gradient is known to hold only +0 (TG_TENSOR_GRAD_ZERO) and no other
- * input is the same tensor (its contribution may already be in there), else
- * 1 (accumulate). Bit for bit the same: the kernels start their sums from a
- * +0 register either way. Overwriting spares the product reading a
- * gradient that is cold after the optimizer step (measured, f32 step
- * 784-1024-1024-10 b128, 1 thread: see the commit). */
+ * that gradient is to be taken as +0 (tg_vjp_overwrites: a parameter's
+ * zeroed gradient, or the sweep's unwritten buffer; matmul and linear
+ * declare every input) and no other input shares it, else 1 (accumulate).
+ * Bit for bit the same: the kernels start their sums from a +0 register
+ * either way, and beta 0 writes all of C (K = 0 too). Overwriting spares
+ * the product reading a gradient that is cold after the optimizer step
+ * (measured, f32 step 784-1024-1024-10 b128, 1 thread: see the commit). */
 static double grad_beta(const tg_node *n, int i)
 {
-    if (!(n->in[i]->flags & TG_TENSOR_GRAD_ZERO))
-        return 1.0;
-    for (int k = 0; k < n->n_in; k++)
-        if (k != i && (n->in[k] == n->in[i] || n->in[k]->grad == n->in[i]->grad))
-            return 1.0;
-    return 0.0;
+    return tg_vjp_overwrites(n, i) ? 0.0 : 1.0;
 }
 
 /* Hints for the product into input i's gradient: a leaf's gradient (a
@@ -230,7 +228,7 @@ static void matmul_cost(const tg_node *n, tg_op_cost *c)
 }
 
 const tg_op_def tg_op_matmul_def = {
-    .name = "matmul", .n_in = 2,
+    .name = "matmul", .n_in = 2, .overwrites = 3,
     .shape = matmul_shape, .forward = matmul_forward, .backward = matmul_backward,
     .sample = matmul_sample, .n_samples = 4, .cost = matmul_cost,
     .sample_shape = matmul_sample_shape,
@@ -334,13 +332,15 @@ static void linear_backward(tg_node *n)
     char *dx = n->in[0]->grad, *dw = n->in[1]->grad, *db = n->in[2]->grad;
     const char *dz = n->out->grad;
     int relu = n->p.i[0] == LIN_RELU;
+    int ow_b = db && tg_vjp_overwrites(n, 2);
     size_t es = tg_dtype_size(dt);
     if (relu) {
         char *z = tg_node_scratch(n, (size_t)(M * N) * es);
         if (!z)
             return;
         /* dz = dy·[y > 0], and db's column sums, rows in order (threads:
-         * ranges of columns, so each db[j] still sums its rows in order). */
+         * ranges of columns, so each db[j] still sums its rows in order),
+         * from +0 when db is overwritten. */
         int nt = tg_par_threads(ctx, (double)(M * N), TG_PAR_MIN_ELEMS);
         if (nt > 1 && N < 64 * (int64_t)nt)
             nt = 1;
@@ -348,6 +348,9 @@ static void linear_backward(tg_node *n)
             const T *y = n->out->data, *dy = n->out->grad;
             T *zz = (T *)z, *bb = (T *)db;
             TG_PAR_FOR(nt, N, 16, c0, c1, {
+                if (bb && ow_b)
+                    for (int64_t j = c0; j < c1; j++)
+                        bb[j] = 0;
                 for (int64_t i = 0; i < M; i++) {
                     const T *yr = y + i * N, *dyr = dy + i * N;
                     T *zr = zz + i * N;
@@ -368,6 +371,9 @@ static void linear_backward(tg_node *n)
             const T *dy = n->out->grad;
             T *bb = (T *)db;
             TG_PAR_FOR(nt, N, 16, c0, c1, {
+                if (ow_b)
+                    for (int64_t j = c0; j < c1; j++)
+                        bb[j] = 0;
                 for (int64_t i = 0; i < M; i++)
                     for (int64_t j = c0; j < c1; j++)
                         bb[j] += dy[i * N + j];
@@ -451,7 +457,7 @@ static void linear_cost(const tg_node *n, tg_op_cost *c)
 }
 
 const tg_op_def tg_op_linear_def = {
-    .name = "linear", .n_in = 3,
+    .name = "linear", .n_in = 3, .overwrites = 7,
     .shape = linear_shape, .forward = linear_forward, .backward = linear_backward,
     .sample = linear_sample, .n_samples = 4, .cost = linear_cost,
     .sample_shape = linear_sample_shape,

@@ -271,7 +271,8 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
 
 /* ---- elementwise ops of one input (unary.c, activation.c, binary.c) -------
  * TG_EW_FORWARD(fn, ...)   defines `static tg_status fn(tg_node *n)`
- * TG_EW_BACKWARD(fn, ...)  defines `static void fn(tg_node *n)`, the VJP
+ * TG_EW_BACKWARD(fn, LET, G)  defines `static void fn(tg_node *n)`, the VJP
+ *                          (below: dx[i] += G, or = when overwriting)
  * Each runs the statements `...` for every element i, with T the element
  * type (TG_DISPATCH), x = input 0's data, y = the output's data and, in the
  * VJP, dy = out->grad and dx = input 0's grad (the VJP does nothing when dx
@@ -357,20 +358,51 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
         return TG_OK;                                                            \
     }
 
-#define TG_EW_BACKWARD(fn, ...)                                                  \
+/* Whether n's VJP writes input i's gradient instead of adding to it: the
+ * op declares it may (tg_op_def.overwrites bit i), the gradient is to be
+ * taken as +0 (TG_TENSOR_GRAD_ZERO: the sweep's fresh buffer, unwritten, or
+ * a parameter's zeroed one) and no other input is the same tensor or shares
+ * its gradient (that input's contribution adds to this one). When it says
+ * 1, the VJP must write every element, as `(T)0 + g`. */
+static inline int tg_vjp_overwrites(const tg_node *n, int i)
+{
+    const tg_tensor *t = n->in[i];
+    if (!t->grad || !(t->flags & TG_TENSOR_GRAD_ZERO) || !((n->def->overwrites >> i) & 1u))
+        return 0;
+    for (int k = 0; k < n->n_in; k++)
+        if (k != i && (n->in[k] == t || n->in[k]->grad == t->grad))
+            return 0;
+    return 1;
+}
+
+/* TG_EW_BACKWARD(fn, LET, G): for every element i, run the statements LET
+ * (may be empty) and then dx[i] += G, or dx[i] = (T)0 + G when the sweep
+ * hands over a fresh gradient (tg_vjp_overwrites; declare the op's
+ * `.overwrites = 1`): the same bits without reading dx. Write a subtracted
+ * contribution as G = -(...): d + -(e) is d - e exactly. */
+#define TG_EW_BACKWARD(fn, LET, G)                                               \
     static void fn(tg_node *n)                                                   \
     {                                                                            \
         size_t len = TG_NUMEL(n->out);                                           \
         int nt_ = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS);         \
+        int ow_ = tg_vjp_overwrites(n, 0);                                       \
         TG_DISPATCH(n->out->dtype, T, {                                          \
             const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;  \
             T *dx = n->in[0]->grad;                                              \
             const T p0 = (T)n->p.f[0], p1 = (T)n->p.f[1];                        \
             (void)x; (void)y; (void)p0; (void)p1;                                \
-            if (dx)                                                              \
+            if (dx && ow_)                                                       \
                 TG_PAR_FOR(nt_, (int64_t)len, 16, lo_, hi_, {                    \
                     for (size_t i = (size_t)lo_; i < (size_t)hi_; i++) {         \
-                        __VA_ARGS__;                                             \
+                        LET;                                                     \
+                        dx[i] = (T)0 + (G);                                      \
+                    }                                                            \
+                });                                                              \
+            else if (dx)                                                         \
+                TG_PAR_FOR(nt_, (int64_t)len, 16, lo_, hi_, {                    \
+                    for (size_t i = (size_t)lo_; i < (size_t)hi_; i++) {         \
+                        LET;                                                     \
+                        dx[i] += (G);                                            \
                     }                                                            \
                 });                                                              \
         });                                                                      \
@@ -378,7 +410,8 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
 
 /* Elementwise cost: `f` flops per element forward, `b` backward (a libm
  * call counts as ~10); bytes: forward reads x and writes y, backward reads dy
- * and one saved value (x or y) and reads+writes dx. */
+ * and one saved value (x or y) and reads+writes dx (the accumulating VJP,
+ * as the benchmark times it). */
 static inline void tg_ew_cost(const tg_node *n, tg_op_cost *c, double f, double b)
 {
     double e = (double)n->out->numel, w = (double)tg_dtype_size(n->out->dtype);

@@ -15,7 +15,7 @@
  */
 TG_EW_FORWARD_ST(neg_forward, y[i] = -x[i])
 
-TG_EW_BACKWARD(neg_backward, dx[i] -= dy[i])
+TG_EW_BACKWARD(neg_backward, , -(dy[i]))
 
 static tg_status neg_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0); }
 
@@ -26,7 +26,7 @@ static void neg_cost(const tg_node *n, tg_op_cost *c)
 }
 
 const tg_op_def tg_op_neg_def = {
-    .name = "neg", .n_in = 1,
+    .name = "neg", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = neg_forward, .backward = neg_backward,
     .sample = neg_sample, .n_samples = TG_EW_N_SHAPES, .cost = neg_cost,
 };
@@ -42,14 +42,14 @@ tg_tensor *tg_neg(tg_ctx *ctx, tg_tensor *x)
  */
 TG_EW_FORWARD_X16(exp_forward, tg_vm16_expf, y[i] = VM(exp, x[i]))
 
-TG_EW_BACKWARD(exp_backward, dx[i] += dy[i] * y[i])
+TG_EW_BACKWARD(exp_backward, , dy[i] * y[i])
 
 static tg_status exp_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0); }
 
 static void exp_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 10, 1); }
 
 const tg_op_def tg_op_exp_def = {
-    .name = "exp", .n_in = 1,
+    .name = "exp", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = exp_forward, .backward = exp_backward,
     .sample = exp_sample, .n_samples = TG_EW_N_SHAPES, .cost = exp_cost,
 };
@@ -65,14 +65,14 @@ tg_tensor *tg_exp(tg_ctx *ctx, tg_tensor *x)
  */
 TG_EW_FORWARD(log_forward, y[i] = VM(log, x[i]))
 
-TG_EW_BACKWARD(log_backward, dx[i] += dy[i] / x[i])
+TG_EW_BACKWARD(log_backward, , dy[i] / x[i])
 
 static tg_status log_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, 0.5, 3, 0); }
 
 static void log_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 10, 2); }
 
 const tg_op_def tg_op_log_def = {
-    .name = "log", .n_in = 1,
+    .name = "log", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = log_forward, .backward = log_backward,
     .sample = log_sample, .n_samples = TG_EW_N_SHAPES, .cost = log_cost,
 };
@@ -89,14 +89,14 @@ tg_tensor *tg_log(tg_ctx *ctx, tg_tensor *x)
  */
 TG_EW_FORWARD_ST(sqrt_forward, y[i] = TGM(sqrt, x[i]))
 
-TG_EW_BACKWARD(sqrt_backward, dx[i] += dy[i] / (y[i] + y[i]))
+TG_EW_BACKWARD(sqrt_backward, , dy[i] / (y[i] + y[i]))
 
 static tg_status sqrt_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, 0.5, 3, 0); }
 
 static void sqrt_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 4, 3); }
 
 const tg_op_def tg_op_sqrt_def = {
-    .name = "sqrt", .n_in = 1,
+    .name = "sqrt", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = sqrt_forward, .backward = sqrt_backward,
     .sample = sqrt_sample, .n_samples = TG_EW_N_SHAPES, .cost = sqrt_cost,
 };
@@ -113,14 +113,14 @@ tg_tensor *tg_sqrt(tg_ctx *ctx, tg_tensor *x)
  */
 TG_EW_FORWARD_ST(abs_forward, y[i] = TGM(fabs, x[i]))
 
-TG_EW_BACKWARD(abs_backward, dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : (T)0)
+TG_EW_BACKWARD(abs_backward, , x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : (T)0)
 
 static tg_status abs_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0.1); }
 
 static void abs_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 2); }
 
 const tg_op_def tg_op_abs_def = {
-    .name = "abs", .n_in = 1,
+    .name = "abs", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = abs_forward, .backward = abs_backward,
     .sample = abs_sample, .n_samples = TG_EW_N_SHAPES, .cost = abs_cost,
 };
@@ -136,14 +136,14 @@ tg_tensor *tg_abs(tg_ctx *ctx, tg_tensor *x)
  */
 TG_EW_FORWARD_ST(square_forward, y[i] = x[i] * x[i])
 
-TG_EW_BACKWARD(square_backward, dx[i] += (x[i] + x[i]) * dy[i])
+TG_EW_BACKWARD(square_backward, , (x[i] + x[i]) * dy[i])
 
 static tg_status square_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0); }
 
 static void square_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 1, 2); }
 
 const tg_op_def tg_op_square_def = {
-    .name = "square", .n_in = 1,
+    .name = "square", .n_in = 1, .overwrites = 1,
     .shape = tg_shape_as_input, .forward = square_forward, .backward = square_backward,
     .sample = square_sample, .n_samples = TG_EW_N_SHAPES, .cost = square_cost,
 };
@@ -179,8 +179,8 @@ TG_EW_FORWARD_ST(clamp_forward,
               y[i] = v > hi ? hi : v)
 
 TG_EW_BACKWARD(clamp_backward,
-               const T lo = p0, hi = p1;
-               dx[i] += (x[i] >= lo && x[i] <= hi) ? dy[i] : (T)0)
+               const T lo = p0; const T hi = p1,
+               (x[i] >= lo && x[i] <= hi) ? dy[i] : (T)0)
 
 static tg_status clamp_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -211,7 +211,7 @@ static tg_status clamp_sample(tg_node *n, tg_dtype dt, int v)
 static void clamp_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 2, 3); }
 
 const tg_op_def tg_op_clamp_def = {
-    .name = "clamp", .n_in = 1,
+    .name = "clamp", .n_in = 1, .overwrites = 1,
     .shape = clamp_shape, .forward = clamp_forward, .backward = clamp_backward,
     .sample = clamp_sample, .n_samples = TG_EW_N_SHAPES, .cost = clamp_cost,
 };

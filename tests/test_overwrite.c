@@ -1,0 +1,262 @@
+/* test_overwrite.c — VJPs that write a fresh gradient instead of adding to
+ * it (tg_op_def.overwrites, TG_TENSOR_GRAD_ZERO).
+ *
+ * - The reverse sweep: for every built-in op that declares it, over every
+ *   sample variant, f32 and f64, the leaves' gradients are bit for bit those
+ *   of the same graph with the op's declaration removed (the sweep then
+ *   zeroes each buffer and the VJP adds), with the op the only consumer of
+ *   its inputs, with a second consumer recorded after it (the op's VJP then
+ *   runs second and must add), and with one tensor passed as every input.
+ * - A small graph against its closed form (fan-out through an overwriting
+ *   op and an adding one).
+ * - The gradient checker's "overwrite" contract: a correct user op passes,
+ *   one that leaves an element unwritten or that adds into the fresh buffer
+ *   fails, named. */
+#include "tapegrad.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- an identity op that only ever adds: puts an intermediate between a
+ *      leaf and the op under test --------------------------------------- */
+
+static tg_status same_shape(const tg_node *n, tg_dtype *dt, int *nd, int64_t *sh)
+{
+    *dt = n->in[0]->dtype;
+    *nd = n->in[0]->ndim;
+    memcpy(sh, n->in[0]->shape, sizeof(int64_t) * (size_t)n->in[0]->ndim);
+    return TG_OK;
+}
+
+static size_t bytes_of(const tg_tensor *t) { return (size_t)t->numel * tg_dtype_size(t->dtype); }
+
+static tg_status ident_forward(tg_node *n)
+{
+    memcpy(n->out->data, n->in[0]->data, bytes_of(n->out));
+    return TG_OK;
+}
+
+static void ident_backward(tg_node *n)
+{
+    if (!n->in[0]->grad)
+        return;
+    for (int64_t k = 0; k < n->out->numel; k++)
+        if (n->out->dtype == TG_F32)
+            ((float *)n->in[0]->grad)[k] += ((const float *)n->out->grad)[k];
+        else
+            ((double *)n->in[0]->grad)[k] += ((const double *)n->out->grad)[k];
+}
+
+static const tg_op_def ident_def = { .name = "t_ident", .n_in = 1, .shape = same_shape,
+                                     .forward = ident_forward, .backward = ident_backward };
+
+/* ---- the sweep against the same graph without the declaration ---------- */
+
+enum { ALONE, SECOND_CONSUMER, ONE_TENSOR };
+
+/* Run op `def` on sample `v` (dtype dt) behind identity ops, seed its output
+ * with fixed values and sweep; the leaves' gradients go to g (flat, in
+ * input order). Returns the number of values written, or -1 when the
+ * variant does not apply (ONE_TENSOR with differing inputs) or fails. */
+static int64_t run(const tg_op_def *def, tg_dtype dt, int v, int mode, int threads, double *g, int64_t cap)
+{
+    tg_ctx_opts o = { .seed = 7, .n_threads = threads };
+    tg_ctx *ctx = tg_ctx_new(&o);
+    if (!ctx)
+        return -1;
+    tg_node s = { .def = def, .ctx = ctx };
+    int64_t got = -1;
+    if (def->sample(&s, dt, v) != TG_OK)
+        goto out;
+    tg_tensor *leaf[TG_MAX_IN] = {0}, *in[TG_MAX_IN];
+    for (int i = 0; i < s.n_in; i++) {
+        in[i] = s.in[i];
+        if ((def->nondiff >> i) & 1u || !tg_dtype_is_float(s.in[i]->dtype))
+            continue;
+        if (mode == ONE_TENSOR && (s.in[i]->dtype != s.in[0]->dtype ||
+                                   !tg_shape_equal(s.in[i]->ndim, s.in[i]->shape, s.in[0]->ndim, s.in[0]->shape)))
+            goto out;
+        leaf[i] = s.in[i];
+        if (tg_tensor_requires_grad(leaf[i]) != TG_OK)
+            goto out;
+        in[i] = tg_apply(ctx, &ident_def, &leaf[i], 1, NULL, NULL);
+        if (mode == ONE_TENSOR && i > 0)
+            in[i] = in[0];
+    }
+    if (mode == ONE_TENSOR && (s.n_in < 2 || !leaf[0]))
+        goto out;
+    tg_tensor *y = tg_apply(ctx, def, in, s.n_in, &s.p, s.user);
+    if (!y)
+        goto out;
+    tg_tensor *seed = tg_tensor_new(ctx, y->dtype, y->ndim, y->shape);
+    if (!seed)
+        goto out;
+    for (int64_t k = 0; k < y->numel; k++)
+        tg_tensor_set(seed, k, 0.25 + 0.125 * (double)(k % 7) - 0.5 * (double)(k % 2));
+    if (mode == SECOND_CONSUMER) {
+        /* A later consumer of every intermediate: its VJP runs first. */
+        for (int i = 0; i < s.n_in; i++)
+            if (leaf[i]) {
+                tg_tensor *t = tg_apply(ctx, &ident_def, &in[i], 1, NULL, NULL);
+                tg_tensor *c = tg_sum_all(ctx, tg_mul_scalar(ctx, t, 0.75));
+                tg_tensor *yc = tg_sum_all(ctx, tg_mul(ctx, y, seed));
+                y = tg_add(ctx, yc, c);
+                seed = NULL;
+                break;
+            }
+    }
+    if (seed ? tg_backward_seed(ctx, y, seed) != TG_OK : tg_backward(ctx, y) != TG_OK)
+        goto out;
+    got = 0;
+    for (int i = 0; i < s.n_in; i++)
+        for (int64_t k = 0; leaf[i] && k < leaf[i]->numel && got < cap; k++)
+            g[got++] = tg_tensor_grad_get(leaf[i], k);
+out:
+    tg_ctx_free(ctx);
+    return got;
+}
+
+static void check_op(const tg_op_def *def)
+{
+    tg_op_def adds = *def;
+    adds.overwrites = 0;
+    static double a[1 << 14], b[1 << 14];
+    int n_cases = 0;
+    for (int dt = 0; dt < 2; dt++)
+        for (int v = 0; v < def->n_samples; v++)
+            for (int mode = ALONE; mode <= ONE_TENSOR; mode++)
+                for (int threads = 1; threads <= 2; threads++) {
+                    tg_dtype t = dt ? TG_F32 : TG_F64;
+                    int64_t na = run(def, t, v, mode, threads, a, 1 << 14);
+                    int64_t nb = run(&adds, t, v, mode, threads, b, 1 << 14);
+                    TEST_CHECK_MSG(na == nb, "%s variant %d mode %d: %lld vs %lld gradients", def->name, v, mode,
+                                   (long long)na, (long long)nb);
+                    if (na <= 0 || na != nb)
+                        continue;
+                    n_cases++;
+                    int64_t k = 0;
+                    while (k < na && memcmp(&a[k], &b[k], sizeof a[k]) == 0)
+                        k++;
+                    TEST_CHECK_MSG(k == na, "%s %s variant %d mode %d threads %d: gradient %lld is %.17g "
+                                   "overwriting, %.17g adding", def->name, dt ? "f32" : "f64", v, mode, threads,
+                                   (long long)k, k < na ? a[k] : 0, k < na ? b[k] : 0);
+                }
+    TEST_CHECK_MSG(n_cases > 0, "%s: no case ran", def->name);
+}
+
+/* ---- a graph with a closed form ------------------------------------------ */
+
+/* L = sum(tanh(2x)) + sum(2x): a = 2x feeds tanh (recorded first, so its VJP
+ * runs last and adds) and the sum (whose VJP runs first into the fresh
+ * buffer). dL/dx = 2 (1 - tanh(2x)^2) + 2. And x·x through matmul, one
+ * tensor as both inputs: d sum(x·x)/dx = (1ᵀ... ) checked in closed form. */
+static void test_closed_form(void)
+{
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    int64_t sh[2] = { 3, 3 };
+    double xs[9] = { -1.5, -0.75, -0.1, 0, 0.2, 0.5, 0.9, 1.3, 2.0 };
+    tg_tensor *x = tg_tensor_from(ctx, TG_F64, 2, sh, xs);
+    TEST_CHECK(x && tg_tensor_requires_grad(x) == TG_OK);
+    tg_tensor *a = tg_mul_scalar(ctx, x, 2.0);
+    tg_tensor *l = tg_add(ctx, tg_sum_all(ctx, tg_tanh(ctx, a)), tg_sum_all(ctx, a));
+    TEST_CHECK_MSG(l && tg_backward(ctx, l) == TG_OK, "%s", tg_ctx_error(ctx));
+    for (int k = 0; k < 9; k++) {
+        double t = tanh(2 * xs[k]);
+        TEST_CLOSE(tg_tensor_grad_get(x, k), 2 * (1 - t * t) + 2, 1e-15, 1e-14);
+    }
+    /* S = sum(X·X): dS/dX = 1·(X·1)ᵀ... element (i, j): sum_k X[j][k] + sum_k X[k][i]. */
+    tg_tensor_zero_grad(x);
+    tg_tensor *b = tg_mul_scalar(ctx, x, 1.0);
+    tg_tensor *s = tg_sum_all(ctx, tg_matmul(ctx, b, b));
+    TEST_CHECK_MSG(s && tg_backward(ctx, s) == TG_OK, "%s", tg_ctx_error(ctx));
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            double want = 0;
+            for (int k = 0; k < 3; k++)
+                want += xs[j * 3 + k] + xs[k * 3 + i];
+            TEST_CLOSE(tg_tensor_grad_get(x, i * 3 + j), want, 1e-14, 1e-14);
+        }
+    tg_ctx_free(ctx);
+}
+
+/* ---- the checker's contract ---------------------------------------------- */
+
+static tg_status twice_forward(tg_node *n)
+{
+    for (int64_t k = 0; k < n->out->numel; k++)
+        ((double *)n->out->data)[k] = 2 * ((const double *)n->in[0]->data)[k];
+    return TG_OK;
+}
+
+static int bug;   /* 0: correct; 1: the last element left; 2: adds regardless */
+
+static void twice_backward(tg_node *n)
+{
+    double *dx = n->in[0]->grad;
+    const double *dy = n->out->grad;
+    if (!dx)
+        return;
+    int ow = (n->in[0]->flags & TG_TENSOR_GRAD_ZERO) && bug != 2;
+    int64_t len = n->out->numel - (ow && bug == 1 ? 1 : 0);
+    for (int64_t k = 0; k < len; k++)
+        dx[k] = (ow ? 0.0 : dx[k]) + 2 * dy[k];
+}
+
+static tg_status twice_sample(tg_node *n, tg_dtype dt, int v)
+{
+    int64_t sh[2] = { 2, 3 };
+    if (v != 0)
+        return TG_ERR_ARG;
+    (void)dt;
+    n->n_in = 1;
+    n->in[0] = tg_tensor_rand(n->ctx, TG_F64, 2, sh, -1, 1);
+    return n->in[0] ? TG_OK : TG_ERR_NOMEM;
+}
+
+static const tg_op_def twice_def = { .name = "t_twice", .n_in = 1, .overwrites = 1, .shape = same_shape,
+                                     .forward = twice_forward, .backward = twice_backward,
+                                     .sample = twice_sample, .n_samples = 1 };
+
+static void test_contract(void)
+{
+    tg_gradcheck_report r;
+    for (bug = 0; bug <= 2; bug++) {
+        TEST_CHECK(tg_gradcheck_op(&twice_def, NULL, &r) == TG_OK);
+        if (bug == 0) {
+            TEST_CHECK_MSG(r.passed, "%s", r.message);
+            continue;
+        }
+        TEST_CHECK(!r.passed);
+        TEST_CHECK_MSG(r.contract_failures == TG_GC_OVERWRITE, "bug %d: contracts 0x%x: %s", bug,
+                       r.contract_failures, r.message);
+        TEST_CHECK_MSG(strstr(r.message, "overwrite") && strstr(r.message, "input 0"), "%s", r.message);
+        if (bug == 1)
+            TEST_CHECK_MSG(strstr(r.message, "[1, 2] (flat 5)"), "%s", r.message);
+        /* Without the declaration the same code passes: the contract only
+         * holds ops to what they declare. */
+        tg_op_def undeclared = twice_def;
+        undeclared.overwrites = 0;
+        TEST_CHECK(tg_gradcheck_op(&undeclared, NULL, &r) == TG_OK);
+        TEST_CHECK_MSG(r.passed, "%s", r.message);
+    }
+    TEST_CHECK(strcmp(tg_gradcheck_contract_name(TG_GC_OVERWRITE), "overwrite") == 0);
+}
+
+int main(void)
+{
+    int declared = 0;
+    for (size_t id = 0; id < tg_op_count(); id++) {
+        const tg_op_def *def = tg_op_get(id);
+        if (def->overwrites && def->backward) {
+            declared++;
+            check_op(def);
+        }
+    }
+    TEST_CHECK(declared >= 20);
+    TEST_CHECK(tg_op_find("tanh")->overwrites == 1 && tg_op_find("matmul")->overwrites == 3);
+    test_closed_form();
+    test_contract();
+    return test_report("test_overwrite");
+}
