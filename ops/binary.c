@@ -218,10 +218,21 @@ static inline int ew_acc_split(const ew_layout *L, int K, int nt, int *cols)
 /* dx[offset of operand K] += G for every output element (un-broadcast); the
  * statements `...` run first and may declare values G uses (from io, i0,
  * i1, i2). NT threads as ew_acc_split allows; each element of dx receives
- * its terms in the serial order whatever the split. */
-#define EW_ACC(L, NT, NOPS, K, T, dx, G, ...) do {                                 \
+ * its terms in the serial order whatever the split. OW (tg_vjp_overwrites
+ * for operand K, whose DXN elements dx holds): dx starts as +0 — written
+ * as (T)0 + G with equal shapes, zeroed first when broadcast. */
+#define EW_ACC(L, NT, NOPS, K, T, dx, OW, DXN, G, ...) do {                        \
         const ew_layout *L_ = (L);                                                 \
-        if (L_->flat) {                                                            \
+        if (L_->flat && (OW)) {                                                    \
+            TG_PAR_FOR((NT), L_->numel, 16, lo_, hi_, {                            \
+                for (int64_t io = lo_; io < hi_; io++) {                           \
+                    const int64_t i0 = io, i1 = io, i2 = io;                       \
+                    (void)i0; (void)i1; (void)i2;                                  \
+                    __VA_ARGS__                                                    \
+                    (dx)[io] = (T)0 + (T)(G);                                      \
+                }                                                                  \
+            });                                                                    \
+        } else if (L_->flat) {                                                     \
             TG_PAR_FOR((NT), L_->numel, 16, lo_, hi_, {                            \
                 for (int64_t io = lo_; io < hi_; io++) {                           \
                     const int64_t i0 = io, i1 = io, i2 = io;                       \
@@ -231,6 +242,8 @@ static inline int ew_acc_split(const ew_layout *L, int K, int nt, int *cols)
                 }                                                                  \
             });                                                                    \
         } else {                                                                   \
+            if (OW)                                                                \
+                memset((dx), 0, (size_t)(DXN) * sizeof(T));                        \
             int cols_;                                                             \
             int nt_ = ew_acc_split(L_, K, (NT), &cols_);                           \
             TG_PAR_FOR(nt_, cols_ ? L_->inner : L_->outer, cols_ ? 16 : 1, u0_, u1_, { \
@@ -295,7 +308,7 @@ static void bin_layout(const tg_node *n, ew_layout *L)
 /* Backward of a binary op: da += GA, db += GB (each un-broadcast), where GA
  * and GB name the operand values `a`, `b`, the output `y` and the upstream
  * gradient `g`. Each input's contribution is accumulated on its own, so
- * op(x, x) gets both. */
+ * op(x, x) gets both; a fresh gradient is written (EW_ACC's OW). */
 #define BIN_VALS                                                                   \
     const T a = A[i0], b = B[i1], y = Y[io], g = DY[io];                           \
     (void)a; (void)b; (void)y; (void)g;
@@ -310,9 +323,9 @@ static void bin_layout(const tg_node *n, ew_layout *L)
             const T *Y = n->out->data, *DY = n->out->grad;                         \
             T *da = n->in[0]->grad, *db = n->in[1]->grad;                          \
             if (da)                                                                \
-                EW_ACC(&L, nt, 2, 0, T, da, GA, BIN_VALS);                         \
+                EW_ACC(&L, nt, 2, 0, T, da, tg_vjp_overwrites(n, 0), n->in[0]->numel, GA, BIN_VALS); \
             if (db)                                                                \
-                EW_ACC(&L, nt, 2, 1, T, db, GB, BIN_VALS);                         \
+                EW_ACC(&L, nt, 2, 1, T, db, tg_vjp_overwrites(n, 1), n->in[1]->numel, GB, BIN_VALS); \
         });                                                                        \
     }
 
@@ -391,7 +404,7 @@ static tg_status add_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(
 static void add_cost(const tg_node *n, tg_op_cost *c) { bin_cost_rw(n, c, 1, 1, 0); }
 
 const tg_op_def tg_op_add_def = {
-    .name = "add", .n_in = 2,
+    .name = "add", .n_in = 2, .overwrites = 3,
     .shape = bin_shape, .forward = add_forward, .backward = add_backward,
     .sample = add_sample, .n_samples = 4, .cost = add_cost,
 };
@@ -408,7 +421,7 @@ static tg_status sub_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(
 static void sub_cost(const tg_node *n, tg_op_cost *c) { bin_cost_rw(n, c, 1, 1, 0); }
 
 const tg_op_def tg_op_sub_def = {
-    .name = "sub", .n_in = 2,
+    .name = "sub", .n_in = 2, .overwrites = 3,
     .shape = bin_shape, .forward = sub_forward, .backward = sub_backward,
     .sample = sub_sample, .n_samples = 4, .cost = sub_cost,
 };
@@ -425,7 +438,7 @@ static tg_status mul_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(
 static void mul_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
 
 const tg_op_def tg_op_mul_def = {
-    .name = "mul", .n_in = 2,
+    .name = "mul", .n_in = 2, .overwrites = 3,
     .shape = bin_shape, .forward = mul_forward, .backward = mul_backward,
     .sample = mul_sample, .n_samples = 4, .cost = mul_cost,
 };
@@ -444,7 +457,7 @@ static tg_status div_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(
 static void div_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 3); }
 
 const tg_op_def tg_op_div_def = {
-    .name = "div", .n_in = 2,
+    .name = "div", .n_in = 2, .overwrites = 3,
     .shape = bin_shape, .forward = div_forward, .backward = div_backward,
     .sample = div_sample, .n_samples = 4, .cost = div_cost,
 };
@@ -465,7 +478,7 @@ static tg_status pow_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(
 static void pow_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 20, 20); }
 
 const tg_op_def tg_op_pow_def = {
-    .name = "pow", .n_in = 2,
+    .name = "pow", .n_in = 2, .overwrites = 3,
     .shape = bin_shape, .forward = pow_forward, .backward = pow_backward,
     .sample = pow_sample, .n_samples = 4, .cost = pow_cost,
 };
@@ -484,7 +497,7 @@ static tg_status maximum_sample(tg_node *n, tg_dtype dt, int v) { return bin_sam
 static void maximum_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
 
 const tg_op_def tg_op_maximum_def = {
-    .name = "maximum", .n_in = 2,
+    .name = "maximum", .n_in = 2, .overwrites = 3,
     .shape = bin_shape, .forward = maximum_forward, .backward = maximum_backward,
     .sample = maximum_sample, .n_samples = 4, .cost = maximum_cost,
 };
@@ -502,7 +515,7 @@ static tg_status minimum_sample(tg_node *n, tg_dtype dt, int v) { return bin_sam
 static void minimum_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
 
 const tg_op_def tg_op_minimum_def = {
-    .name = "minimum", .n_in = 2,
+    .name = "minimum", .n_in = 2, .overwrites = 3,
     .shape = bin_shape, .forward = minimum_forward, .backward = minimum_backward,
     .sample = minimum_sample, .n_samples = 4, .cost = minimum_cost,
 };
@@ -713,9 +726,11 @@ static void where_backward(tg_node *n)
         const T *DY = n->out->grad;
         T *da = n->in[1]->grad, *db = n->in[2]->grad;
         if (da)
-            EW_ACC(&L, EW_THREADS_(n, &L), 3, 1, T, da, M[i0] ? g : 0, const T g = DY[io];);
+            EW_ACC(&L, EW_THREADS_(n, &L), 3, 1, T, da, tg_vjp_overwrites(n, 1), n->in[1]->numel,
+                   M[i0] ? g : 0, const T g = DY[io];);
         if (db)
-            EW_ACC(&L, EW_THREADS_(n, &L), 3, 2, T, db, M[i0] ? 0 : g, const T g = DY[io];);
+            EW_ACC(&L, EW_THREADS_(n, &L), 3, 2, T, db, tg_vjp_overwrites(n, 2), n->in[2]->numel,
+                   M[i0] ? 0 : g, const T g = DY[io];);
     });
 }
 
@@ -748,7 +763,7 @@ static tg_status where_sample(tg_node *n, tg_dtype dt, int v)
 static void where_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_where_def = {
-    .name = "where", .n_in = 3, .nondiff = 1u << 0,
+    .name = "where", .n_in = 3, .nondiff = 1u << 0, .overwrites = 6,
     .shape = where_shape, .forward = where_forward, .backward = where_backward,
     .sample = where_sample, .n_samples = 3, .cost = where_cost,
 };

@@ -142,7 +142,8 @@ static void pair_cost(const tg_node *n, tg_op_cost *c, double f, double b)
  * upstream gradient of loss i (dy_i for NONE, else dy/len or dy), the
  * statements `...` declare the T contributions ga (to input 0) and gb (to
  * input 1); each is added where that input's gradient is wanted, so
- * loss(x, x) gets both. `dl` (T) is n->p.f[0]. */
+ * loss(x, x) gets both, or written (as (T)0 + g) into a fresh gradient
+ * (tg_vjp_overwrites). `dl` (T) is n->p.f[0]. */
 #define PAIR_BACKWARD(fn, A, B, ...)                                                \
     static void fn(tg_node *n)                                                      \
     {                                                                               \
@@ -154,14 +155,15 @@ static void pair_cost(const tg_node *n, tg_op_cost *c, double f, double b)
             const T dl = (T)n->p.f[0];                                              \
             (void)dl;                                                               \
             int none = r == TG_REDUCE_NONE;                                         \
+            const int owa = tg_vjp_overwrites(n, 0), owb = tg_vjp_overwrites(n, 1);  \
             T g0 = none ? 0 : (T)reduce_grad(r, dy[0], len);                        \
             for (size_t i = 0; i < len; i++) {                                      \
                 T g = none ? dy[i] : g0;                                            \
                 __VA_ARGS__;                                                        \
                 if (da)                                                             \
-                    da[i] += ga;                                                    \
+                    da[i] = (owa ? (T)0 : da[i]) + ga;                              \
                 if (db)                                                             \
-                    db[i] += gb;                                                    \
+                    db[i] = (owb ? (T)0 : db[i]) + gb;                              \
             }                                                                       \
         });                                                                         \
     }
@@ -208,7 +210,7 @@ static tg_status mse_sample(tg_node *n, tg_dtype dt, int v)
 static void mse_cost(const tg_node *n, tg_op_cost *c) { pair_cost(n, c, 3, 3); }
 
 const tg_op_def tg_op_mse_def = {
-    .name = "mse", .n_in = 2,
+    .name = "mse", .n_in = 2, .overwrites = 3,
     .shape = mse_shape, .forward = mse_forward, .backward = mse_backward,
     .sample = mse_sample, .n_samples = 3, .cost = mse_cost,
 };
@@ -247,7 +249,7 @@ static tg_status l1_sample(tg_node *n, tg_dtype dt, int v)
 static void l1_cost(const tg_node *n, tg_op_cost *c) { pair_cost(n, c, 3, 2); }
 
 const tg_op_def tg_op_l1_def = {
-    .name = "l1", .n_in = 2,
+    .name = "l1", .n_in = 2, .overwrites = 3,
     .shape = l1_shape, .forward = l1_forward, .backward = l1_backward,
     .sample = l1_sample, .n_samples = 3, .cost = l1_cost,
 };
@@ -297,7 +299,7 @@ static tg_status huber_sample(tg_node *n, tg_dtype dt, int v)
 static void huber_cost(const tg_node *n, tg_op_cost *c) { pair_cost(n, c, 5, 4); }
 
 const tg_op_def tg_op_huber_def = {
-    .name = "huber", .n_in = 2,
+    .name = "huber", .n_in = 2, .overwrites = 3,
     .shape = huber_shape, .forward = huber_forward, .backward = huber_backward,
     .sample = huber_sample, .n_samples = 3, .cost = huber_cost,
 };
@@ -505,11 +507,14 @@ static void ce_backward(tg_node *n)
         T *dx = n->in[0]->grad;
         int none = r == TG_REDUCE_NONE;
         T g0 = none ? 0 : (T)reduce_grad(r, dy[0], (size_t)rows);
+        const int ow = tg_vjp_overwrites(n, 0);
         TG_PAR_FOR(nt, rows, 1, i0, i1, {
             for (int64_t i = i0; i < i1; i++) {
                 T g = none ? dy[i] : g0, m = sv[2 * i], inv = sv[2 * i + 1];
                 const T *xr = x + i * cols;
                 T *dr = dx + i * cols;
+                if (ow)   /* a fresh gradient: zeroed a row at a time, in cache */
+                    memset(dr, 0, (size_t)cols * sizeof(T));
                 if (sizeof(T) == sizeof(float))
                     ce_row_grad_f32((float *)dr, (const float *)xr, cols, (float)m, (float)inv, (float)g);
                 else
@@ -552,7 +557,7 @@ static void ce_cost(const tg_node *n, tg_op_cost *c)
 }
 
 const tg_op_def tg_op_cross_entropy_def = {
-    .name = "cross_entropy", .n_in = 2, .nondiff = 1u << 1,
+    .name = "cross_entropy", .n_in = 2, .nondiff = 1u << 1, .overwrites = 1,
     .shape = ce_shape, .forward = ce_forward, .backward = ce_backward,
     .sample = ce_sample, .n_samples = 3, .cost = ce_cost,
 };
@@ -605,7 +610,7 @@ static tg_status bce_sample(tg_node *n, tg_dtype dt, int v)
 static void bce_cost(const tg_node *n, tg_op_cost *c) { pair_cost(n, c, 26, 14); }
 
 const tg_op_def tg_op_bce_with_logits_def = {
-    .name = "bce_with_logits", .n_in = 2,
+    .name = "bce_with_logits", .n_in = 2, .overwrites = 3,
     .shape = bce_shape, .forward = bce_forward, .backward = bce_backward,
     .sample = bce_sample, .n_samples = 3, .cost = bce_cost,
 };

@@ -228,6 +228,7 @@ static void batch_norm_backward(tg_node *n)
         return;
     double *sdyx = sdy + d.C, *kc = sdy + 2 * d.C, m = (double)d.M;
     int nt = bn_threads(n, &d);
+    const int ow_x = tg_vjp_overwrites(n, 0), ow_g = tg_vjp_overwrites(n, 1), ow_b = tg_vjp_overwrites(n, 2);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *g = n->in[1]->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad, *dg = n->in[1]->grad, *db = n->in[2]->grad;
@@ -255,10 +256,10 @@ static void batch_norm_backward(tg_node *n)
         /* gamma and beta may be one tensor: each adds its own share */
         if (db)
             for (int64_t c = c0; c < c1; c++)
-                db[c] += (T)sdy[c];
+                db[c] = (ow_b ? (T)0 : db[c]) + (T)sdy[c];
         if (dg)
             for (int64_t c = c0; c < c1; c++)
-                dg[c] += (T)sdyx[c];
+                dg[c] = (ow_g ? (T)0 : dg[c]) + (T)sdyx[c];
         if (dx) {
             for (int64_t c = c0; c < c1; c++)
                 kc[c] = (double)g[c] * rstd[c] / m;
@@ -268,14 +269,15 @@ static void batch_norm_backward(tg_node *n)
                 if (d.S == 1)
                     for (int64_t c = c0; c < c1; c++) {
                         double xh = ((double)xi[c] - mean[c]) * rstd[c];
-                        dxi[c] += (T)(kc[c] * (m * (double)dyi[c] - sdy[c] - xh * sdyx[c]));
+                        dxi[c] = (ow_x ? (T)0 : dxi[c]) + (T)(kc[c] * (m * (double)dyi[c] - sdy[c] - xh * sdyx[c]));
                     }
                 else
                     for (int64_t c = c0; c < c1; c++) {
                         double mu = mean[c], r = rstd[c], k = kc[c], s1 = sdy[c], s2 = sdyx[c];
                         for (int64_t s = 0; s < d.S; s++) {
                             double xh = ((double)xi[c * d.S + s] - mu) * r;
-                            dxi[c * d.S + s] += (T)(k * (m * (double)dyi[c * d.S + s] - s1 - xh * s2));
+                            dxi[c * d.S + s] = (ow_x ? (T)0 : dxi[c * d.S + s]) +
+                                               (T)(k * (m * (double)dyi[c * d.S + s] - s1 - xh * s2));
                         }
                     }
             }
@@ -308,7 +310,7 @@ static void batch_norm_cost(const tg_node *n, tg_op_cost *c)
 }
 
 const tg_op_def tg_op_batch_norm_def = {
-    .name = "batch_norm", .n_in = 3,
+    .name = "batch_norm", .n_in = 3, .overwrites = 7,
     .shape = batch_norm_shape, .forward = batch_norm_forward, .backward = batch_norm_backward,
     .sample = batch_norm_sample, .n_samples = 3, .cost = batch_norm_cost,
 };
@@ -407,8 +409,15 @@ static void layer_norm_backward(tg_node *n)
 {
     int64_t R, D;
     ln_dims(n->in[0], &R, &D);
-    if (R == 0 || D == 0)
+    const int ow_x = tg_vjp_overwrites(n, 0), ow_g = tg_vjp_overwrites(n, 1), ow_b = tg_vjp_overwrites(n, 2);
+    if (R == 0 || D == 0) {   /* no rows: fresh gamma/beta gradients are zeros */
+        size_t es = tg_dtype_size(n->out->dtype);
+        if (ow_g)
+            memset(n->in[1]->grad, 0, (size_t)n->in[1]->numel * es);
+        if (ow_b)
+            memset(n->in[2]->grad, 0, (size_t)n->in[2]->numel * es);
         return;
+    }
     const double *mean = n->saved, *rstd = mean + R;
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *g = n->in[1]->data, *dy = n->out->grad;
@@ -433,10 +442,10 @@ static void layer_norm_backward(tg_node *n)
             /* gamma, beta and (1-D) x may all be one tensor: separate += */
             if (db)
                 for (int64_t j = 0; j < D; j++)
-                    db[j] += (T)sb[j];
+                    db[j] = (ow_b ? (T)0 : db[j]) + (T)sb[j];
             if (dg)
                 for (int64_t j = 0; j < D; j++)
-                    dg[j] += (T)sg[j];
+                    dg[j] = (ow_g ? (T)0 : dg[j]) + (T)sg[j];
         }
         if (dx)
             TG_PAR_FOR(ln_threads(n, R, D, R), R, 1, r0, r1, {
@@ -452,7 +461,7 @@ static void layer_norm_backward(tg_node *n)
                 double k = rs / dd;
                 for (int64_t j = 0; j < D; j++) {
                     double gdy = (double)g[j] * (double)dyr[j], xh = ((double)xr[j] - mu) * rs;
-                    dxr[j] += (T)(k * (dd * gdy - s1 - xh * s2));
+                    dxr[j] = (ow_x ? (T)0 : dxr[j]) + (T)(k * (dd * gdy - s1 - xh * s2));
                 }
             }
             });
@@ -484,7 +493,7 @@ static void layer_norm_cost(const tg_node *n, tg_op_cost *c)
 }
 
 const tg_op_def tg_op_layer_norm_def = {
-    .name = "layer_norm", .n_in = 3,
+    .name = "layer_norm", .n_in = 3, .overwrites = 7,
     .shape = layer_norm_shape, .forward = layer_norm_forward, .backward = layer_norm_backward,
     .sample = layer_norm_sample, .n_samples = 3, .cost = layer_norm_cost,
 };
@@ -570,10 +579,11 @@ static void dropout_backward(tg_node *n)
     TG_DISPATCH(n->out->dtype, T, {
         const T *dy = n->out->grad;
         T *dx = n->in[0]->grad, scale = (T)(1.0 / (1.0 - p));
+        const int ow = tg_vjp_overwrites(n, 0);
         if (dx)
             TG_PAR_FOR(nt, (int64_t)len, 16, lo, hi, {
                 for (size_t i = (size_t)lo; i < (size_t)hi; i++)
-                    dx[i] += dy[i] * (drop_keep(key, i, p) ? scale : (T)0);
+                    dx[i] = (ow ? (T)0 : dx[i]) + dy[i] * (drop_keep(key, i, p) ? scale : (T)0);
             });
     });
 }
@@ -607,7 +617,7 @@ static void dropout_cost(const tg_node *n, tg_op_cost *c)
 }
 
 const tg_op_def tg_op_dropout_def = {
-    .name = "dropout", .n_in = 1,
+    .name = "dropout", .n_in = 1, .overwrites = 1,
     .shape = dropout_shape, .forward = dropout_forward, .backward = dropout_backward,
     .sample = dropout_sample, .n_samples = 4, .cost = dropout_cost,
 };

@@ -438,6 +438,7 @@ static void sum_mean_backward(tg_node *n, int mean)
     if (!n->in[0]->grad)
         return;
     int64_t n_out = n->out->numel;
+    const int ow = tg_vjp_overwrites(n, 0);   /* every x element is visited once */
     double *gs = scratch(n, n_out);
     if (!gs)
         return;
@@ -446,7 +447,10 @@ static void sum_mean_backward(tg_node *n, int mean)
         T *dx = n->in[0]->grad;
         for (int64_t o = 0; o < n_out; o++)
             gs[o] = mean ? (double)dy[o] / (double)pl->R : (double)dy[o];
-        PL_FOREACH(pl, dx[xi] += (T)gs[yi];)
+        if (ow)
+            PL_FOREACH(pl, dx[xi] = (T)0 + (T)gs[yi];)
+        else
+            PL_FOREACH(pl, dx[xi] += (T)gs[yi];)
     });
 }
 
@@ -456,7 +460,7 @@ static tg_status sum_sample(tg_node *n, tg_dtype dt, int v) { return reduce_samp
 static void sum_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_sum_def = {
-    .name = "sum", .n_in = 1,
+    .name = "sum", .n_in = 1, .overwrites = 1,
     .shape = reduce_shape, .forward = sum_forward, .backward = sum_backward,
     .sample = sum_sample, .n_samples = 4, .cost = sum_cost,
 };
@@ -476,7 +480,7 @@ static void mean_backward(tg_node *n) { sum_mean_backward(n, 1); }
 static void mean_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 1, 1); }
 
 const tg_op_def tg_op_mean_def = {
-    .name = "mean", .n_in = 1,
+    .name = "mean", .n_in = 1, .overwrites = 1,
     .shape = reduce_shape, .forward = mean_forward, .backward = mean_backward,
     .sample = sum_sample, .n_samples = 4, .cost = mean_cost,
 };
@@ -548,10 +552,12 @@ static void var_backward(tg_node *n)
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
+        const int ow = tg_vjp_overwrites(n, 0);
         if (dof > 0) {
-            PL_FOREACH(pl, dx[xi] += (T)((double)dy[yi] * c * ((double)x[xi] - mu[yi]));)
+            PL_FOREACH(pl, dx[xi] = (ow ? (T)0 : dx[xi]) + (T)((double)dy[yi] * c * ((double)x[xi] - mu[yi]));)
         } else {
-            PL_FOREACH(pl, dx[xi] += (T)((double)dy[yi] * ((double)x[xi] == mu[yi] ? NAN : INFINITY));)
+            PL_FOREACH(pl, dx[xi] = (ow ? (T)0 : dx[xi]) +
+                               (T)((double)dy[yi] * ((double)x[xi] == mu[yi] ? NAN : INFINITY));)
         }
     });
 }
@@ -560,7 +566,7 @@ static tg_status var_sample(tg_node *n, tg_dtype dt, int v) { return reduce_samp
 static void var_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 4, 4); }
 
 const tg_op_def tg_op_var_def = {
-    .name = "var", .n_in = 1,
+    .name = "var", .n_in = 1, .overwrites = 1,
     .shape = reduce_shape, .forward = var_forward, .backward = var_backward,
     .sample = var_sample, .n_samples = 4, .cost = var_cost,
 };
@@ -756,7 +762,9 @@ static void logsumexp_backward(tg_node *n)
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data, *dy = n->out->grad;
         T *dx = n->in[0]->grad;
-        PL_FOREACH(pl, if (lse[yi] != -INFINITY) dx[xi] += dy[yi] * TGM(exp, (T)((double)x[xi] - lse[yi]));)
+        const int ow = tg_vjp_overwrites(n, 0);
+        PL_FOREACH(pl, if (lse[yi] != -INFINITY) dx[xi] = (ow ? (T)0 : dx[xi]) + dy[yi] * TGM(exp, (T)((double)x[xi] - lse[yi]));
+                       else if (ow) dx[xi] = 0;)
     });
 }
 
@@ -764,7 +772,7 @@ static tg_status logsumexp_sample(tg_node *n, tg_dtype dt, int v) { return reduc
 static void logsumexp_cost(const tg_node *n, tg_op_cost *c) { reduce_cost(n, c, 12, 12); }
 
 const tg_op_def tg_op_logsumexp_def = {
-    .name = "logsumexp", .n_in = 1,
+    .name = "logsumexp", .n_in = 1, .overwrites = 1,
     .shape = reduce_shape, .forward = logsumexp_forward, .backward = logsumexp_backward,
     .sample = logsumexp_sample, .n_samples = 4, .cost = logsumexp_cost,
 };

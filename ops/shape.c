@@ -127,7 +127,8 @@ static void reshape_backward(tg_node *n)
     if (!n->in[0]->grad)
         return;
     int64_t len = n->out->numel;
-    tg_walk_run(n->out->dtype, tg_walk_flat(1, &len), n->in[0]->grad, 0, n->out->grad, 0, 1);
+    tg_walk_run(n->out->dtype, tg_walk_flat(1, &len), n->in[0]->grad, 0, n->out->grad, 0,
+                tg_vjp_overwrites(n, 0) ? TG_WALK_FRESH : TG_WALK_ADD);
 }
 
 static tg_status reshape_sample(tg_node *n, tg_dtype dt, int v)
@@ -141,7 +142,7 @@ static tg_status reshape_sample(tg_node *n, tg_dtype dt, int v)
 }
 
 const tg_op_def tg_op_reshape_def = {
-    .name = "reshape", .n_in = 1,
+    .name = "reshape", .n_in = 1, .overwrites = 1,
     .shape = reshape_shape, .forward = reshape_forward, .backward = reshape_backward,
     .sample = reshape_sample, .n_samples = 3, .cost = copy_cost,
 };
@@ -225,7 +226,8 @@ static void permute_backward(tg_node *n)
     int64_t inv[TG_MAX_DIMS];
     for (int k = 0; k < x->ndim; k++)
         inv[n->p.i[k]] = k;
-    tg_walk_run(x->dtype, permute_walk(x->ndim, n->out->shape, inv), x->grad, 0, n->out->grad, 0, 1);
+    tg_walk_run(x->dtype, permute_walk(x->ndim, n->out->shape, inv), x->grad, 0, n->out->grad, 0,
+                tg_vjp_overwrites(n, 0) ? TG_WALK_FRESH : TG_WALK_ADD);
 }
 
 static tg_status permute_sample(tg_node *n, tg_dtype dt, int v)
@@ -239,7 +241,7 @@ static tg_status permute_sample(tg_node *n, tg_dtype dt, int v)
 }
 
 const tg_op_def tg_op_permute_def = {
-    .name = "permute", .n_in = 1,
+    .name = "permute", .n_in = 1, .overwrites = 1,
     .shape = permute_shape, .forward = permute_forward, .backward = permute_backward,
     .sample = permute_sample, .n_samples = 4, .cost = copy_cost,
 };
@@ -481,7 +483,8 @@ static void join_backward(tg_node *n, int stack)
             continue;
         int64_t yoff;
         tg_walk w = tg_walk_swap(join_walk(n, stack, i, &yoff));
-        tg_walk_run(n->out->dtype, w, n->in[i]->grad, 0, n->out->grad, yoff, 1);
+        tg_walk_run(n->out->dtype, w, n->in[i]->grad, 0, n->out->grad, yoff,
+                    tg_vjp_overwrites(n, i) ? TG_WALK_FRESH : TG_WALK_ADD);
     }
 }
 
@@ -529,7 +532,7 @@ static tg_status concat_sample(tg_node *n, tg_dtype dt, int v)
 static void join_cost(const tg_node *n, tg_op_cost *c) { copy_cost(n, c); }
 
 const tg_op_def tg_op_concat_def = {
-    .name = "concat", .n_in = TG_VARIADIC,
+    .name = "concat", .n_in = TG_VARIADIC, .overwrites = (1u << TG_MAX_IN) - 1,
     .shape = concat_shape, .forward = concat_forward, .backward = concat_backward,
     .sample = concat_sample, .n_samples = 3, .cost = join_cost,
 };
@@ -594,7 +597,7 @@ static tg_status stack_sample(tg_node *n, tg_dtype dt, int v)
 }
 
 const tg_op_def tg_op_stack_def = {
-    .name = "stack", .n_in = TG_VARIADIC,
+    .name = "stack", .n_in = TG_VARIADIC, .overwrites = (1u << TG_MAX_IN) - 1,
     .shape = stack_shape, .forward = stack_forward, .backward = stack_backward,
     .sample = stack_sample, .n_samples = 3, .cost = join_cost,
 };

@@ -96,7 +96,8 @@ static int smx_threads(const tg_node *n, const smx_layout *L, int *by_inner)
  * double), then dx[k] += (T)(UPD) for every element k of the slice; RED and
  * UPD see y[k] and dy[k], UPD also S. A contiguous row (inner == 1) sums
  * into one double; otherwise a row of `inner` slices at a time sums into
- * the scratch acc[i], so memory is read in order either way. */
+ * the scratch acc[i], so memory is read in order either way. Into a fresh
+ * gradient (tg_vjp_overwrites) dx[k] = (T)0 + (T)(UPD), dx unread. */
 #define SMX_BACKWARD(fn, RED, UPD)                                              \
     static void fn(tg_node *n)                                                  \
     {                                                                           \
@@ -107,6 +108,7 @@ static int smx_threads(const tg_node *n, const smx_layout *L, int *by_inner)
         double *acc0 = smx_work(n, &L, by_inner ? 1 : nt);                      \
         if (!acc0)                                                              \
             return;                                                             \
+        const int ow_ = tg_vjp_overwrites(n, 0);                                \
         TG_DISPATCH(n->out->dtype, T, {                                         \
             const T *y = n->out->data, *dy = n->out->grad;                      \
             T *dx = n->in[0]->grad;                                             \
@@ -119,7 +121,7 @@ static int smx_threads(const tg_node *n, const smx_layout *L, int *by_inner)
                     double S;                                                   \
                     TG_LANE_SUM(S, k, base, base + L.A, RED);                   \
                     for (int64_t k = base; k < base + L.A; k++)                 \
-                        dx[k] += (T)(UPD);                                      \
+                        dx[k] = (ow_ ? (T)0 : dx[k]) + (T)(UPD);                \
                     continue;                                                   \
                 }                                                               \
                 for (int64_t i = i0; i < i1; i++)                               \
@@ -133,7 +135,7 @@ static int smx_threads(const tg_node *n, const smx_layout *L, int *by_inner)
                     for (int64_t i = i0; i < i1; i++) {                         \
                         const int64_t k = base + a * L.inner + i;               \
                         const double S = acc[i];                                \
-                        dx[k] += (T)(UPD);                                      \
+                        dx[k] = (ow_ ? (T)0 : dx[k]) + (T)(UPD);                \
                     }                                                           \
             }                                                                   \
             });                                                                 \
@@ -260,7 +262,7 @@ static tg_status softmax_forward(tg_node *n)
 SMX_BACKWARD(softmax_backward, (double)dy[k] * (double)y[k], (double)y[k] * ((double)dy[k] - S))
 
 const tg_op_def tg_op_softmax_def = {
-    .name = "softmax", .n_in = 1,
+    .name = "softmax", .n_in = 1, .overwrites = 1,
     .shape = smx_shape, .forward = softmax_forward, .backward = softmax_backward,
     .sample = smx_sample, .n_samples = 4, .cost = smx_cost,
 };
@@ -341,7 +343,7 @@ static tg_status log_softmax_forward(tg_node *n)
 SMX_BACKWARD(log_softmax_backward, (double)dy[k], (double)dy[k] - (double)VM(exp_nonpos, y[k]) * S)
 
 const tg_op_def tg_op_log_softmax_def = {
-    .name = "log_softmax", .n_in = 1,
+    .name = "log_softmax", .n_in = 1, .overwrites = 1,
     .shape = smx_shape, .forward = log_softmax_forward, .backward = log_softmax_backward,
     .sample = smx_sample, .n_samples = 4, .cost = smx_cost,
 };

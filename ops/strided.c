@@ -43,6 +43,7 @@ static int walk_simplify(tg_walk *w)
 
 #define OP_SET(d, s) ((d) = (s))
 #define OP_ADD(d, s) ((d) += (s))
+#define OP_ZADD(d, s) ((d) = 0 + (s))   /* into a fresh gradient: -0 becomes +0 as with += */
 
 /* One line of n elements, or an R x C tile walk with dst stride (dr, 1) and
  * src stride (1, sc). */
@@ -77,16 +78,20 @@ static void walk_##S(const tg_walk *w, T *dst, const T *src, int add)        \
         T *d = dst + doff;                                                   \
         const T *s = src + soff;                                             \
         if (nd == 0) {                                                       \
-            if (add) d[0] += s[0]; else d[0] = s[0];                         \
+            if (add == 1) OP_ADD(d[0], s[0]);                                \
+            else if (add) OP_ZADD(d[0], s[0]);                               \
+            else OP_SET(d[0], s[0]);                                         \
         } else if (tr) {                                                     \
             int64_t R = w->shape[nd - 2], C = w->shape[nd - 1];              \
             int64_t dr = w->ds[nd - 2], sc = w->ss[nd - 1];                  \
-            if (add) WALK_TRANSPOSE(OP_ADD, d, s, R, C, dr, sc);             \
-            else     WALK_TRANSPOSE(OP_SET, d, s, R, C, dr, sc);             \
+            if (add == 1) WALK_TRANSPOSE(OP_ADD, d, s, R, C, dr, sc);        \
+            else if (add) WALK_TRANSPOSE(OP_ZADD, d, s, R, C, dr, sc);       \
+            else          WALK_TRANSPOSE(OP_SET, d, s, R, C, dr, sc);        \
         } else {                                                             \
             int64_t L = w->shape[nd - 1], dsi = w->ds[nd - 1], ssi = w->ss[nd - 1]; \
-            if (add) WALK_LINE(OP_ADD, d, s, L, dsi, ssi);                   \
-            else     WALK_LINE(OP_SET, d, s, L, dsi, ssi);                   \
+            if (add == 1) WALK_LINE(OP_ADD, d, s, L, dsi, ssi);              \
+            else if (add) WALK_LINE(OP_ZADD, d, s, L, dsi, ssi);             \
+            else          WALK_LINE(OP_SET, d, s, L, dsi, ssi);              \
         }                                                                    \
         int k = inner - 1;                                                   \
         for (; k >= 0; k--) {                                                \

@@ -25,10 +25,14 @@ tg_walk tg_walk_flat(int nd, const int64_t *shape);
  * VJP scatter). */
 tg_walk tg_walk_swap(tg_walk w);
 
-/* Run w on f32 or f64 data (dt); `add` selects += instead of =. Elements
+/* Run w on f32 or f64 data (dt); `add`: 0 copies (=), TG_WALK_ADD adds
+ * (+=), TG_WALK_FRESH writes 0 + src (a VJP into a fresh gradient: the
+ * bits += gives from zeros; only where every destination element is
+ * visited once, no zero destination stride). Elements
  * are offsets from dst + doff and src + soff. dst must not overlap src.
  * Where the destination stride is 0 (a reduction) values are added in
  * row-major order of the walk: results are deterministic. */
+enum { TG_WALK_COPY = 0, TG_WALK_ADD = 1, TG_WALK_FRESH = 2 };
 void tg_walk_run(tg_dtype dt, tg_walk w, void *dst, int64_t doff, const void *src, int64_t soff, int add);
 
 #endif
