@@ -337,7 +337,7 @@ tg_status gc_check_input(const gc_cfg *cfg, tg_rng *rng, gc_eval *ev, double *x,
 
 static const char *const contract_names[TG_GC_N_CONTRACTS] = {
     "accumulate", "writes", "uninit", "determinism", "alias", "null_grad",
-    "fwd_determinism", "fwd_finite", "fwd_f32", "overwrite",
+    "fwd_determinism", "fwd_finite", "fwd_f32", "overwrite", "pass",
 };
 
 const char *tg_gradcheck_contract_name(unsigned bit)

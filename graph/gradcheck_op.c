@@ -334,6 +334,25 @@ static tg_status overwrite_contract(op_state *s, unsigned all)
     return TG_OK;
 }
 
+/* Pass: a declared input of the output's size gets the cotangent itself
+ * (the reference run's gradient, from zeros, equals u as a value). */
+static void pass_contract(op_state *s, unsigned all)
+{
+    unsigned decl = s->def->passes_grad & all;
+    for (int i = 0; i < s->n_in && (s->cfg->contracts & TG_GC_PASS); i++) {
+        if (!((decl >> i) & 1u) || s->xt[i]->numel != s->onumel)
+            continue;
+        for (int64_t k = 0; k < s->onumel; k++) {
+            double u = gc_round(s->u[k], s->odt);
+            if (s->G[i][k] != u) {
+                contract_elem(s, TG_GC_PASS, i, k, "gradient %.17g where the output's is %.17g "
+                              "(declared passed through)", s->G[i][k], u);
+                break;
+            }
+        }
+    }
+}
+
 static tg_status accumulate_contracts(op_state *s, unsigned all)
 {
     const gc_cfg *cfg = s->cfg;
@@ -571,6 +590,7 @@ static tg_status check_variant(op_state *s)
         (st = rerun(s, all, 0)) != TG_OK || (st = accumulate_contracts(s, all)) != TG_OK ||
         (st = overwrite_contract(s, all)) != TG_OK)
         return st;
+    pass_contract(s, all);
     for (int i = 0; i < s->n_in; i++) {
         if (!s->diff[i])
             continue;

@@ -302,17 +302,44 @@ static void grad_zero_now(tg_tensor *t)
     t->flags = (t->flags & ~(uint32_t)TG_TENSOR_GRAD_UNDEF) | TG_TENSOR_GRAD_ZERO;
 }
 
-/* Before n's VJP, the unwritten gradient buffers it meets. Its output's,
- * if no consumer wrote it (a VJP that contributed nothing), is zeroed: the
- * VJP reads it. An input's is handed over unzeroed, marked
+/* Before n's VJP, when the op passes its output's gradient through to an
+ * input (tg_op_def.passes_grad): the first such input that takes it —
+ * fresh (no VJP wrote it: this is its first contribution), an intermediate
+ * whose gradient is released after the sweep, the output's dtype and size,
+ * not shared with another input of n — gets the output's buffer as its
+ * gradient (the output's gradient is not read after n, nor kept: not
+ * retained). Returns that input's index, or -1. */
+static int pass_through(tg_node *n)
+{
+    tg_tensor *o = n->out;
+    uint32_t pass = n->def->passes_grad & ~n->def->nondiff;
+    if (!pass || !o->grad || (o->flags & TG_TENSOR_RETAIN_GRAD))
+        return -1;
+    for (int i = 0; i < n->n_in; i++) {
+        tg_tensor *t = n->in[i];
+        if (!((pass >> i) & 1u) || !(t->flags & TG_TENSOR_GRAD_UNDEF) || (t->flags & TG_TENSOR_RETAIN_GRAD) ||
+            t->dtype != o->dtype || t->numel != o->numel)
+            continue;
+        int shared = 0;
+        for (int k = 0; k < n->n_in; k++)
+            shared |= k != i && (n->in[k] == t || n->in[k]->grad == t->grad);
+        if (shared)
+            continue;
+        t->grad = o->grad;
+        t->flags &= ~(uint32_t)(TG_TENSOR_GRAD_UNDEF | TG_TENSOR_GRAD_ZERO);
+        return i;
+    }
+    return -1;
+}
+
+/* Before n's VJP (after pass_through), its inputs' unwritten gradient
+ * buffers. Each is handed over unzeroed, marked
  * TG_TENSOR_GRAD_ZERO, when the op declared it overwrites that input
  * (tg_op_def.overwrites) and no other input of n shares the buffer (the
  * second contribution must add to the first); otherwise zeroed. Inputs that
  * take no gradient from n (nondiff) are left for their real consumer. */
 static void resolve_fresh(tg_node *n)
 {
-    if (n->out->flags & TG_TENSOR_GRAD_UNDEF)
-        grad_zero_now(n->out);
     for (int i = 0; i < n->n_in; i++) {
         tg_tensor *t = n->in[i];
         if (!(t->flags & TG_TENSOR_GRAD_UNDEF) || (n->def->nondiff & (1u << i)))
@@ -419,8 +446,18 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
         if (!tp->mark[k])
             continue;
         tg_node *n = tp->nodes[k];
+        if (n->out->flags & TG_TENSOR_GRAD_UNDEF)
+            grad_zero_now(n->out);   /* no consumer wrote it; the VJP reads it */
+        int pass = pass_through(n);
         resolve_fresh(n);
+        void *passed = NULL;
+        if (pass >= 0) {             /* already holds its contribution */
+            passed = n->in[pass]->grad;
+            n->in[pass]->grad = NULL;
+        }
         n->def->backward(n);
+        if (pass >= 0)
+            n->in[pass]->grad = passed;
         /* The VJP may have written any input's gradient: none is known to
          * be zero any more (TG_TENSOR_GRAD_ZERO). */
         for (int i = 0; i < n->n_in; i++)

@@ -65,13 +65,16 @@ enum {
     TG_GC_FWD_FINITE = 1u << 7,  /* the forward is finite on the op's own samples   */
     TG_GC_FWD_F32    = 1u << 8,  /* (f32 checks) the f32 forward agrees with the f64
                                     forward at the same inputs                     */
-    TG_GC_OVERWRITE  = 1u << 9   /* every input the op declares it overwrites
+    TG_GC_OVERWRITE  = 1u << 9,  /* every input the op declares it overwrites
                                     (tg_op_def.overwrites), handed over as the
                                     sweep hands a fresh gradient (NaN bytes,
                                     flagged TG_TENSOR_GRAD_ZERO), gets the bits
                                     it gets from a zeroed buffer                   */
+    TG_GC_PASS       = 1u << 10  /* every input the op declares it passes the output's
+                                    gradient to (tg_op_def.passes_grad), when it has
+                                    the output's size, gets exactly that gradient  */
 };
-#define TG_GC_N_CONTRACTS 10
+#define TG_GC_N_CONTRACTS 11
 #define TG_GC_ALL_CONTRACTS ((1u << TG_GC_N_CONTRACTS) - 1)
 
 /* Short name of one contract bit ("accumulate", "alias", ...); "?" if unknown. */

@@ -90,6 +90,16 @@ typedef struct tg_op_def {
      * VJP only ever adds, and the sweep zeroes the buffer first. */
     uint32_t overwrites;
 
+    /* Bit i: input i's contribution is the output's gradient itself, value
+     * for value, whenever input i has the output's dtype and element count
+     * (add, sub's first input, reshape). The sweep may then make the
+     * output's gradient buffer input i's (no copy: its first contribution
+     * is in place) and call the VJP with in[i]->grad NULL for that input;
+     * it does so for an intermediate input no VJP has written yet, when
+     * neither tensor keeps its gradient (tg_retain_grad) and no other input
+     * shares it. The checker's "pass" contract holds the op to it. */
+    uint32_t passes_grad;
+
     /* Sample inputs for gradient checking and benchmarking: case `variant`
      * (0 .. n_samples-1) in float dtype `dt`. Fill n->in, n->n_in and n->p
      * with tensors made in n->ctx (values off kinks and inside the domain;

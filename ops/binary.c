@@ -404,7 +404,7 @@ static tg_status add_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(
 static void add_cost(const tg_node *n, tg_op_cost *c) { bin_cost_rw(n, c, 1, 1, 0); }
 
 const tg_op_def tg_op_add_def = {
-    .name = "add", .n_in = 2, .overwrites = 3,
+    .name = "add", .n_in = 2, .overwrites = 3, .passes_grad = 3,
     .shape = bin_shape, .forward = add_forward, .backward = add_backward,
     .sample = add_sample, .n_samples = 4, .cost = add_cost,
 };
@@ -421,7 +421,7 @@ static tg_status sub_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(
 static void sub_cost(const tg_node *n, tg_op_cost *c) { bin_cost_rw(n, c, 1, 1, 0); }
 
 const tg_op_def tg_op_sub_def = {
-    .name = "sub", .n_in = 2, .overwrites = 3,
+    .name = "sub", .n_in = 2, .overwrites = 3, .passes_grad = 1,
     .shape = bin_shape, .forward = sub_forward, .backward = sub_backward,
     .sample = sub_sample, .n_samples = 4, .cost = sub_cost,
 };

@@ -142,7 +142,7 @@ static tg_status reshape_sample(tg_node *n, tg_dtype dt, int v)
 }
 
 const tg_op_def tg_op_reshape_def = {
-    .name = "reshape", .n_in = 1, .overwrites = 1,
+    .name = "reshape", .n_in = 1, .overwrites = 1, .passes_grad = 1,
     .shape = reshape_shape, .forward = reshape_forward, .backward = reshape_backward,
     .sample = reshape_sample, .n_samples = 3, .cost = copy_cost,
 };

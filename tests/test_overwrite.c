@@ -1,12 +1,15 @@
 /* test_overwrite.c — VJPs that write a fresh gradient instead of adding to
- * it (tg_op_def.overwrites, TG_TENSOR_GRAD_ZERO).
+ * it (tg_op_def.overwrites, TG_TENSOR_GRAD_ZERO), and ops whose output's
+ * gradient the sweep hands on to an input (tg_op_def.passes_grad).
  *
  * - The reverse sweep: for every built-in op that declares it, over every
  *   sample variant, f32 and f64, the leaves' gradients are bit for bit those
  *   of the same graph with the op's declaration removed (the sweep then
  *   zeroes each buffer and the VJP adds), with the op the only consumer of
  *   its inputs, with a second consumer recorded after it (the op's VJP then
- *   runs second and must add), and with one tensor passed as every input.
+ *   runs second and must add), and with one tensor passed as every input;
+ *   where the op passes its output's gradient on, equal as values (the
+ *   buffer handed on keeps a -0 that 0 + g makes +0).
  * - A small graph against its closed form (fan-out through an overwriting
  *   op and an adding one).
  * - The gradient checker's "overwrite" contract: a correct user op passes,
@@ -118,10 +121,18 @@ out:
     return got;
 }
 
+/* a == b bit for bit, or (pass-through: the output's gradient itself, not
+ * 0 + it) a signed zero against the other. */
+static int same(double a, double b, int pass)
+{
+    return memcmp(&a, &b, sizeof a) == 0 || (pass && a == b);
+}
+
 static void check_op(const tg_op_def *def)
 {
     tg_op_def adds = *def;
     adds.overwrites = 0;
+    adds.passes_grad = 0;
     static double a[1 << 14], b[1 << 14];
     int n_cases = 0;
     for (int dt = 0; dt < 2; dt++)
@@ -137,7 +148,7 @@ static void check_op(const tg_op_def *def)
                         continue;
                     n_cases++;
                     int64_t k = 0;
-                    while (k < na && memcmp(&a[k], &b[k], sizeof a[k]) == 0)
+                    while (k < na && same(a[k], b[k], def->passes_grad != 0))
                         k++;
                     TEST_CHECK_MSG(k == na, "%s %s variant %d mode %d threads %d: gradient %lld is %.17g "
                                    "overwriting, %.17g adding", def->name, dt ? "f32" : "f64", v, mode, threads,
@@ -179,6 +190,37 @@ static void test_closed_form(void)
             TEST_CLOSE(tg_tensor_grad_get(x, i * 3 + j), want, 1e-14, 1e-14);
         }
     tg_ctx_free(ctx);
+}
+
+/* Pass-through (add, reshape): L = sum(reshape(r + r²)), r = h + tanh(h),
+ * h = 1·x. dL/dr = 1 + 2r; dL/dx = (1 + 2r)(2 - tanh(h)²). add hands its
+ * output's gradient buffer to r (once, not to r twice), reshape to its
+ * input; r's retained gradient must stay dL/dr although h's gradient is
+ * accumulated after it (a retained gradient is never handed on). */
+static void test_residual(void)
+{
+    for (int retain = 0; retain < 2; retain++) {
+        tg_ctx *ctx = tg_ctx_new(NULL);
+        int64_t sh[2] = { 2, 3 }, flat[1] = { 6 };
+        double xs[6] = { -1.2, -0.3, 0, 0.4, 0.8, 1.6 };
+        tg_tensor *x = tg_tensor_from(ctx, TG_F64, 2, sh, xs);
+        TEST_CHECK(x && tg_tensor_requires_grad(x) == TG_OK);
+        tg_tensor *h = tg_mul_scalar(ctx, x, 1.0);
+        tg_tensor *r = tg_add(ctx, h, tg_tanh(ctx, h));
+        if (retain)
+            tg_retain_grad(r);
+        tg_tensor *q = tg_add(ctx, r, tg_square(ctx, r));
+        tg_tensor *L = tg_sum_all(ctx, tg_reshape(ctx, q, 1, flat));
+        TEST_CHECK_MSG(L && tg_backward(ctx, L) == TG_OK, "%s", tg_ctx_error(ctx));
+        for (int k = 0; k < 6; k++) {
+            double t = tanh(xs[k]), rv = xs[k] + t;
+            TEST_CLOSE(tg_tensor_grad_get(x, k), (1 + 2 * rv) * (2 - t * t), 1e-15, 1e-14);
+            if (retain)
+                TEST_CLOSE(tg_tensor_grad_get(r, k), 1 + 2 * rv, 1e-15, 1e-15);
+        }
+        TEST_CHECK(retain || r->grad == NULL);
+        tg_ctx_free(ctx);
+    }
 }
 
 /* ---- the checker's contract ---------------------------------------------- */
@@ -249,13 +291,15 @@ int main(void)
     int declared = 0;
     for (size_t id = 0; id < tg_op_count(); id++) {
         const tg_op_def *def = tg_op_get(id);
-        if (def->overwrites && def->backward) {
+        if ((def->overwrites || def->passes_grad) && def->backward) {
             declared++;
             check_op(def);
         }
     }
     TEST_CHECK(declared >= 20);
     TEST_CHECK(tg_op_find("tanh")->overwrites == 1 && tg_op_find("matmul")->overwrites == 3);
+    TEST_CHECK(tg_op_find("add")->passes_grad == 3 && tg_op_find("reshape")->passes_grad == 1);
+    test_residual();
     test_closed_form();
     test_contract();
     return test_report("test_overwrite");
