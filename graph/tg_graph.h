@@ -8,7 +8,11 @@
  * Recording: tg_apply runs an op and, when grad mode is on and some input
  * requires a gradient, appends a node to the context's tape. Recording order
  * is a topological order, so tg_backward sweeps the tape in reverse calling
- * each node's VJP, which ACCUMULATES (+=) into its inputs' gradients.
+ * each node's VJP, which ACCUMULATES (+=) into its inputs' gradients. An
+ * intermediate's gradient buffer is zeroed only when its first contributor
+ * needs that: an op that declares it writes a fresh buffer whole
+ * (tg_op_def.overwrites) gets it unzeroed, one whose contribution is the
+ * output's gradient itself (tg_op_def.passes_grad) gets that buffer.
  */
 #ifndef TG_GRAPH_H
 #define TG_GRAPH_H
