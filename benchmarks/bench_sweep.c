@@ -12,7 +12,9 @@
  * iteration's gradient (the same in every build, and in torch_sweep.py up
  * to float rounding).
  *
- *   bench_sweep [--threads T] [--seconds S] [N ...]      (default N: 512 2048 4096)
+ *   bench_sweep [--threads T] [--seconds S] [--json FILE] [N ...]
+ *   (default N: 512 2048 4096; --json: the figures as benchmarks/compare.py
+ *   reads them, keys "sweep/n<N>/t<T>")
  */
 #include <tapegrad.h>
 #include "bench_util.h"
@@ -26,6 +28,9 @@ static void die(const char *what, const char *why)
     fprintf(stderr, "bench_sweep: %s: %s\n", what, why);
     exit(1);
 }
+
+static FILE *json;      /* --json: one result per size */
+static int   n_json;
 
 static void bench(int64_t n, int threads, double seconds)
 {
@@ -72,6 +77,10 @@ static void bench(int64_t n, int threads, double seconds)
     printf("%6lld  %3d  %9.3f %9.3f  %9.3f %9.3f  %9.3f %9.3f  %6d  %.6e\n", (long long)n, threads, f.med, f.min,
            b.med, b.min, t.med, t.min, reps, checksum);
     fflush(stdout);
+    if (json)
+        fprintf(json, "%s\n    \"sweep/n%lld/t%d\": {\"ms\": %.4f, \"min_ms\": %.4f, \"fwd_ms\": %.4f, "
+                "\"min_fwd_ms\": %.4f, \"bwd_ms\": %.4f, \"min_bwd_ms\": %.4f, \"reps\": %d, \"checksum\": %.9e}",
+                n_json++ ? "," : "", (long long)n, threads, t.med, t.min, f.med, f.min, b.med, b.min, reps, checksum);
     tg_tensor_destroy(x);
     tg_ctx_free(ctx);
 }
@@ -87,10 +96,14 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
             seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
+            if (!(json = fopen(argv[++i], "w")))
+                die(argv[i], "cannot open for writing");
+        }
         else if (argv[i][0] != '-' && ns < 16 && atoll(argv[i]) > 0)
             sizes[ns++] = atoll(argv[i]);
         else
-            die(argv[i], "usage: bench_sweep [--threads T] [--seconds S] [N ...]");
+            die(argv[i], "usage: bench_sweep [--threads T] [--seconds S] [--json FILE] [N ...]");
     }
     if (threads < 1)
         die("--threads", "must be at least 1");
@@ -102,7 +115,11 @@ int main(int argc, char **argv)
     printf("tanh, 2a, +a, relu, sigmoid, sum on an n x n f32 leaf: forward, backward (the sweep), both (ms)\n");
     printf("%6s  %3s  %9s %9s  %9s %9s  %9s %9s  %6s  %s\n", "n", "thr", "fwd", "min", "bwd", "min", "total", "min",
            "iters", "sum of dL/dx");
+    if (json)
+        fprintf(json, "{\"benchmark\": \"bench_sweep\", \"threads\": %d, \"results\": {", threads);
     for (int i = 0; i < ns; i++)
         bench(sizes[i], threads, seconds);
+    if (json && (fprintf(json, "\n}}\n") < 0 || fclose(json) != 0))
+        die("--json", "write failed");
     return 0;
 }

@@ -7,8 +7,9 @@ command:
 
 For each round and each thread count it runs build/benchmarks/bench_train
 and then benchmarks/torch_train.py with that thread count (A B A B ...: the
-two sides alternate, so a burst of load from other processes hits both), each
-writing JSON. Per benchmark the figure is the median over rounds of each
+two sides alternate, so a burst of load from other processes hits both), then
+bench_sweep and torch_sweep.py (the reverse sweep over a graph of large
+elementwise intermediates), each writing JSON. Per benchmark the figure is the median over rounds of each
 run's median (min and max over rounds are kept too). Peak memory and the
 GEMM peak are measured in the first round only.
 
@@ -44,7 +45,12 @@ ROWS = [
     ("step/784-1024-1024-10/b128", "ms", "step 784-1024-1024-10 b128", "ms"),
     ("epoch/fashion-mnist/784-128-10/b128", "s", "Fashion-MNIST epoch", "s"),
     ("tiny/chain1000", "ns_per_op", "tiny op (fwd+bwd)", "ns"),
+    ("sweep/n512", "ms", "sweep 512x512 fwd+bwd", "ms"),
+    ("sweep/n512", "bwd_ms", "sweep 512x512 bwd", "ms"),
+    ("sweep/n2048", "ms", "sweep 2048x2048 fwd+bwd", "ms"),
+    ("sweep/n2048", "bwd_ms", "sweep 2048x2048 bwd", "ms"),
 ]
+SWEEP_SIZES = ["512", "2048"]
 # PyTorch 1.13 on this machine, medians of quiet runs measured before this
 # script existed (issue 4): a yardstick for runs made under load.
 ANCHORS = {
@@ -112,7 +118,7 @@ def aggregate(runs):
         for f, vals in fields.items():
             # min fields: the best over rounds; everything else: median of medians
             agg[key][f] = min(vals) if f.startswith("min") else statistics.median(vals)
-            if f in ("ms", "s", "ns_per_op"):
+            if f in ("ms", "s", "ns_per_op", "bwd_ms"):
                 agg[key][f + "_rounds"] = vals
     return agg
 
@@ -207,7 +213,7 @@ def report(a, threads, runs, loads, torch_ok, meta=None):
     print("\nbest case (minimum over every step of every round: what each side does when nothing interferes)")
     print(f"{'':<28}" + "".join(f" | {t}T tapegrad  PyTorch   ratio" for t in threads) + " | PyTorch quiet anchors")
     for key, field, label, unit in ROWS:
-        mf = {"ms": "min_ms", "s": "min_s", "ns_per_op": "min_ns_per_op"}[field]
+        mf = {"ms": "min_ms", "s": "min_s", "ns_per_op": "min_ns_per_op", "bwd_ms": "min_bwd_ms"}[field]
         line = f"{label:<28}"
         for t in threads:
             a_v = tg.get(f"{key}/t{t}", {}).get(mf)
@@ -330,10 +336,13 @@ def main():
         return report(a, m["threads"], old["runs"], m["loads"], bool(old["runs"]["pytorch"]), m)
     threads = [int(t) for t in a.threads.split(",")]
     bench = os.path.join(a.build, "benchmarks", "bench_train")
+    sweep = os.path.join(a.build, "benchmarks", "bench_sweep")
     if shutil.which("ninja") and os.path.exists(os.path.join(a.build, "build.ninja")):
-        subprocess.run(["ninja", "-C", a.build, "benchmarks/bench_train"], check=True, stdout=subprocess.DEVNULL)
-    if not os.path.exists(bench):
-        raise SystemExit(f"compare: {bench} not found; build first (meson setup build && ninja -C build)")
+        subprocess.run(["ninja", "-C", a.build, "benchmarks/bench_train", "benchmarks/bench_sweep"], check=True,
+                       stdout=subprocess.DEVNULL)
+    for prog in (bench, sweep):
+        if not os.path.exists(prog):
+            raise SystemExit(f"compare: {prog} not found; build first (meson setup build && ninja -C build)")
     torch_ok = have_torch()
     if not torch_ok:
         print(f"compare: PyTorch is not available ({TORCH_PY} cannot import torch; Debian: apt install "
@@ -361,6 +370,12 @@ def main():
                                                  "--only", only, "--blas", a.blas] + common))
                 loads.append({"round": r + 1, "threads": t, "side": "pytorch", "load_before": l0,
                               "load_after": loadavg()})
+            # The sweep graph, both sides in turn (no BLAS call: the BLAS build does not matter).
+            sw = ["--threads", str(t), "--seconds", "0.2" if a.quick else "1"] + SWEEP_SIZES
+            print(f"\n===== round {r + 1}/{a.rounds}, {t} thread(s): sweep graph =====", flush=True)
+            runs["tapegrad"].append(run_json([sweep] + sw))
+            if torch_ok:
+                runs["pytorch"].append(run_json([TORCH_PY, os.path.join(HERE, "torch_sweep.py")] + sw))
 
     return report(a, threads, runs, loads, torch_ok)
 
