@@ -1,6 +1,7 @@
 /* user_ops.c — the ops the tapegrad commands see: the registry, then a
  * user's ops loaded from shared objects (--load) that export
  *     const tg_op_def *const tg_user_ops[] = { &my_op_def, NULL };
+ *     const int tg_user_ops_abi = TG_OP_ABI;   (tg_op_def's layout)
  * Shared by `gradcheck` and `bench`; the handles stay open for the life of
  * the program. */
 #include "cli.h"
@@ -44,6 +45,17 @@ int cli_load_user_ops(const char *cmd, const char *path)
     if (!list) {
         fprintf(stderr, "tapegrad %s: %s exports no tg_user_ops[] "
                         "(const tg_op_def *const tg_user_ops[] = { &my_op, NULL };)\n", cmd, path);
+        return -1;
+    }
+    const int *abi = (const int *)dlsym(h, "tg_user_ops_abi");
+    if (!abi || *abi != TG_OP_ABI) {
+        if (abi)
+            fprintf(stderr, "tapegrad %s: %s was built against op layout %d, this tapegrad has %d: "
+                            "rebuild it against these headers\n", cmd, path, *abi, TG_OP_ABI);
+        else
+            fprintf(stderr, "tapegrad %s: %s exports no tg_user_ops_abi (add "
+                            "const int tg_user_ops_abi = TG_OP_ABI; beside tg_user_ops[], built "
+                            "against these headers)\n", cmd, path);
         return -1;
     }
     for (size_t i = 0; list[i]; i++) {

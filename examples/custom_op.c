@@ -20,6 +20,7 @@
  *
  * The same definition, exported from a shared object as
  *     const tg_op_def *const tg_user_ops[] = { &scaled_softsign_def, NULL };
+ *     const int tg_user_ops_abi = TG_OP_ABI;
  * can be checked from the command line:
  *     tapegrad gradcheck --load ./libmyops.so --op scaled_softsign
  */

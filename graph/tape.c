@@ -322,7 +322,7 @@ static void grad_give(grad_free **fl, tg_tensor *t)
 
 /* A fresh (unwritten, TG_TENSOR_GRAD_UNDEF) gradient buffer for t: a dead
  * one of its size from the first few on the list, else from the arena
- * (within the sweep's reserve, so this does not fail for want of memory). */
+ * (room the sweep reserved, unless VJP scratch has taken it meanwhile). */
 static int grad_take(tg_ctx *ctx, grad_free **fl, tg_tensor *t)
 {
     size_t bytes = grad_bytes(t);
@@ -391,8 +391,9 @@ static int pass_through(const tape *tp, tg_node *n)
  * (tg_op_def.overwrites) and no other input of n shares the buffer (the
  * second contribution must add to the first); otherwise zeroed. Inputs that
  * take no gradient from n (nondiff) are left for their real consumer. */
-static void resolve_fresh(tg_node *n)
+static uint32_t resolve_fresh(tg_node *n)
 {
+    uint32_t handed = 0;   /* inputs handed over unwritten */
     for (int i = 0; i < n->n_in; i++) {
         tg_tensor *t = n->in[i];
         if (!(t->flags & TG_TENSOR_GRAD_UNDEF) || (n->def->nondiff & (1u << i)))
@@ -401,11 +402,14 @@ static void resolve_fresh(tg_node *n)
         for (int k = 0; k < n->n_in && ow; k++)
             if (k != i && (n->in[k] == t || n->in[k]->grad == t->grad))
                 ow = 0;
-        if (ow)
+        if (ow) {
             t->flags = (t->flags & ~(uint32_t)TG_TENSOR_GRAD_UNDEF) | TG_TENSOR_GRAD_ZERO;
-        else
+            handed |= 1u << i;
+        } else {
             grad_zero_now(t);
+        }
     }
+    return handed;
 }
 
 /* Seed the root's gradient: g = seed (fresh buffer) or g += seed (a leaf
@@ -476,8 +480,9 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
     /* 2. Gradient buffers: retained ones now, the rest above an arena mark,
      *    released once the sweep is done. Those are taken when the sweep
      *    reaches a tensor's first consumer (grad_take, reusing dead ones)
-     *    from a reserve made here for all of them at once, so running out
-     *    of memory fails before any VJP has added into a leaf. Each buffer
+     *    from room reserved here for all of them at once, so an arena that
+     *    cannot hold them fails before any VJP has added into a leaf (VJP
+     *    scratch may still need more, mid-sweep, as before). Each buffer
      *    is zeroed, or handed to a VJP that overwrites it, at its first
      *    consumer (resolve_fresh). */
     for (size_t k = 0; k <= last; k++)
@@ -527,7 +532,7 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
             st = ctx->status;
             break;
         }
-        resolve_fresh(n);
+        uint32_t handed = resolve_fresh(n);
         void *passed = NULL;
         if (pass >= 0) {             /* already holds its contribution */
             passed = n->in[pass]->grad;
@@ -552,6 +557,11 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
                 if (n->in[i]->grad && !(n->def->nondiff & (1u << i)))
                     anomaly_check(n, n->in[i], 1, i);
         if (ctx->status != TG_OK) {
+            /* A retained gradient the failed VJP was to write whole may
+             * hold old bytes: zeros instead (the others are dropped). */
+            for (int i = 0; i < n->n_in; i++)
+                if (((handed >> i) & 1u) && (n->in[i]->flags & TG_TENSOR_RETAIN_GRAD))
+                    memset(n->in[i]->grad, 0, grad_bytes(n->in[i]));
             st = ctx->status;
             break;
         }

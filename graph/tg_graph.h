@@ -58,6 +58,14 @@ typedef struct tg_op_cost {
     double bwd_flops, bwd_bytes;
 } tg_op_cost;
 
+/* The layout of tg_op_def, raised whenever it changes (2: overwrites and
+ * passes_grad). A shared object that exports ops to the tapegrad commands
+ * (--load) exports it beside them, so an object built against another
+ * layout is refused instead of misread:
+ *     const tg_op_def *const tg_user_ops[] = { &my_op_def, NULL };
+ *     const int tg_user_ops_abi = TG_OP_ABI; */
+#define TG_OP_ABI 2
+
 typedef struct tg_op_def {
     const char *name;
     int         n_in;          /* inputs, or TG_VARIADIC                      */

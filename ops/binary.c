@@ -220,10 +220,11 @@ static inline int ew_acc_split(const ew_layout *L, int K, int nt, int *cols)
  * i1, i2). NT threads as ew_acc_split allows; each element of dx receives
  * its terms in the serial order whatever the split. OW (tg_vjp_overwrites
  * for operand K, whose DXN elements dx holds): dx starts as +0 — written
- * as (T)0 + G with equal shapes, zeroed first when broadcast. */
+ * as (T)0 + G with equal shapes, zeroed first when broadcast (an empty
+ * output counts as flat, but a broadcast operand may still have elements). */
 #define EW_ACC(L, NT, NOPS, K, T, dx, OW, DXN, G, ...) do {                        \
         const ew_layout *L_ = (L);                                                 \
-        if (L_->flat && (OW)) {                                                    \
+        if (L_->flat && (OW) && L_->numel == (int64_t)(DXN)) {                     \
             TG_PAR_FOR((NT), L_->numel, 16, lo_, hi_, {                            \
                 for (int64_t io = lo_; io < hi_; io++) {                           \
                     const int64_t i0 = io, i1 = io, i2 = io;                       \
@@ -233,6 +234,8 @@ static inline int ew_acc_split(const ew_layout *L, int K, int nt, int *cols)
                 }                                                                  \
             });                                                                    \
         } else if (L_->flat) {                                                     \
+            if (OW)   /* an empty output (flat) with a broadcast operand */       \
+                memset((dx), 0, (size_t)(DXN) * sizeof(T));                        \
             TG_PAR_FOR((NT), L_->numel, 16, lo_, hi_, {                            \
                 for (int64_t io = lo_; io < hi_; io++) {                           \
                     const int64_t i0 = io, i1 = io, i2 = io;                       \

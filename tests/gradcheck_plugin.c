@@ -56,3 +56,11 @@ static const tg_op_def plug_cube_bad = { .name = "plug_cube_bad", .n_in = 1, .sh
     .forward = cube_forward, .backward = cube_bad_backward, .sample = cube_sample, .n_samples = 1 };
 
 const tg_op_def *const tg_user_ops[] = { &plug_cube, &plug_cube_bad, NULL };
+/* Built twice more by tests/meson.build, to see the loader refuse them: as
+ * if against another tg_op_def layout, and without the layout at all. */
+#ifndef PLUGIN_NO_ABI
+#ifndef PLUGIN_ABI
+#define PLUGIN_ABI TG_OP_ABI
+#endif
+const int tg_user_ops_abi = PLUGIN_ABI;
+#endif

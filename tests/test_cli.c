@@ -10,7 +10,7 @@
 
 static char *out;            /* everything the last run printed */
 static size_t out_cap;
-static const char *exe, *plugin;
+static const char *exe, *plugin, *oldabi, *noabi;
 
 /* Run `tapegrad <args>` with stderr merged into out; returns the exit status.
  * $TG_TEST_WRAPPER, when set, goes in front (valgrind: tests/meson.build). */
@@ -120,16 +120,24 @@ static void test_user_ops(void)
     TEST_CHECK(run(args) == 0);
     snprintf(args, sizeof args, "gradcheck --load '%s' --load '%s' --list", plugin, plugin);
     TEST_CHECK(run(args) == 2 && has("already exists"));
+    /* Objects built against another tg_op_def layout, or not saying which:
+     * refused, not misread. */
+    snprintf(args, sizeof args, "gradcheck --load '%s' --op plug_cube", oldabi);
+    TEST_CHECK_MSG(run(args) == 2 && has("built against op layout 1"), "%s", out);
+    snprintf(args, sizeof args, "bench --load '%s' --list", noabi);
+    TEST_CHECK_MSG(run(args) == 2 && has("exports no tg_user_ops_abi"), "%s", out);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: test_cli TAPEGRAD PLUGIN.so\n");
+    if (argc < 5) {
+        fprintf(stderr, "usage: test_cli TAPEGRAD PLUGIN.so OLDABI_PLUGIN.so NOABI_PLUGIN.so\n");
         return 2;
     }
     exe = argv[1];
     plugin = argv[2];
+    oldabi = argv[3];
+    noabi = argv[4];
     test_all();
     test_one();
     test_usage_errors();

@@ -261,6 +261,65 @@ static void test_dag(void)
     tg_ctx_free(ctx);
 }
 
+/* An empty output with a broadcast operand that has elements: (0, 3) +
+ * (3). The (3) operand's fresh gradient must come out zeros, though no
+ * element of the output reaches it (found by review: the equal-shape path
+ * wrote nothing). The arena is poisoned (NaN bytes), so a gradient left
+ * unwritten shows. Each binary op, each side. */
+static void test_empty_broadcast(void)
+{
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_ctx_set_poison(ctx, 1);
+    int64_t e[2] = { 0, 3 }, v[1] = { 3 };
+    double pv[3] = { 0.5, -1, 2 };
+    tg_tensor *(*const ops[])(tg_ctx *, tg_tensor *, tg_tensor *) = { tg_add, tg_sub, tg_mul, tg_div };
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)
+        for (int side = 0; side < 2; side++) {
+            tg_tensor *p = tg_tensor_from(ctx, TG_F64, 1, v, pv);
+            TEST_CHECK(p && tg_tensor_requires_grad(p) == TG_OK && p->grad);
+            if (p && p->grad)
+                memset(p->grad, 0, 3 * sizeof(double));   /* the poisoned arena gave NaN */
+            tg_tensor *q = tg_mul_scalar(ctx, tg_exp(ctx, p), 2.0), *z = tg_tensor_fill(ctx, TG_F64, 2, e, 1.0);
+            tg_tensor *L = tg_sum_all(ctx, side ? ops[o](ctx, q, z) : ops[o](ctx, z, q));
+            TEST_CHECK_MSG(L && tg_backward(ctx, L) == TG_OK, "%s", tg_ctx_error(ctx));
+            for (int k = 0; k < 3; k++)
+                TEST_CHECK_MSG(tg_tensor_grad_get(p, k) == 0.0, "op %zu side %d: dL/dp[%d] = %g", o, side, k,
+                               tg_tensor_grad_get(p, k));
+            tg_ctx_reset(ctx);
+        }
+    tg_ctx_free(ctx);
+}
+
+/* A VJP that fails (its scratch, say) after the sweep handed it a retained
+ * gradient unwritten: the retained gradient reads zeros afterwards, not old
+ * bytes (poisoned arena: NaN). */
+static void failing_backward(tg_node *n)
+{
+    tg_ctx_fail(n->ctx, TG_ERR_NOMEM, "t_fail: no scratch");
+}
+
+static const tg_op_def fail_def = { .name = "t_fail", .n_in = 1, .overwrites = 1, .shape = same_shape,
+                                    .forward = ident_forward, .backward = failing_backward };
+
+static void test_failed_vjp_retained(void)
+{
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_ctx_set_poison(ctx, 1);
+    int64_t v[1] = { 4 };
+    tg_tensor *x = tg_tensor_fill(ctx, TG_F64, 1, v, 0.5);
+    TEST_CHECK(x && tg_tensor_requires_grad(x) == TG_OK);
+    tg_tensor *h = tg_mul_scalar(ctx, x, 3.0);
+    tg_retain_grad(h);
+    tg_tensor *L = tg_sum_all(ctx, tg_apply(ctx, &fail_def, &h, 1, NULL, NULL));
+    TEST_CHECK(L && tg_backward(ctx, L) == TG_ERR_NOMEM);
+    TEST_CHECK(h->grad != NULL);
+    for (int k = 0; k < 4 && h->grad; k++)
+        TEST_CHECK_MSG(tg_tensor_grad_get(h, k) == 0.0, "retained gradient %d: %g", k, tg_tensor_grad_get(h, k));
+    for (int k = 0; k < 4; k++)
+        TEST_CHECK(tg_tensor_grad_get(x, k) == 0.0);   /* the sweep stopped before x */
+    tg_ctx_free(ctx);
+}
+
 /* ---- the checker's contract ---------------------------------------------- */
 
 static tg_status twice_forward(tg_node *n)
@@ -339,6 +398,8 @@ int main(void)
     TEST_CHECK(tg_op_find("add")->passes_grad == 3 && tg_op_find("reshape")->passes_grad == 1);
     test_residual();
     test_dag();
+    test_empty_broadcast();
+    test_failed_vjp_retained();
     test_closed_form();
     test_contract();
     return test_report("test_overwrite");
