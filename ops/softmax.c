@@ -97,11 +97,12 @@ static int smx_threads(const tg_node *n, const smx_layout *L, int *by_inner)
  * for every element k of the slice, UPD in T with S rounded to T (f32:
  * float arithmetic, as PyTorch's; in double it took 1.3x as long at 4096²:
  * converting every operand cost more than the memory traffic it overlaps
- * with). RED and UPD see y[k] and dy[k], UPD also S. A contiguous row
- * (inner == 1) sums into one double; otherwise a row of `inner` slices at
- * a time sums into the scratch acc[i], so memory is read in order either
- * way. Into a fresh
- * gradient (tg_vjp_overwrites) dx[k] = (T)0 + (T)(UPD), dx unread. */
+ * with; as in PyTorch, a row whose sum of dy overflows f32 gives NaN where
+ * exp(y) underflows to 0). RED and UPD see y[k] and dy[k], UPD also S. A
+ * contiguous row (inner == 1) sums into one double; otherwise a row of
+ * `inner` slices at a time sums into the scratch acc[i], so memory is read
+ * in order either way. Into a fresh gradient (tg_vjp_overwrites)
+ * dx[k] = (T)0 + (T)(UPD), dx unread. */
 #define SMX_BACKWARD(fn, RED, UPD)                                              \
     static void fn(tg_node *n)                                                  \
     {                                                                           \
