@@ -276,9 +276,11 @@ void tg_retain_grad(tg_tensor *t)
 
 /* ---- backward ------------------------------------------------------------ */
 
-static size_t grad_bytes(const tg_tensor *t)
+/* Bytes of t's gradient buffer (gradients are f32 or f64; inline: the sweep
+ * asks for every node). */
+static inline size_t grad_bytes(const tg_tensor *t)
 {
-    return (size_t)(t->numel ? t->numel : 1) * tg_dtype_size(t->dtype);
+    return (size_t)(t->numel ? t->numel : 1) * (t->dtype == TG_F64 ? 8u : 4u);
 }
 
 /* A gradient buffer for t, left unwritten (TG_TENSOR_GRAD_UNDEF: resolved by
@@ -307,7 +309,7 @@ typedef struct grad_free {
     size_t bytes;
 } grad_free;
 
-static void grad_give(grad_free **fl, tg_tensor *t)
+static inline void grad_give(grad_free **fl, tg_tensor *t)
 {
     size_t bytes = grad_bytes(t);
     if (bytes >= sizeof(grad_free)) {
@@ -341,7 +343,7 @@ static int grad_take(tg_ctx *ctx, grad_free **fl, tg_tensor *t)
 
 /* Whether input i of n takes a gradient from n's VJP that the sweep must
  * provide: a diff edge to an intermediate the loss depends on. */
-static int needs_grad(const tape *tp, const tg_node *n, int i)
+static inline int needs_grad(const tape *tp, const tg_node *n, int i)
 {
     const tg_tensor *t = n->in[i];
     return !(n->def->nondiff & (1u << i)) && t->node >= 0 && (t->flags & TG_TENSOR_REQUIRES_GRAD) &&
