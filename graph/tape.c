@@ -509,10 +509,18 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
         return ctx->status;
     tg_ctx_arena_rewind(ctx, arena_mark);
     grad_free *fl = NULL;
-    if (!out->grad && !grad_take(ctx, &fl, out))
-        return ctx->status;
+    /* A seed of the output's dtype is read in place: the output's gradient
+     * borrows its data (no VJP writes out->grad; it is never handed on nor
+     * given back), sparing a copy of the output's size. */
+    void *borrowed = seed && seed->dtype == out->dtype && seed->data && !out->grad ? seed->data : NULL;
+    if (borrowed) {
+        out->grad = borrowed;
+    } else {
+        if (!out->grad && !grad_take(ctx, &fl, out))
+            return ctx->status;
+        add_seed(out, seed, 1);
+    }
     out->flags &= ~(uint32_t)TG_TENSOR_GRAD_UNDEF;
-    add_seed(out, seed, 1);
 
     /* 3. The reverse sweep. */
     tg_status st = TG_OK;
@@ -526,7 +534,7 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
         }
         if (n->out->flags & TG_TENSOR_GRAD_UNDEF)
             grad_zero_now(n->out);   /* no consumer wrote it; the VJP reads it */
-        int pass = pass_through(tp, n);
+        int pass = n->out->grad == borrowed ? -1 : pass_through(tp, n);
         for (int i = 0; i < n->n_in && ctx->status == TG_OK; i++)
             if (needs_grad(tp, n, i) && !n->in[i]->grad)
                 grad_take(ctx, &fl, n->in[i]);
@@ -545,7 +553,7 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
             n->in[pass]->grad = passed;
         /* n's output gradient is dead now, unless kept or handed on. */
         if (!(n->out->flags & TG_TENSOR_RETAIN_GRAD)) {
-            if (pass >= 0)
+            if (pass >= 0 || n->out->grad == borrowed)
                 n->out->grad = NULL;
             else
                 grad_give(&fl, n->out);

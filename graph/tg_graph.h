@@ -181,7 +181,8 @@ void tg_retain_grad(tg_tensor *t);
 tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss);
 
 /* Vector-Jacobian product from a non-scalar output: as tg_backward, with
- * `seed` (same shape and dtype as out) as d loss / d out. */
+ * `seed` (same shape as out) as d loss / d out. A seed of out's dtype is
+ * read in place, not copied: it must not change until this returns. */
 tg_status tg_backward_seed(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed);
 
 /* Number of recorded nodes, and node i (0-based, recording order). */

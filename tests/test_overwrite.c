@@ -320,6 +320,41 @@ static void test_failed_vjp_retained(void)
     tg_ctx_free(ctx);
 }
 
+/* tg_backward_seed reads a seed of the output's dtype in place: the seed
+ * is left as it was, also when the root is an add or a reshape (whose
+ * output buffer would otherwise be handed on and added into), and the
+ * gradients are the seed's pull-back. */
+static void test_seed_in_place(void)
+{
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    int64_t sh[2] = { 2, 3 }, flat[1] = { 6 };
+    double sv[6] = { 0.5, -1.25, 2, -0, 3.5, -4 }, xv[6] = { 1, 2, 3, 4, 5, 6 };
+    for (int root = 0; root < 4; root++) {
+        tg_tensor *x = tg_tensor_from(ctx, TG_F64, 2, sh, xv);
+        TEST_CHECK(x && tg_tensor_requires_grad(x) == TG_OK);
+        tg_tensor *h = tg_mul_scalar(ctx, x, 2.0), *y;
+        tg_tensor *seed = tg_tensor_from(ctx, TG_F64, root == 2 ? 1 : 2, root == 2 ? flat : sh, sv);
+        if (root == 0)
+            y = tg_add(ctx, h, x);                     /* dx = 2 s + s */
+        else if (root == 1)
+            y = tg_sub(ctx, h, tg_tanh(ctx, x));      /* dx = 2 s - s (1 - tanh^2) */
+        else if (root == 2)
+            y = tg_reshape(ctx, tg_add(ctx, h, x), 1, flat);
+        else                                           /* h has a second consumer */
+            y = tg_add(ctx, h, tg_tanh(ctx, h));      /* dx = 2 s (2 - tanh(2x)^2) */
+        TEST_CHECK_MSG(y && seed && tg_backward_seed(ctx, y, seed) == TG_OK, "%s", tg_ctx_error(ctx));
+        TEST_CHECK(seed && memcmp(seed->data, sv, sizeof sv) == 0);
+        for (int k = 0; k < 6; k++) {
+            double t = tanh(xv[k]), t2 = tanh(2 * xv[k]);
+            double want = root == 1 ? 2 * sv[k] - sv[k] * (1 - t * t)
+                        : root == 3 ? 2 * sv[k] * (2 - t2 * t2) : 3 * sv[k];
+            TEST_CLOSE(tg_tensor_grad_get(x, k), want, 1e-15, 1e-15);
+        }
+        tg_ctx_reset(ctx);
+    }
+    tg_ctx_free(ctx);
+}
+
 /* ---- the checker's contract ---------------------------------------------- */
 
 static tg_status twice_forward(tg_node *n)
@@ -400,6 +435,7 @@ int main(void)
     test_dag();
     test_empty_broadcast();
     test_failed_vjp_retained();
+    test_seed_in_place();
     test_closed_form();
     test_contract();
     return test_report("test_overwrite");
