@@ -416,6 +416,46 @@ static inline __m512 tg_vm16_gelu_erf_df(__m512 x)
     __mmask16 nonneg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
     return _mm512_mask_sub_ps(s, nonneg, _mm512_set1_ps(1.0f), s);
 }
+
+/* sigmoid and tanh over 16 lanes: tg_vm_sigmoidf's and tg_vm_tanhf's
+ * operations one for one, so the same bits in every lane (NaN in, NaN
+ * out; tests/test_vmath.c compares them over a sweep of all floats), where
+ * the compiler's vectorisation of the scalar functions ran 15-20 % slower
+ * (4096x4096 sigmoid, 1 thread: 5.9 -> 5.0-5.1 ms in a standalone loop).
+ * exp_nonpos's 2^(k+64) 2^-64 is one vscalefps here: the same single
+ * rounding. */
+static inline __m512 tg_vm16_sigmoidf(__m512 x)
+{
+    /* a = min(|x|, 104): vminps returns its second operand for a NaN */
+    __m512 a = _mm512_min_ps(_mm512_set1_ps(104.0f), _mm512_abs_ps(x));
+    __m512 e = tg_vm16_exp_nonpos(_mm512_sub_ps(_mm512_setzero_ps(), a));
+    __m512 r = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    __mmask16 nonneg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+    return _mm512_mask_blend_ps(nonneg, _mm512_mul_ps(e, r), r);
+}
+
+static inline __m512 tg_vm16_tanhf(__m512 x)
+{
+    const __m512 rnd = _mm512_set1_ps(TG_VM_RNDF), one = _mm512_set1_ps(1.0f);
+    __m512 a = _mm512_min_ps(_mm512_set1_ps(10.0f), _mm512_abs_ps(x)), x2 = _mm512_add_ps(a, a);
+    /* tg_vm_expm1_partsf(x2): s = 2^k, r + rlo = x2 - k ln2, q = rlo + r^2 P5(r) */
+    __m512 t = _mm512_fmadd_ps(x2, _mm512_set1_ps((float)TG_VM_LOG2E), rnd), kf = _mm512_sub_ps(t, rnd);
+    __m512 r1 = _mm512_fnmadd_ps(kf, _mm512_set1_ps(TG_VM_LN2F_HI), x2);
+    __m512 klo = _mm512_mul_ps(kf, _mm512_set1_ps(TG_VM_LN2F_LO)), r = _mm512_sub_ps(r1, klo);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.9891981314e-4f), r, _mm512_set1_ps(1.39345419283e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.33331002423e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16664568097e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.66666666825e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.500000001429f));
+    __m512 q = _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, _mm512_sub_ps(_mm512_sub_ps(r1, r), klo));
+    __m512 s = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(_mm512_castps_si512(t), 23),
+                                                    _mm512_set1_epi32(0x3f800000)));
+    __m512 u = _mm512_fmadd_ps(s, q, _mm512_fmadd_ps(s, r, _mm512_sub_ps(s, one)));
+    __m512 v = _mm512_div_ps(u, _mm512_add_ps(u, _mm512_set1_ps(2.0f)));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(v),
+                                               _mm512_and_si512(_mm512_castps_si512(x),
+                                                                _mm512_set1_epi32((int)0x80000000u))));
+}
 #endif
 
 #endif

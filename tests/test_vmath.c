@@ -79,6 +79,8 @@ static float vm16_expf(float x)      { return _mm512_cvtss_f32(tg_vm16_expf(_mm5
 static float vm16_gelu_erff(float x) { return _mm512_cvtss_f32(tg_vm16_gelu_erff(_mm512_set1_ps(x))); }
 static double ref_gelu_erf(double x) { return x * 0.5 * erfc(-x * 0.70710678118654752440); }
 static float vm16_gelu_erf_df(float x) { return _mm512_cvtss_f32(tg_vm16_gelu_erf_df(_mm512_set1_ps(x))); }
+static float vm16_sigmoidf(float x)  { return _mm512_cvtss_f32(tg_vm16_sigmoidf(_mm512_set1_ps(x))); }
+static float vm16_tanhf(float x)     { return _mm512_cvtss_f32(tg_vm16_tanhf(_mm512_set1_ps(x))); }
 /* gelu'(x) = Phi(x) + x phi(x); x^2 is exact in double. */
 static double ref_gelu_erf_df(double x)
 {
@@ -102,6 +104,8 @@ static const f32_case f32_cases[] = {
     { "softplus16", vm16_softplusf, ref_softplus, 2.0, 0 },
     { "gelu_erf16", vm16_gelu_erff, ref_gelu_erf, 4.0, 0 },
     { "gelu_erf_df16", vm16_gelu_erf_df, ref_gelu_erf_df, GELU_DF_ULP, GELU_DF_ABS },
+    { "sigmoid16", vm16_sigmoidf, ref_sigmoid, 3.0, 0 },
+    { "tanh16", vm16_tanhf, tanh, 3.0, 0 },
 #endif
     { "expf",     vm_expf,     exp,         1.0, 0 },
     { "expm1f",   vm_expm1f,   expm1,       1.0, 0 },
@@ -195,6 +199,44 @@ static void test_special_f32(void)
 }
 
 #ifdef TG_VM16
+/* sigmoid and tanh over 16 lanes are the scalar kernels' operations one for
+ * one: the same bits for every float of a sweep (stride `stride` over the
+ * bit patterns, every special), NaN for NaN. */
+static void test_same_as_scalar_f32x16(uint32_t stride)
+{
+    long bad_s = 0, bad_t = 0;
+    float xs[16];
+    int nx = 0;
+    static const float specials[] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, 104.0f, -104.0f, 10.0f,
+                                      -10.0f, 1e-40f, -1e-40f, 0x1p-149f, 87.5f, -87.5f, 200.0f, -200.0f };
+    for (uint64_t b = 0; b <= 0xffffffffu + (uint64_t)16 * stride; b += stride) {
+        float x;
+        if (b <= 0xffffffffu) {
+            uint32_t u = (uint32_t)b;
+            memcpy(&x, &u, 4);
+        } else {
+            x = specials[(b - 0xffffffffu) / stride % 16];
+        }
+        xs[nx++] = x;
+        if (nx < 16)
+            continue;
+        nx = 0;
+        float ys[16], yt[16];
+        _mm512_storeu_ps(ys, tg_vm16_sigmoidf(_mm512_loadu_ps(xs)));
+        _mm512_storeu_ps(yt, tg_vm16_tanhf(_mm512_loadu_ps(xs)));
+        for (int i = 0; i < 16; i++) {
+            if (!same_f32(ys[i], tg_vm_sigmoidf(xs[i])) && bad_s++ < 3)
+                fprintf(stderr, "sigmoid16(%a) = %a, scalar %a\n", (double)xs[i], (double)ys[i],
+                        (double)tg_vm_sigmoidf(xs[i]));
+            if (!same_f32(yt[i], tg_vm_tanhf(xs[i])) && bad_t++ < 3)
+                fprintf(stderr, "tanh16(%a) = %a, scalar %a\n", (double)xs[i], (double)yt[i],
+                        (double)tg_vm_tanhf(xs[i]));
+        }
+    }
+    TEST_CHECK_MSG(bad_s == 0, "sigmoid16: %ld floats differ from the scalar kernel", bad_s);
+    TEST_CHECK_MSG(bad_t == 0, "tanh16: %ld floats differ from the scalar kernel", bad_t);
+}
+
 /* Lanes are independent: a vector mixing the softplus slow path (x < -15.5)
  * with ordinary lanes and specials gives each lane its one-lane result. */
 static void test_lanes_f32x16(void)
@@ -394,6 +436,7 @@ int main(int argc, char **argv)
     test_special_f64();
 #ifdef TG_VM16
     test_lanes_f32x16();
+    test_same_as_scalar_f32x16(dense ? 1 : light ? 9973 : 61);
 #endif
     for (size_t i = 0; i < sizeof f32_cases / sizeof f32_cases[0]; i++)
         sweep_f32(&f32_cases[i], dense ? 97 : light ? 9973 : 1021);
