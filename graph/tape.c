@@ -513,6 +513,19 @@ static tg_status sweep(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed, const
      * borrows its data (no VJP writes out->grad; it is never handed on nor
      * given back), sparing a copy of the output's size. */
     void *borrowed = seed && seed->dtype == out->dtype && seed->data && !out->grad ? seed->data : NULL;
+    /* ... unless the seed's bytes are (part of) a gradient the root's VJP
+     * writes: a leaf input's (a wrapped gradient buffer); intermediate
+     * inputs have none yet. Only the root's VJP reads the seed. */
+    if (borrowed) {
+        const tg_node *rn = tp->nodes[last];
+        const char *s0 = borrowed, *s1 = s0 + grad_bytes(out);
+        for (int i = 0; i < rn->n_in; i++) {
+            const tg_tensor *t = rn->in[i];
+            const char *g0 = t->grad, *g1 = g0 ? g0 + grad_bytes(t) : NULL;
+            if (g0 && s0 < g1 && g0 < s1)
+                borrowed = NULL;
+        }
+    }
     if (borrowed) {
         out->grad = borrowed;
     } else {

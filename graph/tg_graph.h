@@ -182,7 +182,8 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss);
 
 /* Vector-Jacobian product from a non-scalar output: as tg_backward, with
  * `seed` (same shape as out) as d loss / d out. A seed of out's dtype is
- * read in place, not copied: it must not change until this returns. */
+ * read in place, not copied (unless it shares memory with a gradient the
+ * sweep writes first): it must not change until this returns. */
 tg_status tg_backward_seed(tg_ctx *ctx, tg_tensor *out, const tg_tensor *seed);
 
 /* Number of recorded nodes, and node i (0-based, recording order). */

@@ -328,7 +328,7 @@ static void test_seed_in_place(void)
 {
     tg_ctx *ctx = tg_ctx_new(NULL);
     int64_t sh[2] = { 2, 3 }, flat[1] = { 6 };
-    double sv[6] = { 0.5, -1.25, 2, -0, 3.5, -4 }, xv[6] = { 1, 2, 3, 4, 5, 6 };
+    double sv[6] = { 0.5, -1.25, 2, -0.0, 3.5, -4 }, xv[6] = { 1, 2, 3, 4, 5, 6 };
     for (int root = 0; root < 4; root++) {
         tg_tensor *x = tg_tensor_from(ctx, TG_F64, 2, sh, xv);
         TEST_CHECK(x && tg_tensor_requires_grad(x) == TG_OK);
@@ -352,6 +352,16 @@ static void test_seed_in_place(void)
         }
         tg_ctx_reset(ctx);
     }
+    /* A seed over the very gradient the root's VJP adds into (found by
+     * review): copied, not borrowed, so x's gradient g becomes g + 2g. */
+    tg_tensor *x = tg_tensor_from(ctx, TG_F64, 2, sh, xv);
+    TEST_CHECK(x && tg_tensor_requires_grad(x) == TG_OK);
+    for (int k = 0; k < 6 && x; k++)
+        ((double *)x->grad)[k] = sv[k];
+    tg_tensor *y = tg_add(ctx, x, x), *seed = x ? tg_tensor_wrap(ctx, TG_F64, 2, sh, x->grad) : NULL;
+    TEST_CHECK_MSG(y && seed && tg_backward_seed(ctx, y, seed) == TG_OK, "%s", tg_ctx_error(ctx));
+    for (int k = 0; k < 6; k++)
+        TEST_CLOSE(tg_tensor_grad_get(x, k), 3 * sv[k], 0, 0);
     tg_ctx_free(ctx);
 }
 

@@ -207,19 +207,23 @@ static void test_same_as_scalar_f32x16(uint32_t stride)
     long bad_s = 0, bad_t = 0;
     float xs[16];
     int nx = 0;
-    static const float specials[] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, 104.0f, -104.0f, 10.0f,
-                                      -10.0f, 1e-40f, -1e-40f, 0x1p-149f, 87.5f, -87.5f, 200.0f, -200.0f };
-    for (uint64_t b = 0; b <= 0xffffffffu + (uint64_t)16 * stride; b += stride) {
-        float x;
+    static const float specials[16] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, 104.0f, -104.0f, 10.0f,
+                                        -10.0f, 1e-40f, -1e-40f, 0x1p-149f, 87.5f, -87.5f, 200.0f, -200.0f };
+    /* the sweep, then one more vector: the specials (a last partial vector
+     * of the sweep is padded with them) */
+    for (uint64_t b = 0, done = 0; !done;) {
         if (b <= 0xffffffffu) {
             uint32_t u = (uint32_t)b;
-            memcpy(&x, &u, 4);
+            memcpy(&xs[nx++], &u, 4);
+            b += stride;
+            if (nx < 16 && b <= 0xffffffffu)
+                continue;
         } else {
-            x = specials[(b - 0xffffffffu) / stride % 16];
+            memcpy(xs, specials, sizeof specials);
+            done = 1;
         }
-        xs[nx++] = x;
-        if (nx < 16)
-            continue;
+        for (; nx > 0 && nx < 16; nx++)
+            xs[nx] = specials[nx];
         nx = 0;
         float ys[16], yt[16];
         _mm512_storeu_ps(ys, tg_vm16_sigmoidf(_mm512_loadu_ps(xs)));
