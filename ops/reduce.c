@@ -448,11 +448,8 @@ static void sum_mean_backward(tg_node *n, int mean)
         for (int64_t o = 0; o < n_out; o++)
             gs[o] = mean ? (double)dy[o] / (double)pl->R : (double)dy[o];
         if (!pl->obase && !pl->toff && pl->inner == 1 && pl->R > 0) {
-            /* Contiguous slices of R (the last axis, or all): a fill of each
-             * slice, across threads by ranges of the flat index (the same
-             * value lands in each element whatever the split). Serial, the
-             * fill of a 512x512 sum's gradient took a fifth of bench_sweep's
-             * 2-thread time. */
+            /* Slices of R in a row (the last axis, or all): each filled, the
+             * threads taking ranges of the flat index (was serial: see git log). */
             const int64_t R = pl->R, total = n_out * R;
             int nt = tg_par_threads(n->ctx, (double)total, TG_PAR_MIN_ELEMS);
             TG_PAR_FOR(nt, total, 16, lo, hi, {
@@ -467,11 +464,10 @@ static void sum_mean_backward(tg_node *n, int mean)
                             dx[k] += g;
                 }
             });
-        } else if (ow) {
+        } else if (ow)
             PL_FOREACH(pl, dx[xi] = (T)0 + (T)gs[yi];)
-        } else {
+        else
             PL_FOREACH(pl, dx[xi] += (T)gs[yi];)
-        }
     });
 }
 
