@@ -224,7 +224,16 @@ static inline int ew_acc_split(const ew_layout *L, int K, int nt, int *cols)
  * output counts as flat, but a broadcast operand may still have elements). */
 #define EW_ACC(L, NT, NOPS, K, T, dx, OW, DXN, G, ...) do {                        \
         const ew_layout *L_ = (L);                                                 \
-        if (L_->flat && (OW) && L_->numel == (int64_t)(DXN)) {                     \
+        if (L_->flat && (OW) && L_->numel == (int64_t)(DXN) &&                     \
+            tg_stream_wanted((dx), (size_t)L_->numel * sizeof(T))) {               \
+            TG_PAR_FOR((NT), L_->numel, 16, lo_, hi_, {                            \
+                TG_STREAM_FRESH(T, (dx), (size_t)lo_, (size_t)hi_, G,              \
+                                const int64_t io = (int64_t)i;                     \
+                                const int64_t i0 = io; const int64_t i1 = io;      \
+                                const int64_t i2 = io;                             \
+                                (void)i0; (void)i1; (void)i2; __VA_ARGS__);        \
+            });                                                                    \
+        } else if (L_->flat && (OW) && L_->numel == (int64_t)(DXN)) {              \
             TG_PAR_FOR((NT), L_->numel, 16, lo_, hi_, {                            \
                 for (int64_t io = lo_; io < hi_; io++) {                           \
                     const int64_t i0 = io, i1 = io, i2 = io;                       \

@@ -375,10 +375,31 @@ static inline int tg_vjp_overwrites(const tg_node *n, int i)
     return 1;
 }
 
+/* dst[i] = (T)0 + G for i in [lo, hi) (the statements `...` first, as
+ * TG_EW_BACKWARD's LET),
+ * computed a TG_STREAM_CHUNK at a time in L1 and stored with streaming
+ * stores, then fenced: a fresh gradient over the streaming threshold
+ * (stream.h) is not read back by its write-allocate; the next VJP reads it
+ * from memory either way. dst + lo 64-byte aligned. */
+#define TG_STREAM_FRESH(T, dst, lo, hi, G, ...)                                  \
+    do {                                                                         \
+        _Alignas(64) T fbuf_[TG_STREAM_CHUNK];                                   \
+        for (size_t c_ = (lo); c_ < (hi); c_ += TG_STREAM_CHUNK) {               \
+            size_t ce_ = (hi) - c_ < TG_STREAM_CHUNK ? (hi) : c_ + TG_STREAM_CHUNK; \
+            for (size_t i = c_; i < ce_; i++) {                                  \
+                __VA_ARGS__;                                                     \
+                fbuf_[i - c_] = (T)0 + (T)(G);                                   \
+            }                                                                    \
+            tg_stream_copy((dst) + c_, fbuf_, (ce_ - c_) * sizeof(T));           \
+        }                                                                        \
+        tg_stream_fence();                                                       \
+    } while (0)
+
 /* TG_EW_BACKWARD(fn, LET, G): for every element i, run the statements LET
  * (may be empty) and then dx[i] += G, or dx[i] = (T)0 + G when the sweep
  * hands over a fresh gradient (tg_vjp_overwrites; declare the op's
- * `.overwrites = 1`): the same bits without reading dx. Write a subtracted
+ * `.overwrites = 1`): the same bits without reading dx (streamed over the
+ * threshold, TG_STREAM_FRESH). Write a subtracted
  * contribution as G = -(...): d + -(e) is d - e exactly. */
 #define TG_EW_BACKWARD(fn, LET, G)                                               \
     static void fn(tg_node *n)                                                   \
@@ -386,12 +407,17 @@ static inline int tg_vjp_overwrites(const tg_node *n, int i)
         size_t len = TG_NUMEL(n->out);                                           \
         int nt_ = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS);         \
         int ow_ = tg_vjp_overwrites(n, 0);                                       \
+        int st_ = ow_ && tg_stream_wanted(n->in[0]->grad, len * tg_dtype_size(n->out->dtype)); \
         TG_DISPATCH(n->out->dtype, T, {                                          \
             const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;  \
             T *dx = n->in[0]->grad;                                              \
             const T p0 = (T)n->p.f[0], p1 = (T)n->p.f[1];                        \
             (void)x; (void)y; (void)p0; (void)p1;                                \
-            if (dx && ow_)                                                       \
+            if (dx && st_)                                                       \
+                TG_PAR_FOR(nt_, (int64_t)len, 16, lo_, hi_, {                    \
+                    TG_STREAM_FRESH(T, dx, (size_t)lo_, (size_t)hi_, G, LET);    \
+                });                                                              \
+            else if (dx && ow_)                                                  \
                 TG_PAR_FOR(nt_, (int64_t)len, 16, lo_, hi_, {                    \
                     for (size_t i = (size_t)lo_; i < (size_t)hi_; i++) {         \
                         LET;                                                     \

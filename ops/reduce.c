@@ -452,18 +452,17 @@ static void sum_mean_backward(tg_node *n, int mean)
              * threads taking ranges of the flat index (was serial: see git log). */
             const int64_t R = pl->R, total = n_out * R;
             int nt = tg_par_threads(n->ctx, (double)total, TG_PAR_MIN_ELEMS);
-            TG_PAR_FOR(nt, total, 16, lo, hi, {
-                for (int64_t o = lo / R, k = lo; k < hi; o++) {
-                    const T g = (T)gs[o];
-                    const int64_t end = (o + 1) * R < hi ? (o + 1) * R : hi;
-                    if (ow)
-                        for (; k < end; k++)
-                            dx[k] = (T)0 + g;
-                    else
-                        for (; k < end; k++)
-                            dx[k] += g;
-                }
-            });
+            const T g0 = (T)gs[0];   /* a full reduction, fresh and large: streamed */
+            if (ow && n_out == 1 && tg_stream_wanted(dx, (size_t)total * sizeof(T)))
+                TG_PAR_FOR(nt, total, 16, lo, hi, { TG_STREAM_FRESH(T, dx, (size_t)lo, (size_t)hi, g0); });
+            else
+                TG_PAR_FOR(nt, total, 16, lo, hi, {
+                    for (int64_t o = lo / R, k = lo; k < hi; o++) {
+                        const T g = (T)gs[o];
+                        for (const int64_t end = (o + 1) * R < hi ? (o + 1) * R : hi; k < end; k++)
+                            dx[k] = (ow ? (T)0 : dx[k]) + g;
+                    }
+                });
         } else if (ow)
             PL_FOREACH(pl, dx[xi] = (T)0 + (T)gs[yi];)
         else

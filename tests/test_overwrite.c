@@ -16,6 +16,7 @@
  *   one that leaves an element unwritten or that adds into the fresh buffer
  *   fails, named. */
 #include "tapegrad.h"
+#include "stream.h"
 #include "test.h"
 
 #include <math.h>
@@ -135,12 +136,14 @@ static void check_op(const tg_op_def *def)
     adds.passes_grad = 0;
     static double a[1 << 14], b[1 << 14];
     int n_cases = 0;
-    for (int dt = 0; dt < 2; dt++)
+    for (int dt = 0; dt < 4; dt++)   /* f64, f32, then both with every fresh gradient streamed */
         for (int v = 0; v < def->n_samples; v++)
             for (int mode = ALONE; mode <= ONE_TENSOR; mode++)
                 for (int threads = 1; threads <= 2; threads++) {
-                    tg_dtype t = dt ? TG_F32 : TG_F64;
+                    tg_dtype t = dt & 1 ? TG_F32 : TG_F64;
+                    tg_stream_set_min_bytes(0, dt >= 2);
                     int64_t na = run(def, t, v, mode, threads, a, 1 << 14);
+                    tg_stream_set_min_bytes(0, 0);
                     int64_t nb = run(&adds, t, v, mode, threads, b, 1 << 14);
                     TEST_CHECK_MSG(na == nb, "%s variant %d mode %d: %lld vs %lld gradients", def->name, v, mode,
                                    (long long)na, (long long)nb);
@@ -150,11 +153,48 @@ static void check_op(const tg_op_def *def)
                     int64_t k = 0;
                     while (k < na && same(a[k], b[k], def->passes_grad != 0))
                         k++;
-                    TEST_CHECK_MSG(k == na, "%s %s variant %d mode %d threads %d: gradient %lld is %.17g "
-                                   "overwriting, %.17g adding", def->name, dt ? "f32" : "f64", v, mode, threads,
+                    TEST_CHECK_MSG(k == na, "%s %s%s variant %d mode %d threads %d: gradient %lld is %.17g "
+                                   "overwriting, %.17g adding", def->name, dt & 1 ? "f32" : "f64",
+                                   dt >= 2 ? " streamed" : "", v, mode, threads,
                                    (long long)k, k < na ? a[k] : 0, k < na ? b[k] : 0);
                 }
     TEST_CHECK_MSG(n_cases > 0, "%s: no case ran", def->name);
+}
+
+/* Fresh gradients written with streaming stores (stream.h; the threshold
+ * forced to 0) hold the bits of ordinary stores: a bench_sweep-like graph
+ * (tanh, scalar mul, add, relu, sigmoid, mul, sub, sum) over 70001
+ * elements (chunks of 1024 and a partial one, a thread split inside a
+ * chunk), f32 and f64, 1 and 2 threads. */
+static void sweep_graph(tg_dtype dt, int threads, double *g, int64_t n)
+{
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 3, .n_threads = threads });
+    int64_t sh[1] = { n };
+    tg_tensor *x = tg_tensor_rand(ctx, dt, 1, sh, -2, 2);
+    TEST_CHECK(x && tg_tensor_requires_grad(x) == TG_OK);
+    tg_tensor *a = tg_tanh(ctx, tg_mul_scalar(ctx, x, 1.0));
+    tg_tensor *c = tg_add(ctx, tg_mul_scalar(ctx, a, 2.0), a);
+    tg_tensor *d = tg_sub(ctx, tg_mul(ctx, tg_sigmoid(ctx, tg_relu(ctx, c)), a), tg_neg(ctx, c));
+    TEST_CHECK_MSG(d && tg_backward(ctx, tg_sum_all(ctx, d)) == TG_OK, "%s", tg_ctx_error(ctx));
+    for (int64_t k = 0; k < n; k++)
+        g[k] = tg_tensor_grad_get(x, k);
+    tg_ctx_free(ctx);
+}
+
+static void test_streamed_fresh(void)
+{
+    enum { N = 70001 };
+    static double plain[N], streamed[N];
+    for (int dt = 0; dt < 2; dt++)
+        for (int threads = 1; threads <= 2; threads++) {
+            tg_stream_set_min_bytes(SIZE_MAX, 1);
+            sweep_graph(dt ? TG_F32 : TG_F64, threads, plain, N);
+            tg_stream_set_min_bytes(0, 1);
+            sweep_graph(dt ? TG_F32 : TG_F64, threads, streamed, N);
+            tg_stream_set_min_bytes(0, 0);
+            TEST_CHECK_MSG(memcmp(plain, streamed, sizeof plain) == 0, "%s, %d threads: streamed fresh gradients "
+                           "differ", dt ? "f32" : "f64", threads);
+        }
 }
 
 /* ---- a graph with a closed form ------------------------------------------ */
@@ -446,6 +486,7 @@ int main(void)
     test_empty_broadcast();
     test_failed_vjp_retained();
     test_seed_in_place();
+    test_streamed_fresh();
     test_closed_form();
     test_contract();
     return test_report("test_overwrite");
