@@ -41,7 +41,7 @@ typedef struct bstate {
 } bstate;
 
 static const char *phase_names[TG_BENCH_N_PHASES] = {
-    "fwd", "bwd", "fwdbwd", "engine_fwd", "engine_fwdbwd",
+    "fwd", "bwd", "bwd_fresh", "fwdbwd", "engine_fwd", "engine_fwdbwd",
 };
 
 const char *tg_bench_phase_name(int phase)
@@ -260,6 +260,33 @@ static void kernel_bwd(void *ud)
     tg_ctx_arena_rewind(s->kctx, s->mark_bwd);
 }
 
+/* The inputs whose gradient the VJP may write fresh: declared by the op and
+ * given a buffer here. */
+static uint32_t fresh_mask(const bstate *s)
+{
+    uint32_t m = 0;
+    for (int i = 0; i < s->n.n_in; i++)
+        if (((s->def->overwrites >> i) & 1u) && s->n.in[i]->grad)
+            m |= 1u << i;
+    return m;
+}
+
+/* The VJP into fresh gradients: each call finds them flagged
+ * TG_TENSOR_GRAD_ZERO, as the sweep leaves them (their old values are
+ * overwritten, never read). */
+static void kernel_bwd_fresh(void *ud)
+{
+    bstate *s = ud;
+    uint32_t m = fresh_mask(s);
+    for (int i = 0; i < s->n.n_in; i++)
+        if ((m >> i) & 1u)
+            s->n.in[i]->flags |= TG_TENSOR_GRAD_ZERO;
+    s->def->backward(&s->n);
+    for (int i = 0; i < s->n.n_in; i++)
+        s->n.in[i]->flags &= ~(uint32_t)TG_TENSOR_GRAD_ZERO;
+    tg_ctx_arena_rewind(s->kctx, s->mark_bwd);
+}
+
 static void kernel_fwdbwd(void *ud)
 {
     bstate *s = ud;
@@ -342,8 +369,12 @@ static tg_status time_case(bstate *s)
         /* The VJP alone, at the saved state of the last forward. */
         grads_on(s);
         s->mark_bwd = tg_ctx_arena_mark(s->kctx);
-        if ((st = time_phase(s, TG_BENCH_BWD, kernel_bwd)) != TG_OK ||
-            (st = time_phase(s, TG_BENCH_FWDBWD, kernel_fwdbwd)) != TG_OK)
+        if ((st = time_phase(s, TG_BENCH_BWD, kernel_bwd)) != TG_OK)
+            return st;
+        c->has_fresh = fresh_mask(s) != 0;
+        if (c->has_fresh && (st = time_phase(s, TG_BENCH_BWD_FRESH, kernel_bwd_fresh)) != TG_OK)
+            return st;
+        if ((st = time_phase(s, TG_BENCH_FWDBWD, kernel_fwdbwd)) != TG_OK)
             return st;
     }
     if ((st = engine_setup(s)) != TG_OK) {
@@ -356,9 +387,12 @@ static tg_status time_case(bstate *s)
         return st;
 
     const tg_op_cost *k = &c->cost;
-    double ff = k->fwd_flops, fb = k->fwd_bytes, bf = k->bwd_flops, bb = k->bwd_bytes;
-    const double flops[TG_BENCH_N_PHASES] = { ff, bf, ff + bf, ff, ff + bf };
-    const double bytes[TG_BENCH_N_PHASES] = { fb, bb, fb + bb, fb, fb + bb };
+    double ff = k->fwd_flops, fb = k->fwd_bytes, bf = k->bwd_flops, bb = k->bwd_bytes, bfresh = bb;
+    for (int i = 0; i < s->n.n_in; i++)   /* the fresh gradients are not read */
+        if ((fresh_mask(s) >> i) & 1u)
+            bfresh -= (double)s->n.in[i]->numel * (double)tg_dtype_size(s->n.in[i]->dtype);
+    const double flops[TG_BENCH_N_PHASES] = { ff, bf, bf, ff + bf, ff, ff + bf };
+    const double bytes[TG_BENCH_N_PHASES] = { fb, bb, bfresh > 0 ? bfresh : 0, fb + bb, fb, fb + bb };
     for (int p = 0; p < TG_BENCH_N_PHASES; p++)
         if (c->phase[p].iterations > 0)
             bench_rates(&c->phase[p], c->has_cost ? flops[p] : 0, c->has_cost ? bytes[p] : 0,

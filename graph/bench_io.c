@@ -107,7 +107,9 @@ void tg_bench_print(FILE *f, const tg_bench_result *r, int header)
                 snprintf(pct, sizeof pct, "-");
             if (p == TG_BENCH_FWD || p == TG_BENCH_BWD)
                 snprintf(note, sizeof note, "first %s", fmt_time(first_call(c, p), t, sizeof t));
-            else if (p >= TG_BENCH_ENGINE_FWD)
+            else if (p == TG_BENCH_BWD_FRESH)
+                snprintf(note, sizeof note, "into fresh gradients");
+            else if (p == TG_BENCH_ENGINE_FWD || p == TG_BENCH_ENGINE_FWDBWD)
                 snprintf(note, sizeof note, "overhead %s%s", overhead(c, p) >= 0 ? "+" : "",
                          fmt_time(overhead(c, p), t, sizeof t));
             char thr[16];

@@ -107,14 +107,21 @@ tg_status tg_bench_probe(tg_bench_machine *m, double time_budget);
 /* The timed phases of one case. */
 enum {
     TG_BENCH_FWD = 0,        /* def->forward                                */
-    TG_BENCH_BWD,            /* def->backward (the VJP only)                */
+    TG_BENCH_BWD,            /* def->backward (the VJP only), adding into the
+                                input gradients (as into a leaf's)          */
+    TG_BENCH_BWD_FRESH,      /* the VJP writing fresh gradients, as the sweep
+                                hands them to an op that declares it
+                                (tg_op_def.overwrites); only for such ops.
+                                Bytes: bwd's less one read of each of those
+                                gradients                                   */
     TG_BENCH_FWDBWD,         /* forward then VJP                            */
     TG_BENCH_ENGINE_FWD,     /* tg_apply, recording                         */
     TG_BENCH_ENGINE_FWDBWD,  /* tg_apply + tg_backward_seed + tg_ctx_reset  */
     TG_BENCH_N_PHASES
 };
 
-/* "fwd", "bwd", "fwdbwd", "engine_fwd", "engine_fwdbwd"; "?" if unknown. */
+/* "fwd", "bwd", "bwd_fresh", "fwdbwd", "engine_fwd", "engine_fwdbwd"; "?"
+ * if unknown. */
 const char *tg_bench_phase_name(int phase);
 
 enum { TG_BENCH_BOUND_UNKNOWN = 0, TG_BENCH_BOUND_COMPUTE, TG_BENCH_BOUND_MEMORY };
@@ -153,6 +160,8 @@ typedef struct tg_bench_case {
     char       message[320]; /* why not timed: the mismatch (element, values)
                                 or the error                                */
     int        has_cost, has_backward;
+    int        has_fresh;    /* the op overwrites a differentiable input's
+                                gradient: bwd_fresh is timed                */
     tg_op_cost cost;
     tg_bench_stats phase[TG_BENCH_N_PHASES];
     double     overhead_fwd_ns;    /* engine_fwd - fwd (medians)             */

@@ -32,7 +32,8 @@ static void check_case_sane(const tg_bench_case *c)
     TEST_CHECK_MSG(c->status == TG_OK && !c->mismatch, "%s: %s", c->label, c->message);
     for (int p = 0; p < TG_BENCH_N_PHASES; p++) {
         const tg_bench_stats *s = &c->phase[p];
-        int want = c->has_backward || (p != TG_BENCH_BWD && p != TG_BENCH_FWDBWD && p != TG_BENCH_ENGINE_FWDBWD);
+        int want = p == TG_BENCH_BWD_FRESH ? c->has_fresh
+                 : c->has_backward || (p != TG_BENCH_BWD && p != TG_BENCH_FWDBWD && p != TG_BENCH_ENGINE_FWDBWD);
         TEST_CHECK_MSG((s->iterations > 0) == want, "%s %s: %lld iterations", c->label,
                        tg_bench_phase_name(p), (long long)s->iterations);
         if (!want)
@@ -62,6 +63,11 @@ static void check_cost(const tg_bench_case *c, const tg_op_cost *k)
     TEST_CHECK(c->phase[TG_BENCH_FWDBWD].flops == k->fwd_flops + k->bwd_flops);
     TEST_CHECK(c->phase[TG_BENCH_ENGINE_FWD].bytes == k->fwd_bytes);
     TEST_CHECK(c->phase[TG_BENCH_ENGINE_FWDBWD].bytes == k->fwd_bytes + k->bwd_bytes);
+    /* into fresh gradients: the VJP's flops, its bytes less the gradients it
+     * no longer reads (below bwd's whenever it is timed) */
+    if (c->has_fresh)
+        TEST_CHECK(c->phase[TG_BENCH_BWD_FRESH].flops == k->bwd_flops &&
+                   c->phase[TG_BENCH_BWD_FRESH].bytes < k->bwd_bytes && c->phase[TG_BENCH_BWD_FRESH].bytes > 0);
 }
 
 /* cost() of def on inputs of the given shapes (params zero). */
@@ -334,7 +340,9 @@ static void test_json_and_baseline(void)
     TEST_CHECK(tg_bench_op(tg_op_find("relu"), &o, &rb) == TG_OK);
     const tg_bench_result *res[2] = { &ra, &rb };
     int rows = count_rows(res, 2);
-    TEST_CHECK(rows == 4 * 5 + 5);
+    TEST_CHECK(rows == 4 * 6 + 6);   /* add and relu overwrite fresh gradients: bwd_fresh too */
+    /* relu 64x64 f32 into a fresh gradient: reads x and dy, writes dx */
+    TEST_CHECK(rb.cases[0].has_fresh && rb.cases[0].phase[TG_BENCH_BWD_FRESH].bytes == 3.0 * 64 * 64 * 4);
 
     char path[] = "/tmp/tg_bench_test_XXXXXX";
     int fd = mkstemp(path);

@@ -14,24 +14,24 @@ bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 # 1. The smoke run: one op at a user shape, JSON and CSV written.
 "$tg" bench --op add --shape 256x256 --time-budget 0.01 --json "$dir/a.json" --csv "$dir/a.csv" \
       > "$dir/out.txt" 2>&1 && ok || bad "smoke run failed: $(cat "$dir/out.txt")"
-for want in "machine:" "peak:" "add " "256x256" " fwd " " bwd " " fwdbwd " " engine_fwd " " engine_fwdbwd " \
+for want in "machine:" "peak:" "add " "256x256" " fwd " " bwd " " bwd_fresh " " fwdbwd " " engine_fwd " " engine_fwdbwd " \
             "overhead" "first" "1 cases timed, 0 mismatched"; do
     grep -q -- "$want" "$dir/out.txt" && ok || bad "output lacks '$want': $(cat "$dir/out.txt")"
 done
 grep -q '"name": "add/f32/256x256/fwd"' "$dir/a.json" && grep -q '"run_type": "iteration"' "$dir/a.json" \
     && grep -q '"time_unit": "ns"' "$dir/a.json" && grep -q '"benchmarks"' "$dir/a.json" && ok || bad "JSON: $(head -c 600 "$dir/a.json")"
-[ "$(wc -l < "$dir/a.csv")" -eq 6 ] && head -n 1 "$dir/a.csv" | grep -q '^name,op,dtype,shape,threads,phase' \
+[ "$(wc -l < "$dir/a.csv")" -eq 7 ] && head -n 1 "$dir/a.csv" | grep -q '^name,op,dtype,shape,threads,phase' \
     && ok || bad "CSV: $(cat "$dir/a.csv")"
 
 # 2. Against its own JSON with a generous threshold: compared, no regression.
 "$tg" bench --op add --shape 256x256 --time-budget 0.01 --no-probe --baseline "$dir/a.json" --threshold 1000 \
       > "$dir/b.txt" 2>&1 && ok || bad "baseline run failed: $(cat "$dir/b.txt")"
-grep -q "5 compared, 0 regressions" "$dir/b.txt" && ok || bad "baseline: $(tail -3 "$dir/b.txt")"
+grep -q "6 compared, 0 regressions" "$dir/b.txt" && ok || bad "baseline: $(tail -3 "$dir/b.txt")"
 
 # 3. An injected 3x faster baseline: every measurement is a regression, exit 1.
 sed 's/"real_time": \([0-9.e+-]*\)/"real_time": 1/' "$dir/a.json" > "$dir/fast.json"
 "$tg" bench --op add --shape 256x256 --time-budget 0.01 --no-probe --baseline "$dir/fast.json" > "$dir/c.txt" 2>&1
-[ $? -eq 1 ] && grep -q "5 regressions" "$dir/c.txt" && grep -q "REGRESSION" "$dir/c.txt" && ok \
+[ $? -eq 1 ] && grep -q "6 regressions" "$dir/c.txt" && grep -q "REGRESSION" "$dir/c.txt" && ok \
     || bad "regression not flagged: $(tail -4 "$dir/c.txt")"
 
 # 4. Sample shapes, f64, a thread sweep; matmul at M,N,K.
