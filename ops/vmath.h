@@ -48,10 +48,21 @@
 
 #define VM(fn, v) _Generic((v), float: tg_vm_##fn##f, default: tg_vm_##fn)(v)
 
-static inline uint32_t tg_vm_f2u(float f)     { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline float    tg_vm_u2f(uint32_t u)  { float f; memcpy(&f, &u, 4); return f; }
-static inline uint64_t tg_vm_d2u(double d)    { uint64_t u; memcpy(&u, &d, 8); return u; }
-static inline double   tg_vm_u2d(uint64_t u)  { double d; memcpy(&d, &u, 8); return d; }
+/* Every kernel here is inlined where it is called, always: a loop that
+ * calls one vectorises only if it is, and gcc's inliner gives up on them
+ * once a function holds several copies of the loop (a VJP's add, write and
+ * streamed-write loops): silu's VJP then called tg_vm_exp_nonpos_coref
+ * once per element, 15x slower. */
+#if defined(__GNUC__)
+#define TG_VM_INLINE static inline __attribute__((always_inline))
+#else
+#define TG_VM_INLINE static inline
+#endif
+
+TG_VM_INLINE uint32_t tg_vm_f2u(float f)     { uint32_t u; memcpy(&u, &f, 4); return u; }
+TG_VM_INLINE float    tg_vm_u2f(uint32_t u)  { float f; memcpy(&f, &u, 4); return f; }
+TG_VM_INLINE uint64_t tg_vm_d2u(double d)    { uint64_t u; memcpy(&u, &d, 8); return u; }
+TG_VM_INLINE double   tg_vm_u2d(uint64_t u)  { double d; memcpy(&d, &u, 8); return d; }
 
 /* a * b + c: one fused operation where the target has FMA (the Horner steps
  * of the polynomials; ISO C mode does not contract a * b + c by itself). */
@@ -80,7 +91,7 @@ static inline double   tg_vm_u2d(uint64_t u)  { double d; memcpy(&d, &u, 8); ret
 /* ---- f32 ------------------------------------------------------------------ */
 
 /* exp(r) - 1 - r for |r| <= ~0.35: Taylor to degree 8 (truncation < 2e-10 r). */
-static inline float tg_vm_em1_polyf(float r)
+TG_VM_INLINE float tg_vm_em1_polyf(float r)
 {
     float q = 1.0f / 40320;
     q = TG_VM_FMAF(q, r, 1.0f / 5040);
@@ -93,7 +104,7 @@ static inline float tg_vm_em1_polyf(float r)
 }
 
 /* 2^k for -252 <= k <= 254 as two normal factors s1 * s2. */
-static inline void tg_vm_scalef(int32_t k, float *s1, float *s2)
+TG_VM_INLINE void tg_vm_scalef(int32_t k, float *s1, float *s2)
 {
     int32_t k1 = k >> 1, k2 = k - k1;
     *s1 = tg_vm_u2f((uint32_t)(k1 + 127) << 23);
@@ -103,7 +114,7 @@ static inline void tg_vm_scalef(int32_t k, float *s1, float *s2)
 /* The clamps are written so that NaN passes through them, and NaN then
  * propagates through the arithmetic (k comes from the bits of t, never from
  * converting a NaN to an integer): no final blend for it. */
-static inline float tg_vm_expf(float x)
+TG_VM_INLINE float tg_vm_expf(float x)
 {
     float xc = x < -104.0f ? -104.0f : x;    /* exp(-104) = 0 */
     xc = xc > 89.0f ? 89.0f : xc;            /* exp(89) = inf */
@@ -127,7 +138,7 @@ static inline float tg_vm_expf(float x)
 /* expm1(x) = 2^k (expm1(r) + 1) - 1 = 2 ((2^(k-1) - 1/2) + 2^(k-1) r + 2^(k-1) q),
  * q = expm1(r) - r, the first sum kept exact (Fast2Sum); below -20 expm1 is
  * -1 in f32, so k >= -29 and 2^(k-1) is normal. */
-static inline float tg_vm_expm1f(float x)
+TG_VM_INLINE float tg_vm_expm1f(float x)
 {
     float xc = x < -20.0f ? -20.0f : x;      /* NaN passes, as in expf */
     xc = xc > 89.0f ? 89.0f : xc;
@@ -144,7 +155,7 @@ static inline float tg_vm_expm1f(float x)
 }
 
 /* log(1 + f) - f for sqrt(1/2) - 1 <= f < sqrt(2) - 1. */
-static inline float tg_vm_log1p_coref(float f)
+TG_VM_INLINE float tg_vm_log1p_coref(float f)
 {
     float s = f / (2.0f + f), z = s * s;
     float R = 2.0f / 11;
@@ -158,7 +169,7 @@ static inline float tg_vm_log1p_coref(float f)
 
 /* log(y) for y > 0 finite, plus `c` (a small correction added before the
  * final rounding); other y give -inf (0), NaN (y < 0, NaN) or y (+inf). */
-static inline float tg_vm_log_plusf(float y, float c)
+TG_VM_INLINE float tg_vm_log_plusf(float y, float c)
 {
     int sub = y < 0x1p-126f;                 /* subnormal: scale by 2^23 first */
     float ysc = y * 0x1p23f, ys = sub ? ysc : y;
@@ -173,10 +184,10 @@ static inline float tg_vm_log_plusf(float y, float c)
     return ((y > 0) & (y <= 0x1.fffffep127f)) ? r : special;
 }
 
-static inline float tg_vm_logf(float x) { return tg_vm_log_plusf(x, 0.0f); }
+TG_VM_INLINE float tg_vm_logf(float x) { return tg_vm_log_plusf(x, 0.0f); }
 
 /* log1p(x) = log(1 + x) + the rounding error of 1 + x, divided by 1 + x. */
-static inline float tg_vm_log1pf(float x)
+TG_VM_INLINE float tg_vm_log1pf(float x)
 {
     float y = 1.0f + x;
     float cy = (x - (y - 1.0f)) / y, c = ((y > 0) & (y <= 0x1.fffffep127f)) ? cy : 0.0f;
@@ -196,7 +207,7 @@ static inline float tg_vm_log1pf(float x)
 #define TG_VM_EM1_P4_C3 8.36377387441e-3f
 #define TG_VM_EM1_P4_C2 4.16665501103e-2f
 #define TG_VM_EM1_P4_C1 1.66665733819e-1f
-static inline float tg_vm_em1_p4f(float r)
+TG_VM_INLINE float tg_vm_em1_p4f(float r)
 {
     float q = TG_VM_EM1_P4_C4;
     q = TG_VM_FMAF(q, r, TG_VM_EM1_P4_C3);
@@ -208,7 +219,7 @@ static inline float tg_vm_em1_p4f(float r)
 /* exp(x) for -104 <= x <= 0 (NaN passes): 2^k p(r) with p = 1 + r + r^2 P(r)
  * in Horner form, 2^k put in as 2^(k+64) 2^-64 so that the subnormal
  * results below exp(-87.3) round once. */
-static inline float tg_vm_exp_nonpos_coref(float x)
+TG_VM_INLINE float tg_vm_exp_nonpos_coref(float x)
 {
     float t = TG_VM_FMAF(x, (float)TG_VM_LOG2E, TG_VM_RNDF), kf = t - TG_VM_RNDF;
     float r = TG_VM_FMAF(-kf, TG_VM_LN2F_HI, x);   /* exact */
@@ -222,7 +233,7 @@ static inline float tg_vm_exp_nonpos_coref(float x)
 }
 
 /* exp(x) for x <= 0; x > 0 gives 1 (exp(0)), NaN passes, exp(-104) = 0. */
-static inline float tg_vm_exp_nonposf(float x)
+TG_VM_INLINE float tg_vm_exp_nonposf(float x)
 {
     float xc = x < -104.0f ? -104.0f : x;
     return tg_vm_exp_nonpos_coref(xc > 0.0f ? 0.0f : xc);
@@ -230,7 +241,7 @@ static inline float tg_vm_exp_nonposf(float x)
 
 /* The same P of degree 5 (|error| < 1.5e-9, so < 1.8e-10 for r^2 P): expm1,
  * whose result may be as small as r, needs it. */
-static inline float tg_vm_em1_p5f(float r)
+TG_VM_INLINE float tg_vm_em1_p5f(float r)
 {
     float q = 1.9891981314e-4f;
     q = TG_VM_FMAF(q, r, 1.39345419283e-3f);
@@ -243,7 +254,7 @@ static inline float tg_vm_em1_p5f(float r)
 /* The parts of expm1(x) = (s - 1) + s r + s q for -20 <= x <= 20 (NaN
  * passes): x = k ln2 + r + rlo, s = 2^k (-29 <= k <= 29), q = rlo + r^2 P(r)
  * ~ e^(r + rlo) - 1 - r. s r is exact, and so is s - 1 for -24 <= k <= 24. */
-static inline void tg_vm_expm1_partsf(float x, float *s, float *r, float *q)
+TG_VM_INLINE void tg_vm_expm1_partsf(float x, float *s, float *r, float *q)
 {
     float t = TG_VM_FMAF(x, (float)TG_VM_LOG2E, TG_VM_RNDF), kf = t - TG_VM_RNDF;
     float r1 = TG_VM_FMAF(-kf, TG_VM_LN2F_HI, x), klo = kf * TG_VM_LN2F_LO;   /* r1 exact */
@@ -256,7 +267,7 @@ static inline void tg_vm_expm1_partsf(float x, float *s, float *r, float *q)
  * in f32), NaN passes, expm1(-0) = +0. The sum (s - 1) + s r is kept exact
  * (Fast2Sum: |s - 1| >= |s r| for k < 0, s - 1 = 0 for k = 0; for k < -24
  * the result rounds to -1 anyway) and its error added to s q. */
-static inline float tg_vm_expm1_nonposf(float x)
+TG_VM_INLINE float tg_vm_expm1_nonposf(float x)
 {
     float xc = x < -20.0f ? -20.0f : x, s, r, q;
     tg_vm_expm1_partsf(xc > 0.0f ? 0.0f : xc, &s, &r, &q);
@@ -268,7 +279,7 @@ static inline float tg_vm_expm1_nonposf(float x)
  * Chebyshev interpolant of (log1p(e)/e - 1)/e on [0, 1] (relative error of
  * the sum < 2.3e-8): no division, no range split, and the final FMA adds
  * the correction e^2 Q to e with one rounding. */
-static inline float tg_vm_log1p_unitf(float e)
+TG_VM_INLINE float tg_vm_log1p_unitf(float e)
 {
     float q = -4.46621160127e-3f;
     q = TG_VM_FMAF(q, e, 2.52240543467e-2f);
@@ -284,7 +295,7 @@ static inline float tg_vm_log1p_unitf(float e)
 
 /* softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never
  * overflows; NaN passes through. */
-static inline float tg_vm_softplusf(float x)
+TG_VM_INLINE float tg_vm_softplusf(float x)
 {
     float pos = x > 0 ? x : 0.0f, a = fabsf(x);
     a = a > 104.0f ? 104.0f : a;             /* exp(-104) = 0; NaN passes */
@@ -296,7 +307,7 @@ static inline float tg_vm_softplusf(float x)
  * tanh damped by 2 / (t + 2), so t = s q + (s r + (s - 1)), rounded twice,
  * is close enough. The sign of x is put back through the sign bit
  * (tanh(-0) = -0); NaN passes. */
-static inline float tg_vm_tanhf(float x)
+TG_VM_INLINE float tg_vm_tanhf(float x)
 {
     float a = fabsf(x), s, r, q;
     a = a > 10.0f ? 10.0f : a;
@@ -307,7 +318,7 @@ static inline float tg_vm_tanhf(float x)
 
 /* 1 / (1 + exp(-x)) without overflow: e = exp(-|x|) in [0, 1], 1/(1+e) for
  * x >= 0, e/(1+e) for x < 0 (down through the subnormals). */
-static inline float tg_vm_sigmoidf(float x)
+TG_VM_INLINE float tg_vm_sigmoidf(float x)
 {
     float a = fabsf(x);
     a = a > 104.0f ? 104.0f : a;             /* NaN passes */
@@ -321,7 +332,7 @@ static inline float tg_vm_sigmoidf(float x)
  * [-1, 0.67] fitted for least relative error (3.4e-9, well conditioned: the
  * terms sum to at most 2.4 q); a^2 = h + l exactly (FMA), exp(-a^2) =
  * exp(-h) (1 - l). erfc(-a) = 2 - erfc(a). NaN passes through. */
-static inline float tg_vm_erfcf(float x)
+TG_VM_INLINE float tg_vm_erfcf(float x)
 {
     float a = fabsf(x);
     a = a > 10.1f ? 10.1f : a;
@@ -346,7 +357,7 @@ static inline float tg_vm_erfcf(float x)
 /* ---- f64 ------------------------------------------------------------------ */
 
 /* exp(r) - 1 - r for |r| <= ~0.35: Taylor to degree 13 (truncation < 2e-17 r). */
-static inline double tg_vm_em1_poly(double r)
+TG_VM_INLINE double tg_vm_em1_poly(double r)
 {
     double q = 1.0 / 6227020800.0;
     q = TG_VM_FMA(q, r, 1.0 / 479001600.0);
@@ -363,7 +374,7 @@ static inline double tg_vm_em1_poly(double r)
     return (r * r) * q;
 }
 
-static inline double tg_vm_exp(double x)
+TG_VM_INLINE double tg_vm_exp(double x)
 {
     double xc = x < -746.0 ? -746.0 : x;
     xc = xc > 710.0 ? 710.0 : xc;
@@ -377,7 +388,7 @@ static inline double tg_vm_exp(double x)
     return ((p + (tg_vm_em1_poly(r) + perr)) * s1) * s2;
 }
 
-static inline double tg_vm_expm1(double x)
+TG_VM_INLINE double tg_vm_expm1(double x)
 {
     double xc = x < -40.0 ? -40.0 : x;       /* expm1(-40) = -1 in f64 */
     xc = xc > 710.0 ? 710.0 : xc;
@@ -394,10 +405,10 @@ static inline double tg_vm_expm1(double x)
 
 /* The f64 counterparts, so VM(exp_nonpos, v) and VM(expm1_nonpos, v) work
  * in either dtype: the general kernels on min(x, 0) (NaN passes). */
-static inline double tg_vm_exp_nonpos(double x) { return tg_vm_exp(x > 0 ? 0.0 : x); }
-static inline double tg_vm_expm1_nonpos(double x) { return tg_vm_expm1(x > 0 ? 0.0 : x); }
+TG_VM_INLINE double tg_vm_exp_nonpos(double x) { return tg_vm_exp(x > 0 ? 0.0 : x); }
+TG_VM_INLINE double tg_vm_expm1_nonpos(double x) { return tg_vm_expm1(x > 0 ? 0.0 : x); }
 
-static inline double tg_vm_log1p_core(double f)
+TG_VM_INLINE double tg_vm_log1p_core(double f)
 {
     double s = f / (2.0 + f), z = s * s;
     double R = 2.0 / 23;
@@ -415,7 +426,7 @@ static inline double tg_vm_log1p_core(double f)
     return -s * (f - R);
 }
 
-static inline double tg_vm_log_plus(double y, double c)
+TG_VM_INLINE double tg_vm_log_plus(double y, double c)
 {
     int sub = y < 0x1p-1022;
     double ysc = y * 0x1p54, ys = sub ? ysc : y;
@@ -428,9 +439,9 @@ static inline double tg_vm_log_plus(double y, double c)
     return ((y > 0) & (y <= 0x1.fffffffffffffp1023)) ? r : special;
 }
 
-static inline double tg_vm_log(double x) { return tg_vm_log_plus(x, 0.0); }
+TG_VM_INLINE double tg_vm_log(double x) { return tg_vm_log_plus(x, 0.0); }
 
-static inline double tg_vm_log1p(double x)
+TG_VM_INLINE double tg_vm_log1p(double x)
 {
     double y = 1.0 + x;
     double cy = (x - (y - 1.0)) / y, c = ((y > 0) & (y <= 0x1.fffffffffffffp1023)) ? cy : 0.0;
@@ -438,7 +449,7 @@ static inline double tg_vm_log1p(double x)
     return fabs(x) < 0x1p-54 ? x : l;
 }
 
-static inline double tg_vm_log1p_unit(double e)
+TG_VM_INLINE double tg_vm_log1p_unit(double e)
 {
     int hi = e >= 0.5;
     double fh = (e - 1.0) * 0.5, f = hi ? fh : e;
@@ -446,13 +457,13 @@ static inline double tg_vm_log1p_unit(double e)
     return k + (f + (tg_vm_log1p_core(f) + c));
 }
 
-static inline double tg_vm_softplus(double x)
+TG_VM_INLINE double tg_vm_softplus(double x)
 {
     double pos = x > 0 ? x : 0.0;
     return pos + tg_vm_log1p_unit(tg_vm_exp(-fabs(x)));
 }
 
-static inline double tg_vm_tanh(double x)
+TG_VM_INLINE double tg_vm_tanh(double x)
 {
     double a = fabs(x);
     a = a > 40.0 ? 40.0 : a;
@@ -461,14 +472,14 @@ static inline double tg_vm_tanh(double x)
     return tg_vm_u2d(tg_vm_d2u(v) | (tg_vm_d2u(x) & 0x8000000000000000ull));
 }
 
-static inline double tg_vm_sigmoid(double x)
+TG_VM_INLINE double tg_vm_sigmoid(double x)
 {
     double e = tg_vm_exp(-fabs(x)), r = 1.0 / (1.0 + e), er = e * r;
     return x >= 0 ? r : er;
 }
 
 /* erfc in f64 is libm's (scalar). */
-static inline double tg_vm_erfc(double x) { return erfc(x); }
+TG_VM_INLINE double tg_vm_erfc(double x) { return erfc(x); }
 
 /* The 16-lane f32 kernels (AVX-512 builds): vmath16.h. */
 #include "vmath16.h"
