@@ -33,6 +33,7 @@ typedef struct bstate {
     tg_tensor       *u;                   /* cotangent, in kctx             */
     void            *g[TG_MAX_IN];        /* kernel input gradients         */
     size_t           mark_fwd, mark_bwd;
+    uint32_t         fresh;               /* fresh_mask, for bwd_fresh     */
     tg_rng           rng;                 /* sctx's RNG after the sample    */
     tg_tensor       *ein[TG_MAX_IN];      /* engine inputs (heap)           */
     tg_tensor       *eseed;
@@ -277,7 +278,7 @@ static uint32_t fresh_mask(const bstate *s)
 static void kernel_bwd_fresh(void *ud)
 {
     bstate *s = ud;
-    uint32_t m = fresh_mask(s);
+    const uint32_t m = s->fresh;
     for (int i = 0; i < s->n.n_in; i++)
         if ((m >> i) & 1u)
             s->n.in[i]->flags |= TG_TENSOR_GRAD_ZERO;
@@ -371,7 +372,8 @@ static tg_status time_case(bstate *s)
         s->mark_bwd = tg_ctx_arena_mark(s->kctx);
         if ((st = time_phase(s, TG_BENCH_BWD, kernel_bwd)) != TG_OK)
             return st;
-        c->has_fresh = fresh_mask(s) != 0;
+        s->fresh = fresh_mask(s);
+        c->has_fresh = s->fresh != 0;
         if (c->has_fresh && (st = time_phase(s, TG_BENCH_BWD_FRESH, kernel_bwd_fresh)) != TG_OK)
             return st;
         if ((st = time_phase(s, TG_BENCH_FWDBWD, kernel_fwdbwd)) != TG_OK)
@@ -389,7 +391,7 @@ static tg_status time_case(bstate *s)
     const tg_op_cost *k = &c->cost;
     double ff = k->fwd_flops, fb = k->fwd_bytes, bf = k->bwd_flops, bb = k->bwd_bytes, bfresh = bb;
     for (int i = 0; i < s->n.n_in; i++)   /* the fresh gradients are not read */
-        if ((fresh_mask(s) >> i) & 1u)
+        if ((s->fresh >> i) & 1u)
             bfresh -= (double)s->n.in[i]->numel * (double)tg_dtype_size(s->n.in[i]->dtype);
     const double flops[TG_BENCH_N_PHASES] = { ff, bf, bf, ff + bf, ff, ff + bf };
     const double bytes[TG_BENCH_N_PHASES] = { fb, bb, bfresh > 0 ? bfresh : 0, fb + bb, fb, fb + bb };

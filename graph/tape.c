@@ -375,10 +375,7 @@ static int pass_through(const tape *tp, tg_node *n)
         if (!((pass >> i) & 1u) || !needs_grad(tp, n, i) || t->grad || (t->flags & TG_TENSOR_RETAIN_GRAD) ||
             t->dtype != o->dtype || t->numel != o->numel)
             continue;
-        int shared = 0;
-        for (int k = 0; k < n->n_in; k++)
-            shared |= k != i && n->in[k] == t;
-        if (shared)
+        if (tg_node_input_shared(n, i))
             continue;
         t->grad = o->grad;
         t->flags &= ~(uint32_t)(TG_TENSOR_GRAD_UNDEF | TG_TENSOR_GRAD_ZERO);
@@ -400,11 +397,7 @@ static uint32_t resolve_fresh(tg_node *n)
         tg_tensor *t = n->in[i];
         if (!(t->flags & TG_TENSOR_GRAD_UNDEF) || (n->def->nondiff & (1u << i)))
             continue;
-        int ow = (n->def->overwrites >> i) & 1u;
-        for (int k = 0; k < n->n_in && ow; k++)
-            if (k != i && (n->in[k] == t || n->in[k]->grad == t->grad))
-                ow = 0;
-        if (ow) {
+        if (((n->def->overwrites >> i) & 1u) && !tg_node_input_shared(n, i)) {
             t->flags = (t->flags & ~(uint32_t)TG_TENSOR_GRAD_UNDEF) | TG_TENSOR_GRAD_ZERO;
             handed |= 1u << i;
         } else {

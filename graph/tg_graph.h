@@ -96,10 +96,10 @@ typedef struct tg_op_def {
      * declaring bit i must, when in[i] has the flag, write all of
      * in[i]->grad with the bits adding to +0 would give (0 + g: write
      * `(T)0 + g`, not g, so -0 becomes +0), unless another input is the
-     * same tensor or shares its gradient (tg_vjp_overwrites in
-     * ops/ops_common.h checks all of it); the gradient checker's
-     * "overwrite" contract holds it to that with a poisoned buffer. 0: the
-     * VJP only ever adds, and the sweep zeroes the buffer first. */
+     * same tensor or shares its gradient (tg_vjp_overwrites, below,
+     * checks all of it); the gradient checker's "overwrite" contract
+     * holds it to that with a poisoned buffer. 0: the VJP only ever adds,
+     * and the sweep zeroes the buffer first. */
     uint32_t overwrites;
 
     /* Bit i: input i's contribution is the output's gradient itself, value
@@ -135,6 +135,31 @@ typedef struct tg_op_def {
      * generic rule (see tg_bench.h). */
     tg_status (*sample_shape)(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape);
 } tg_op_def;
+
+/* Whether another input of n is input i's tensor, or has a gradient buffer
+ * and it is input i's: a contribution through it adds to input i's, so
+ * input i's gradient may not be overwritten nor handed a buffer. */
+static inline int tg_node_input_shared(const tg_node *n, int i)
+{
+    const tg_tensor *t = n->in[i];
+    for (int k = 0; k < n->n_in; k++)
+        if (k != i && (n->in[k] == t || (t->grad && n->in[k]->grad == t->grad)))
+            return 1;
+    return 0;
+}
+
+/* For a VJP (built-in or a user's): whether it writes input i's gradient
+ * instead of adding to it. The op declares it may (tg_op_def.overwrites
+ * bit i), the gradient is to be taken as +0 (TG_TENSOR_GRAD_ZERO: the
+ * sweep's fresh buffer, unwritten, or a parameter's zeroed one) and no
+ * other input shares it (tg_node_input_shared). When it says 1, the VJP
+ * must write every element, as `(T)0 + g`. */
+static inline int tg_vjp_overwrites(const tg_node *n, int i)
+{
+    const tg_tensor *t = n->in[i];
+    return t->grad && (t->flags & TG_TENSOR_GRAD_ZERO) && ((n->def->overwrites >> i) & 1u) &&
+           !tg_node_input_shared(n, i);
+}
 
 /* ---- applying and recording ---------------------------------------------- */
 

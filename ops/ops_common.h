@@ -358,23 +358,6 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
         return TG_OK;                                                            \
     }
 
-/* Whether n's VJP writes input i's gradient instead of adding to it: the
- * op declares it may (tg_op_def.overwrites bit i), the gradient is to be
- * taken as +0 (TG_TENSOR_GRAD_ZERO: the sweep's fresh buffer, unwritten, or
- * a parameter's zeroed one) and no other input is the same tensor or shares
- * its gradient (that input's contribution adds to this one). When it says
- * 1, the VJP must write every element, as `(T)0 + g`. */
-static inline int tg_vjp_overwrites(const tg_node *n, int i)
-{
-    const tg_tensor *t = n->in[i];
-    if (!t->grad || !(t->flags & TG_TENSOR_GRAD_ZERO) || !((n->def->overwrites >> i) & 1u))
-        return 0;
-    for (int k = 0; k < n->n_in; k++)
-        if (k != i && (n->in[k] == t || n->in[k]->grad == t->grad))
-            return 0;
-    return 1;
-}
-
 /* dst[i] = (T)0 + G for i in [lo, hi) (the statements `...` first, as
  * TG_EW_BACKWARD's LET),
  * computed a TG_STREAM_CHUNK at a time in L1 and stored with streaming
