@@ -4,6 +4,9 @@
  * double alone, for log_softmax (which then writes (x - max) - log(sum))
  * and cross_entropy (its logsumexp).
  *
+ * smx_rows_streamed_f32 runs whole blocks of rows for both ops, writing
+ * each row's output with streaming stores while the next row's exps run.
+ *
  * Passes over a row, those after the first on data it brought into L1/L2:
  * max and min; the exps and their sum (stored as y for softmax only); then
  * softmax's scaling of y, or log_softmax's y = x - max - log(sum). While
@@ -81,6 +84,48 @@ SMX_INLINE void smx_exp_blk(float *restrict yb, const float *restrict xb, float 
     }
 }
 
+/* The previous row's output, written with streaming stores while this
+ * row's exps run (smx_softmax_rows_f32, smx_log_softmax_rows_f32): dst[k] =
+ * src[k] * a (softmax: src its exps, a = 1 / sum) or, with lf, (src[k] - a)
+ * - b (log_softmax: src its x, a its max, b log(sum)). The exps of a row
+ * are compute-bound and its stores memory-bound: one row's stores overlap
+ * the next row's arithmetic instead of leaving in one burst after it (the
+ * burst made a streamed softmax slower than plain stores). dst is 64-byte
+ * aligned; `done` counts the elements written so far. */
+typedef struct smx_tail {
+    const float *src;
+    float *dst;
+    float a, b;
+    int lf;
+    int64_t done;
+} smx_tail;
+
+#ifdef TG_VM16
+SMX_INLINE void smx_tail16(const smx_tail *t, int64_t k)
+{
+    __m512 v = _mm512_loadu_ps(t->src + k);
+    v = t->lf ? _mm512_sub_ps(_mm512_sub_ps(v, _mm512_set1_ps(t->a)), _mm512_set1_ps(t->b))
+              : _mm512_mul_ps(v, _mm512_set1_ps(t->a));
+    _mm512_stream_ps(t->dst + k, v);
+}
+#endif
+
+/* Writes the elements of tail t from t->done to n (n a multiple of 16 with
+ * AVX-512, else any); none if t is NULL. */
+SMX_INLINE void smx_tail_to(smx_tail *t, int64_t n)
+{
+    if (!t)
+        return;
+    int64_t k = t->done;
+#ifdef TG_VM16
+    for (; k + 16 <= n; k += 16)
+        smx_tail16(t, k);
+#endif
+    for (; k < n; k++)
+        t->dst[k] = t->lf ? (t->src[k] - t->a) - t->b : t->src[k] * t->a;
+    t->done = k;
+}
+
 #ifdef TG_VM16
 /* smx_exp_blk with normal = 1 and the lane sums of smx_exp_row, over 16
  * lanes in explicit vector code, the same operations in the same order (so
@@ -91,10 +136,15 @@ SMX_INLINE void smx_exp_blk(float *restrict yb, const float *restrict xb, float 
  * writing. */
 _Static_assert(SMX_B == 64, "smx_exp_blocks16 sums 4 vectors a block");
 SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, int64_t A, float m,
-                                    const float *xn, float *yw, double lane[16])
+                                    const float *xn, float *yw, double lane[16], smx_tail *tail)
 {
     const __m512 vm = _mm512_set1_ps(m);
     __m512d s0 = _mm512_loadu_pd(lane), s1 = _mm512_loadu_pd(lane + 8);
+    /* the tail: 0 none, 1 softmax's, 2 log_softmax's */
+    const int tl = tail && tail->done == 0 ? 1 + (tail->lf != 0) : 0;
+    const float *ts = tl ? tail->src : NULL;
+    float *td = tl ? tail->dst : NULL;
+    const __m512 ta = _mm512_set1_ps(tl ? tail->a : 0), tb = _mm512_set1_ps(tl ? tail->b : 0);
     int64_t a = 0;
     for (; a + SMX_B <= A; a += SMX_B) {
         if (xn)
@@ -112,6 +162,13 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
             else if (yw)
                 _mm_prefetch((const char *)(yw + a + 16 * v), _MM_HINT_ET0);
         }
+        if (tl == 1)                      /* the previous row's 64, streamed */
+            for (int v = 0; v < SMX_B / 16; v++)
+                _mm512_stream_ps(td + a + 16 * v, _mm512_mul_ps(_mm512_loadu_ps(ts + a + 16 * v), ta));
+        else if (tl == 2)
+            for (int v = 0; v < SMX_B / 16; v++)
+                _mm512_stream_ps(td + a + 16 * v,
+                                 _mm512_sub_ps(_mm512_sub_ps(_mm512_loadu_ps(ts + a + 16 * v), ta), tb));
         __m512 f = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
         s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(
@@ -119,6 +176,8 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
     }
     _mm512_storeu_pd(lane, s0);
     _mm512_storeu_pd(lane + 8, s1);
+    if (tl)
+        tail->done = a;
     return a;
 }
 #endif
@@ -132,15 +191,15 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
  * the row the caller writes next, its lines prefetched for writing while
  * the exps run (log_softmax: the write-allocate reads of y then overlap
  * the arithmetic, 8.2-8.6 -> 7.4-8.1 ms at 4096x4096, 1 thread). */
-static inline double smx_exp_row(float *restrict y, const float *restrict x, int64_t A, float m,
-                          int fast, int normal, const float *xn, float *yw)
+SMX_INLINE double smx_exp_row(float *restrict y, const float *restrict x, int64_t A, float m,
+                          int fast, int normal, const float *xn, float *yw, smx_tail *tail)
 {
     double lane[16] = {0};
     float buf[SMX_B];               /* the exps of a block when y is NULL */
     int64_t a = 0;
 #ifdef TG_VM16
     if (fast && normal)
-        a = smx_exp_blocks16(y, x, A, m, xn, yw, lane);
+        a = smx_exp_blocks16(y, x, A, m, xn, yw, lane, tail);
 #endif
     for (; fast && a + SMX_B <= A; a += SMX_B) {
 #if defined(__GNUC__)
@@ -176,6 +235,7 @@ static inline double smx_exp_row(float *restrict y, const float *restrict x, int
             lane[j] += (double)yb[b];
         a += nb;
     }
+    smx_tail_to(tail, A);            /* what the blocks did not write */
     double s = 0;
     for (int j = 0; j < 16; j++)
         s += lane[j];
@@ -232,11 +292,11 @@ static inline void smx_row_range(const float *x, int64_t A, float *mx, float *mn
  * smx_exp_row). xn: the next row, prefetched (or NULL); yw: as smx_exp_row.
  * A row with a NaN or +inf gives a NaN sum. */
 static inline double smx_row_exps_f32(const float *restrict x, float *restrict y, int64_t A,
-                                      const float *xn, float *yw, float *mx)
+                                      const float *xn, float *yw, float *mx, smx_tail *tail)
 {
     float mn;
     smx_row_range(x, A, mx, &mn);
-    return smx_exp_row(y, x, A, *mx, isfinite(*mx), mn - *mx >= SMX_LO_MIN, xn, yw);
+    return smx_exp_row(y, x, A, *mx, isfinite(*mx), mn - *mx >= SMX_LO_MIN, xn, yw, tail);
 }
 
 /* The row's max (*mx) and the sum of exp(x - max) in double, the exps not
@@ -245,7 +305,7 @@ static inline double smx_row_exps_f32(const float *restrict x, float *restrict y
 static inline double smx_row_sum_f32(const float *restrict x, int64_t A, const float *xn, float *yw,
                                      float *mx)
 {
-    return smx_row_exps_f32(x, NULL, A, xn, yw, mx);
+    return smx_row_exps_f32(x, NULL, A, xn, yw, mx, NULL);
 }
 
 /* y = softmax(x) over the row; returns the sum of exp(x - max) in double,
@@ -255,11 +315,65 @@ static inline double smx_row_sum_f32(const float *restrict x, int64_t A, const f
 static inline double smx_softmax_row_f32(const float *restrict x, float *restrict y, int64_t A,
                                          const float *xn, float *mx)
 {
-    double s = smx_row_exps_f32(x, y, A, xn, NULL, mx);
+    double s = smx_row_exps_f32(x, y, A, xn, NULL, mx, NULL);
     float inv = (float)(1.0 / s);
     for (int64_t a = 0; a < A; a++)
         y[a] *= inv;
     return s;
+}
+
+
+/* A row of exps at the address of the current x row plus 1, 2 or 3 KiB
+ * modulo 4 KiB, whichever is furthest from y's (the previous row's, being
+ * streamed) and from x's: the exps stored there, read back a row later,
+ * must not share the low 12 address bits with the row being read or
+ * written at the same column (4K aliasing: loads wait on unrelated stores;
+ * with x, y and the scratch all at one offset, as the arena lays them out,
+ * softmax took 10.0 ms at 4096x4096 instead of 5.7). slot: SMX_SLACK + A
+ * floats. */
+#define SMX_SLACK 1024
+#define SMX_SCRATCH(A) (2 * ((size_t)(A) + SMX_SLACK))
+SMX_INLINE float *smx_unaliased(float *slot, const float *x, const float *y)
+{
+    uintptr_t xo = (uintptr_t)x & 4095, yo = (uintptr_t)y & 4095, best = 1024;
+    unsigned dist = 0;
+    for (uintptr_t c = 1024; c <= 3072; c += 1024) {
+        uintptr_t d = (yo - (xo + c)) & 4095;
+        unsigned dd = (unsigned)(d < 4096 - d ? d : 4096 - d);
+        if (dd > dist) {
+            dist = dd;
+            best = c;
+        }
+    }
+    uintptr_t off = (((uintptr_t)x + best) - (uintptr_t)slot) & 4095;
+    return slot + off / sizeof(float);
+}
+
+/* Softmax (lf = 0) or log_softmax (lf = 1) over `rows` contiguous rows of
+ * A, y written with streaming stores, each row's during the next row's
+ * exps (smx_tail); the same bits as smx_softmax_row_f32 and log_softmax's
+ * (x - max) - log(sum) row by row. y 64-byte aligned and A a multiple of
+ * 16 (every row aligned); scr: SMX_SCRATCH(A) floats for softmax's exps
+ * (log_softmax streams from x; NULL). The caller fences
+ * (tg_stream_fence). */
+static inline void smx_rows_streamed_f32(const float *x, float *y, int64_t rows, int64_t A, int lf,
+                                         float *scr)
+{
+    smx_tail t;
+    memset(&t, 0, sizeof t);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * A, *xn = r + 1 < rows ? xr + A : NULL;
+        float *e = NULL, m;
+        if (!lf)
+            e = smx_unaliased(scr + (size_t)(r & 1) * ((size_t)A + SMX_SLACK), xr, r ? y + (r - 1) * A : y);
+        double s = smx_row_exps_f32(xr, e, A, xn, NULL, &m, r ? &t : NULL);
+        if (lf)
+            t = (smx_tail){ .src = xr, .dst = y + r * A, .a = m, .b = (float)log(s), .lf = 1 };
+        else
+            t = (smx_tail){ .src = e, .dst = y + r * A, .a = (float)(1.0 / s) };
+    }
+    if (rows)
+        smx_tail_to(&t, A);
 }
 
 #endif

@@ -72,6 +72,29 @@ static int smx_threads(const tg_node *n, const smx_layout *L, int *by_inner)
     return nt;
 }
 
+/* How an f32 softmax or log_softmax writes y, large (stream.h) and in
+ * contiguous rows of a multiple of 16 (each row 64-byte aligned), with
+ * AVX-512: rows of SMX_STREAM_MIN or more with streaming stores, each
+ * row's during the next row's exps (smx_rows_streamed_f32: 2); shorter
+ * ones, log_softmax's only, streamed after the row's exps (1); else
+ * ordinary stores (0). Shorter rows lose with the first (softmax
+ * 16384x1024, 1 thread, standalone: 7.0 ms either way; 8192x2048 7.5 ->
+ * 7.3; 4096x4096 7.7 -> 6.0): a row's stores then lag its exps by too
+ * little. */
+#define SMX_STREAM_MIN 2048
+static int smx_streamed(const tg_node *n, const smx_layout *L)
+{
+#if defined(TG_VM16)
+    if (L->inner != 1 || L->A % 16 || n->out->dtype != TG_F32 ||
+        !tg_stream_wanted(n->out->data, (size_t)n->out->numel * sizeof(float)))
+        return 0;
+    return L->A >= SMX_STREAM_MIN ? 2 : 1;
+#else
+    (void)n; (void)L;
+    return 0;
+#endif
+}
+
 /* The ranges of unit range [u0, u1) in slice terms. */
 #define SMX_RANGES_(L, by_inner, u0, u1, o0, o1, i0, i1)                         \
     const int64_t o0 = (by_inner) ? 0 : (u0), o1 = (by_inner) ? (L).outer : (u1); \
@@ -147,14 +170,15 @@ static int smx_threads(const tg_node *n, const smx_layout *L, int *by_inner)
         });                                                                     \
     }
 
-/* One f32 row of softmax (lf = 0) or log_softmax (lf = 1). xn: the next
- * row, prefetched (or NULL). st: log_softmax writes y with streaming stores
+/* One f32 row of softmax (lf = 0) or log_softmax (lf = 1), where
+ * smx_rows_streamed_f32 does not apply. xn: the next row, prefetched (or
+ * NULL). st: log_softmax writes y with streaming stores
  * (stream.h; y 64-byte aligned) instead of prefetching it for writing
  * (4096², 1 thread, alternating with the previous build: 6.6-7.3 ms
- * against 7.3-8.1). Measured and dropped for softmax: its exps into a
- * scratch row, then y = e / sum streamed, 8.8-9.1 ms against 7.3-7.7 (the
- * stores of a row leave in one burst after its exps; the core waits for
- * them). */
+ * against 7.3-8.1). Measured for softmax: its exps into a scratch row,
+ * then y = e / sum streamed, 8.8-9.1 ms against 7.3-7.7 (the stores of a
+ * row leave in one burst after its exps; the core waits for them); the
+ * same stores spread over the next row's exps pay (smx_rows_streamed_f32). */
 static void smx_row_f32(const float *restrict x, float *restrict y, int64_t A, int lf,
                         const float *xn, int st)
 {
@@ -216,8 +240,10 @@ static tg_status softmax_forward(tg_node *n)
 {
     smx_layout L = smx_layout_of(n);
     int by_inner, nt = smx_threads(n, &L, &by_inner);
+    int st = smx_streamed(n, &L) == 2;
     double *work = smx_work(n, &L, 2 * (by_inner ? 1 : nt));
-    if (!work)
+    float *scr = st ? tg_node_scratch(n, (size_t)nt * SMX_SCRATCH(L.A) * sizeof(float)) : NULL;
+    if (!work || (st && !scr))
         return tg_ctx_status(n->ctx);
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
@@ -225,6 +251,11 @@ static tg_status softmax_forward(tg_node *n)
         TG_PAR_FOR(nt, by_inner ? L.inner : L.outer, 1, u0, u1, {
         SMX_RANGES_(L, by_inner, u0, u1, o0, o1, i0, i1)
         double *m = work + (by_inner ? 0 : (size_t)tg_par_id() * 2 * (size_t)L.inner), *s = m + L.inner;
+        if (st) {
+            smx_rows_streamed_f32((const float *)x + o0 * L.A, (float *)y + o0 * L.A, o1 - o0, L.A, 0,
+                                  scr + (size_t)tg_par_id() * SMX_SCRATCH(L.A));
+            tg_stream_fence();
+        } else
         for (int64_t o = o0; o < o1; o++) {
             const T *xo = x + o * L.A * L.inner;
             T *yo = y + o * L.A * L.inner;
@@ -287,13 +318,7 @@ static tg_status log_softmax_forward(tg_node *n)
 {
     smx_layout L = smx_layout_of(n);
     int by_inner, nt = smx_threads(n, &L, &by_inner);
-    /* Rows of a multiple of 16 f32 keep every row 64-byte aligned; the
-     * streamed write pass is AVX-512 code (elsewhere y is prefetched). */
-    int st = 0;
-#if defined(__AVX512F__)
-    st = L.inner == 1 && L.A % 16 == 0 && n->out->dtype == TG_F32 &&
-         tg_stream_wanted(n->out->data, (size_t)n->out->numel * sizeof(float));
-#endif
+    int how = smx_streamed(n, &L), st = how == 2;
     double *work = smx_work(n, &L, 2 * (by_inner ? 1 : nt));
     if (!work)
         return tg_ctx_status(n->ctx);
@@ -303,12 +328,16 @@ static tg_status log_softmax_forward(tg_node *n)
         TG_PAR_FOR(nt, by_inner ? L.inner : L.outer, 1, u0, u1, {
         SMX_RANGES_(L, by_inner, u0, u1, o0, o1, i0, i1)
         double *m = work + (by_inner ? 0 : (size_t)tg_par_id() * 2 * (size_t)L.inner), *s = m + L.inner;
+        if (st) {
+            smx_rows_streamed_f32((const float *)x + o0 * L.A, (float *)y + o0 * L.A, o1 - o0, L.A, 1, NULL);
+            tg_stream_fence();
+        } else
         for (int64_t o = o0; o < o1; o++) {
             const T *xo = x + o * L.A * L.inner;
             T *yo = y + o * L.A * L.inner;
             if (L.inner == 1 && sizeof(T) == sizeof(float)) {
                 smx_row_f32((const float *)xo, (float *)yo, L.A, 1,
-                            o + 1 < o1 ? (const float *)(xo + L.A) : NULL, st);
+                            o + 1 < o1 ? (const float *)(xo + L.A) : NULL, how == 1);
                 continue;
             }
             if (L.inner == 1) {                      /* a contiguous row */
@@ -336,7 +365,7 @@ static tg_status log_softmax_forward(tg_node *n)
                     yo[k] = (T)(((double)xo[k] - m[i]) - s[i]);
                 }
         }
-        if (st)
+        if (how == 1)
             tg_stream_fence();
         });
     });

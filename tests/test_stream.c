@@ -133,10 +133,14 @@ static void check(tg_dtype dt, int threads, int64_t n)
     tg_ctx_free(ctx);
 }
 
-/* log_softmax streams whole f32 rows of a multiple of 16 (each row then
- * starts 64-byte aligned): rows of 4096 and of 80, 1 and 2 threads, a NaN
- * row and an infinite one among them. */
-static void check_log_softmax(int threads, int64_t rows, int64_t cols)
+/* softmax and log_softmax stream whole f32 rows of a multiple of 16 (each
+ * row then starts 64-byte aligned), rows of 2048 or more each during the
+ * next row's exps (smx_row.h): rows of 4096, 2064 (a last part under one
+ * 64-element block), 2048 and 80 (the row-at-a-time path), one row or
+ * many, 1 and 2 threads, with a NaN row, an infinite one and one whose
+ * range passes SMX_LO_MIN (the exps that scale by two factors) among
+ * them: the same bits as without streaming. */
+static void check_smx(int lf, int threads, int64_t rows, int64_t cols)
 {
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .n_threads = threads });
     tg_rng r;
@@ -145,19 +149,25 @@ static void check_log_softmax(int threads, int64_t rows, int64_t cols)
     TEST_CHECK(x != NULL);
     for (int64_t k = 0; x && k < x->numel; k++)
         tg_tensor_set(x, k, 20 * tg_rng_uniform(&r) - 10);
-    if (x && rows > 3) {
+    if (x && rows > 4) {
         tg_tensor_set(x, cols + 3, NAN);
         tg_tensor_set(x, 2 * cols + 1, INFINITY);
+        tg_tensor_set(x, 3 * cols + cols / 2, -300);
+        tg_tensor_set(x, 4 * cols, 200);
     }
+    tg_tensor *(*fn)(tg_ctx *, tg_tensor *, int) = lf ? tg_log_softmax : tg_softmax;
     tg_stream_set_min_bytes(SIZE_MAX, 1);
-    tg_tensor *plain = x ? tg_log_softmax(ctx, x, -1) : NULL;
+    tg_tensor *plain = x ? fn(ctx, x, -1) : NULL;
     tg_stream_set_min_bytes(0, 1);
-    tg_tensor *streamed = x ? tg_log_softmax(ctx, x, -1) : NULL;
+    tg_tensor *streamed = x ? fn(ctx, x, -1) : NULL;
     tg_stream_set_min_bytes(0, 0);
-    TEST_CHECK_MSG(plain && streamed, "log_softmax: %s", tg_ctx_error(ctx));
-    if (plain && streamed)
+    TEST_CHECK_MSG(plain && streamed, "%s: %s", lf ? "log_softmax" : "softmax", tg_ctx_error(ctx));
+    if (plain && streamed) {
+        TEST_CHECK(((uintptr_t)streamed->data & 63) == 0);   /* so it did stream */
         TEST_CHECK_MSG(memcmp(plain->data, streamed->data, (size_t)(rows * cols) * sizeof(float)) == 0,
-                       "log_softmax %lldx%lld, %d threads", (long long)rows, (long long)cols, threads);
+                       "%s %lldx%lld, %d threads", lf ? "log_softmax" : "softmax", (long long)rows,
+                       (long long)cols, threads);
+    }
     tg_ctx_free(ctx);
 }
 
@@ -171,10 +181,11 @@ int main(void)
         for (int threads = 1; threads <= 2; threads++)
             for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
                 check(d ? TG_F64 : TG_F32, threads, sizes[s]);
-    for (int threads = 1; threads <= 2; threads++) {
-        check_log_softmax(threads, 37, 4096);
-        check_log_softmax(threads, 900, 80);
-    }
+    static const int64_t smx_shapes[][2] = { {37, 4096}, {9, 2064}, {1, 2048}, {6, 2048}, {900, 80} };
+    for (int lf = 0; lf < 2; lf++)
+        for (int threads = 1; threads <= 2; threads++)
+            for (size_t s = 0; s < sizeof smx_shapes / sizeof smx_shapes[0]; s++)
+                check_smx(lf, threads, smx_shapes[s][0], smx_shapes[s][1]);
     /* The machine's threshold: never under 1 MiB (stream.c clamps it). */
     TEST_CHECK(tg_stream_min_bytes() >= ((size_t)1 << 20));
     return test_report("test_stream");

@@ -409,8 +409,8 @@ static void test_smx_rows(void)
         float m, mn;
         smx_row_range(x, A, &m, &mn);
         TEST_CHECK(mn - m >= SMX_LO_MIN);
-        double s1 = smx_exp_row(y1, x, A, m, 1, 1, x, NULL);
-        double s2 = smx_exp_row(y2, x, A, m, 1, 0, NULL, NULL);
+        double s1 = smx_exp_row(y1, x, A, m, 1, 1, x, NULL, NULL);
+        double s2 = smx_exp_row(y2, x, A, m, 1, 0, NULL, NULL, NULL);
         TEST_CHECK_MSG(!memcmp(y1, y2, (size_t)A * sizeof *y1) && s1 == s2,
                        "smx_exp_row, %lld elements: the two scalings differ", (long long)A);
         long double exact = 0;
