@@ -197,6 +197,73 @@ static void test_streamed_fresh(void)
         }
 }
 
+/* cross_entropy's VJP into a fresh f32 gradient writes each row (with
+ * streaming stores when the rows are whole vectors and the threshold is
+ * met) and subtracts g at the label's lane before the store: x.grad of
+ * CE(x * 1) must hold the bits of the accumulating VJP (forced by a second,
+ * zero, contribution recorded after it: sum(z * 0) runs first), streamed
+ * or not, and match softmax - onehot in double. Rows of 80 (vector blocks
+ * and a tail), 64, 4133 (no whole vectors at the end) and 10 (scalar);
+ * labels in the blocks and in the tails; 1 and 2 threads. */
+static void ce_grads(int64_t rows, int64_t cols, int threads, int accumulate, float *g)
+{
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 9, .n_threads = threads });
+    int64_t sh[2] = { rows, cols };
+    tg_tensor *x = tg_tensor_rand(ctx, TG_F32, 2, sh, -4, 4);
+    tg_tensor *lab = tg_tensor_new(ctx, TG_I32, 1, sh);
+    TEST_CHECK(x && lab && tg_tensor_requires_grad(x) == TG_OK);
+    for (int64_t i = 0; lab && i < rows; i++)
+        tg_tensor_set(lab, i, (double)((i * 37 + cols - 1 - (i % 3)) % cols));
+    tg_tensor *z = tg_mul_scalar(ctx, x, 1.0);
+    tg_tensor *L = tg_cross_entropy(ctx, z, lab, TG_REDUCE_MEAN);
+    if (accumulate)
+        L = tg_add(ctx, L, tg_sum_all(ctx, tg_mul_scalar(ctx, z, 0.0)));
+    TEST_CHECK_MSG(L && tg_backward(ctx, L) == TG_OK, "%s", tg_ctx_error(ctx));
+    for (int64_t k = 0; k < rows * cols; k++)
+        g[k] = (float)tg_tensor_grad_get(x, k);
+    for (int64_t i = 0; i < rows; i++) {   /* softmax - onehot, over rows */
+        double mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < cols; j++)
+            mx = fmax(mx, tg_tensor_get(x, i * cols + j));
+        for (int64_t j = 0; j < cols; j++)
+            sum += exp(tg_tensor_get(x, i * cols + j) - mx);
+        for (int64_t j = 0; j < cols; j++) {
+            double want = (exp(tg_tensor_get(x, i * cols + j) - mx) / sum -
+                           (j == (int64_t)tg_tensor_get(lab, i))) / (double)rows;
+            TEST_CLOSE(g[i * cols + j], want, 1e-7, 1e-4);
+        }
+    }
+    tg_ctx_free(ctx);
+}
+
+static void test_ce_fresh(void)
+{
+    static const int64_t shapes[][2] = { {37, 80}, {9, 64}, {3, 4133}, {12, 10} };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        for (int threads = 1; threads <= 2; threads++) {
+            int64_t n = shapes[k][0] * shapes[k][1];
+            float *acc = malloc((size_t)n * sizeof *acc), *fresh = malloc((size_t)n * sizeof *fresh);
+            float *streamed = malloc((size_t)n * sizeof *streamed);
+            TEST_CHECK(acc && fresh && streamed);
+            if (!acc || !fresh || !streamed) {
+                free(acc); free(fresh); free(streamed);
+                return;
+            }
+            tg_stream_set_min_bytes(SIZE_MAX, 1);
+            ce_grads(shapes[k][0], shapes[k][1], threads, 1, acc);
+            ce_grads(shapes[k][0], shapes[k][1], threads, 0, fresh);
+            tg_stream_set_min_bytes(0, 1);
+            ce_grads(shapes[k][0], shapes[k][1], threads, 0, streamed);
+            tg_stream_set_min_bytes(0, 0);
+            TEST_CHECK_MSG(!memcmp(acc, fresh, (size_t)n * sizeof *acc) &&
+                           !memcmp(acc, streamed, (size_t)n * sizeof *acc),
+                           "cross_entropy %lldx%lld, %d threads: the fresh gradient (%s) differs from the "
+                           "accumulated one", (long long)shapes[k][0], (long long)shapes[k][1], threads,
+                           memcmp(acc, fresh, (size_t)n * sizeof *acc) ? "plain" : "streamed");
+            free(acc); free(fresh); free(streamed);
+        }
+}
+
 /* ---- a graph with a closed form ------------------------------------------ */
 
 /* L = sum(tanh(2x)) + sum(2x): a = 2x feeds tanh (recorded first, so its VJP
@@ -487,6 +554,7 @@ int main(void)
     test_failed_vjp_retained();
     test_seed_in_place();
     test_streamed_fresh();
+    test_ce_fresh();
     test_closed_form();
     test_contract();
     return test_report("test_overwrite");
