@@ -204,7 +204,7 @@ static void test_special_f32(void)
  * bit patterns, every special), NaN for NaN. */
 static void test_same_as_scalar_f32x16(uint32_t stride)
 {
-    long bad_s = 0, bad_t = 0;
+    long bad_s = 0, bad_t = 0, bad_e = 0;
     float xs[16];
     int nx = 0;
     static const float specials[16] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, 104.0f, -104.0f, 10.0f,
@@ -225,10 +225,14 @@ static void test_same_as_scalar_f32x16(uint32_t stride)
         for (; nx > 0 && nx < 16; nx++)
             xs[nx] = specials[nx];
         nx = 0;
-        float ys[16], yt[16];
+        float ys[16], yt[16], ye[16];
         _mm512_storeu_ps(ys, tg_vm16_sigmoidf(_mm512_loadu_ps(xs)));
         _mm512_storeu_ps(yt, tg_vm16_tanhf(_mm512_loadu_ps(xs)));
+        _mm512_storeu_ps(ye, tg_vm16_expf_as_scalar(_mm512_loadu_ps(xs)));
         for (int i = 0; i < 16; i++) {
+            if (!same_f32(ye[i], tg_vm_expf(xs[i])) && bad_e++ < 3)
+                fprintf(stderr, "expf_as_scalar16(%a) = %a, scalar %a\n", (double)xs[i], (double)ye[i],
+                        (double)tg_vm_expf(xs[i]));
             if (!same_f32(ys[i], tg_vm_sigmoidf(xs[i])) && bad_s++ < 3)
                 fprintf(stderr, "sigmoid16(%a) = %a, scalar %a\n", (double)xs[i], (double)ys[i],
                         (double)tg_vm_sigmoidf(xs[i]));
@@ -239,6 +243,7 @@ static void test_same_as_scalar_f32x16(uint32_t stride)
     }
     TEST_CHECK_MSG(bad_s == 0, "sigmoid16: %ld floats differ from the scalar kernel", bad_s);
     TEST_CHECK_MSG(bad_t == 0, "tanh16: %ld floats differ from the scalar kernel", bad_t);
+    TEST_CHECK_MSG(bad_e == 0, "expf_as_scalar16: %ld floats differ from the scalar kernel", bad_e);
 }
 
 /* Lanes are independent: a vector mixing the softplus slow path (x < -15.5)
@@ -429,6 +434,47 @@ static void test_smx_rows(void)
     }
 }
 
+/* The exps of a row past its whole 64-blocks (every element of a row
+ * under 64) are tg_vm_expf's, and the sum is the blocks' lanes plus those
+ * exps in lane a % 16, the lanes then taken in order: against that written
+ * out plainly, bit for bit, for every length up to 80 (vector code with
+ * masks where AVX-512 is there, a row under 16 summed in a register), with
+ * a NaN and an infinite row too. */
+static void test_smx_short_rows(void)
+{
+    float x[80], y[80];
+    uint64_t st = 0x2545f4914f6cdd1du;
+    for (int64_t A = 1; A <= 80; A++)
+        for (int kind = 0; kind < 3; kind++) {
+            for (int64_t a = 0; a < A; a++) {
+                st = st * 6364136223846793005u + 1442695040888963407u;
+                x[a] = (float)((double)(st >> 11) * 0x1p-53 * 200.0 - 150.0);   /* [-150, 50) */
+            }
+            if (kind == 1)
+                x[A / 2] = NAN;
+            if (kind == 2)
+                x[A - 1] = INFINITY;
+            float m;
+            double s = smx_row_exps_f32(x, y, A, NULL, NULL, &m, NULL);
+            double lane[16] = {0}, want = 0;
+            int bad = 0;
+            int64_t a0 = isfinite(m) ? A / SMX_B * SMX_B : 0;   /* elements the blocks took */
+            for (int64_t b = 0; b < a0; b += SMX_B)   /* a block's 4 per lane summed in float first */
+                for (int j = 0; j < 16; j++)
+                    lane[j] += (double)((y[b + j] + y[b + 16 + j]) + (y[b + 32 + j] + y[b + 48 + j]));
+            for (int64_t a = a0; a < A; a++) {
+                float e = tg_vm_expf(x[a] - m);
+                bad |= !same_f32(y[a], e);
+                lane[a % 16] += (double)e;
+            }
+            for (int j = 0; j < 16; j++)
+                want += lane[j];
+            TEST_CHECK_MSG(!bad && (s == want || (s != s && want != want)),
+                           "short row of %lld (kind %d): exps or sum differ from tg_vm_expf's in lanes",
+                           (long long)A, kind);
+        }
+}
+
 int main(int argc, char **argv)
 {
     verbose = argc > 1 && !strcmp(argv[1], "-v");
@@ -445,6 +491,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof f32_cases / sizeof f32_cases[0]; i++)
         sweep_f32(&f32_cases[i], dense ? 97 : light ? 9973 : 1021);
     test_smx_rows();
+    test_smx_short_rows();
     /* The f64 sweeps measure against long double libm, which needs a long
      * double wider than double: not so under valgrind (it computes x87
      * arithmetic in 64 bits), where they are skipped, and said so. */
