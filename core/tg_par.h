@@ -64,7 +64,12 @@ static inline void tg_par_range(int64_t n, int64_t grain, int t, int nt, int64_t
 /* Run the statements `...` over a range [lo, hi) of [0, n): on nt threads,
  * each its own part (grain as tg_par_range), or, for nt <= 1, once over the
  * whole range on the calling thread. lo and hi are declared by the macro;
- * variables from outside are shared (read them, or write disjoint parts). */
+ * variables from outside are shared (read them, or write disjoint parts).
+ * TG_PAR_PART in the statements is the part's index, 0 to nt - 1 (0 when
+ * serial): index per-part scratch with it, not with tg_par_id(), which in
+ * the serial case is the caller's thread number inside a parallel region
+ * of its own (a context used by one thread of a user's OpenMP loop). */
+#define TG_PAR_PART tg_par_part_
 #define TG_PAR_FOR(nt, n, grain, lo, hi, ...)                                      \
     do {                                                                           \
         const int64_t tg_pn_ = (n), tg_pg_ = (grain);                              \
@@ -72,13 +77,17 @@ static inline void tg_par_range(int64_t n, int64_t grain, int t, int nt, int64_t
         if (tg_pt_ > 1) {                                                          \
             TG_OMP(parallel num_threads(tg_pt_))                                   \
             {                                                                      \
+                const int tg_par_part_ = tg_par_id();                              \
                 int64_t lo, hi;                                                    \
-                tg_par_range(tg_pn_, tg_pg_, tg_par_id(), tg_par_n(), &lo, &hi);   \
+                tg_par_range(tg_pn_, tg_pg_, tg_par_part_, tg_par_n(), &lo, &hi);  \
+                (void)tg_par_part_;                                                \
                 __VA_ARGS__                                                        \
             }                                                                      \
         } else {                                                                   \
+            const int tg_par_part_ = 0;                                            \
             const int64_t lo = 0, hi = tg_pn_;                                     \
             (void)tg_pg_;                                                          \
+            (void)tg_par_part_;                                                    \
             __VA_ARGS__                                                            \
         }                                                                          \
     } while (0)

@@ -454,12 +454,14 @@ static tg_status ce_forward(tg_node *n)
     return TG_OK;
 }
 
-/* One f32 row of the VJP: dr[j] += s_j g, s_j = exp(x_j - m) inv, with the
- * forward's exps: over 16 lanes where the forward ran 64-blocks (a row of
- * 64 or more with a finite max: smx_exp_blk's reduction and polynomial, 2^k
- * by vscalefps, which gives the same value for every normal result), and
- * tg_vm_expf for the rest, as the forward (rows shorter than 64, the tail of
- * a row past its last block, rows whose max is not finite). Without AVX-512
+/* One f32 row of the VJP: dr[j] += s_j g (or, into a fresh gradient,
+ * dr[j] = 0 + s_j g; `mode` below), then dr[c] -= g, s_j = exp(x_j - m) inv,
+ * with the forward's exps: over 16 lanes where the forward ran 64-blocks (a
+ * row of 64 or more with a finite max: smx_exp_blk's reduction and
+ * polynomial, 2^k by vscalefps, which gives the same value for every normal
+ * result), and tg_vm_expf's bits for the rest, as the forward (rows shorter
+ * than 64, the tail of a row past its last block, rows whose max is not
+ * finite). Without AVX-512
  * the blocks go through smx_exp_blk(..., 0), whose two-factor scaling gives
  * every value the forward's block paths give. So s is the softmax the
  * forward used to save, bit for bit, subnormals included (the two-factor
@@ -536,8 +538,10 @@ static void ce_backward(tg_node *n)
         T g0 = none ? 0 : (T)reduce_grad(r, dy[0], (size_t)rows);
         const int ow = tg_vjp_overwrites(n, 0);
         /* f32 rows into a fresh gradient: written, not zeroed and added
-         * to, and with streaming stores when large and whole vectors (each
-         * row 64-byte aligned); 4096x4096, 1 thread, tapegrad bench
+         * to; when large and the rows whole vectors (each row 64-byte
+         * aligned), their 64-blocks with streaming stores (the rest of a
+         * row, and rows whose max is not finite, with ordinary stores);
+         * 4096x4096, 1 thread, tapegrad bench
          * bwd_fresh 6.1 -> 4.1-4.7 ms (it was the slower phase: a memset of
          * each row, then a read-modify-write of it). */
         int mode = 0;

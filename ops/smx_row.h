@@ -28,10 +28,13 @@
  * tg_vm_expf (with AVX-512 the normal blocks run in explicit vector code,
  * smx_exp_blocks16, same bits). The elements past the last whole block,
  * every element of a row shorter than SMX_B (the 10 logits of the training
- * run's loss), and rows with a NaN or an infinite max take tg_vm_expf
- * itself. Measured and dropped: one loop per row that also reads the next
- * row's max/min and finishes the previous row (three streams; rows 4 KiB
- * apart staggered): softmax 4096x4096 8.2 -> 10.4-13 ms, 1 thread. */
+ * run's loss), and rows with a NaN or an infinite max take tg_vm_expf's
+ * bits (tg_vm16_expf_as_scalar with AVX-512). Measured and dropped: one
+ * loop per row that also reads the next row's max/min and finishes the
+ * previous row in place (three streams; rows 4 KiB apart staggered):
+ * softmax 4096x4096 8.2 -> 10.4-13 ms, 1 thread. What pays is only the
+ * previous row's finished output leaving with streaming stores during
+ * this row's exps (smx_tail, smx_rows_streamed_f32). */
 #ifndef TG_SMX_ROW_H
 #define TG_SMX_ROW_H
 
@@ -85,7 +88,7 @@ SMX_INLINE void smx_exp_blk(float *restrict yb, const float *restrict xb, float 
 }
 
 /* The previous row's output, written with streaming stores while this
- * row's exps run (smx_softmax_rows_f32, smx_log_softmax_rows_f32): dst[k] =
+ * row's exps run (smx_rows_streamed_f32): dst[k] =
  * src[k] * a (softmax: src its exps, a = 1 / sum) or, with lf, (src[k] - a)
  * - b (log_softmax: src its x, a its max, b log(sum)). The exps of a row
  * are compute-bound and its stores memory-bound: one row's stores overlap
@@ -101,12 +104,13 @@ typedef struct smx_tail {
 } smx_tail;
 
 #ifdef TG_VM16
-SMX_INLINE void smx_tail16(const smx_tail *t, int64_t k)
+/* 16 of a tail's elements from k: a and b broadcast, held by the caller in
+ * registers (a store through dst could alias the struct's fields). */
+SMX_INLINE void smx_tail16(const float *src, float *dst, int lf, __m512 a, __m512 b, int64_t k)
 {
-    __m512 v = _mm512_loadu_ps(t->src + k);
-    v = t->lf ? _mm512_sub_ps(_mm512_sub_ps(v, _mm512_set1_ps(t->a)), _mm512_set1_ps(t->b))
-              : _mm512_mul_ps(v, _mm512_set1_ps(t->a));
-    _mm512_stream_ps(t->dst + k, v);
+    __m512 v = _mm512_loadu_ps(src + k);
+    v = lf ? _mm512_sub_ps(_mm512_sub_ps(v, a), b) : _mm512_mul_ps(v, a);
+    _mm512_stream_ps(dst + k, v);
 }
 #endif
 
@@ -118,8 +122,9 @@ SMX_INLINE void smx_tail_to(smx_tail *t, int64_t n)
         return;
     int64_t k = t->done;
 #ifdef TG_VM16
+    const __m512 a = _mm512_set1_ps(t->a), b = _mm512_set1_ps(t->b);
     for (; k + 16 <= n; k += 16)
-        smx_tail16(t, k);
+        smx_tail16(t->src, t->dst, t->lf, a, b, k);
 #endif
     for (; k < n; k++)
         t->dst[k] = t->lf ? (t->src[k] - t->a) - t->b : t->src[k] * t->a;
@@ -133,7 +138,9 @@ SMX_INLINE void smx_tail_to(smx_tail *t, int64_t n)
  * 16 scalar converts and adds per block in one build (softmax 7.4 -> 10.5
  * ms at 4096x4096). Returns the elements done (whole blocks); y NULL:
  * the sums only, and the lines of yw (if not NULL) prefetched for
- * writing. */
+ * writing. tail (or NULL; none of it written yet): the previous row's
+ * output, 64 elements streamed per block, tail->done set to the elements
+ * written. */
 _Static_assert(SMX_B == 64, "smx_exp_blocks16 sums 4 vectors a block");
 SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, int64_t A, float m,
                                     const float *xn, float *yw, double lane[16], smx_tail *tail)
@@ -141,7 +148,7 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
     const __m512 vm = _mm512_set1_ps(m);
     __m512d s0 = _mm512_loadu_pd(lane), s1 = _mm512_loadu_pd(lane + 8);
     /* the tail: 0 none, 1 softmax's, 2 log_softmax's */
-    const int tl = tail && tail->done == 0 ? 1 + (tail->lf != 0) : 0;
+    const int tl = tail ? 1 + (tail->lf != 0) : 0;
     const float *ts = tl ? tail->src : NULL;
     float *td = tl ? tail->dst : NULL;
     const __m512 ta = _mm512_set1_ps(tl ? tail->a : 0), tb = _mm512_set1_ps(tl ? tail->b : 0);
@@ -164,11 +171,10 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
         }
         if (tl == 1)                      /* the previous row's 64, streamed */
             for (int v = 0; v < SMX_B / 16; v++)
-                _mm512_stream_ps(td + a + 16 * v, _mm512_mul_ps(_mm512_loadu_ps(ts + a + 16 * v), ta));
+                smx_tail16(ts, td, 0, ta, tb, a + 16 * v);
         else if (tl == 2)
             for (int v = 0; v < SMX_B / 16; v++)
-                _mm512_stream_ps(td + a + 16 * v,
-                                 _mm512_sub_ps(_mm512_sub_ps(_mm512_loadu_ps(ts + a + 16 * v), ta), tb));
+                smx_tail16(ts, td, 1, ta, tb, a + 16 * v);
         __m512 f = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
         s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(
@@ -190,7 +196,10 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
  * sum alone, the same bits, nothing stored; yw (with y NULL, or NULL):
  * the row the caller writes next, its lines prefetched for writing while
  * the exps run (log_softmax: the write-allocate reads of y then overlap
- * the arithmetic, 8.2-8.6 -> 7.4-8.1 ms at 4096x4096, 1 thread). */
+ * the arithmetic, 8.2-8.6 -> 7.4-8.1 ms at 4096x4096, 1 thread). tail (or
+ * NULL; none of it written yet): the previous row's output, of A elements
+ * too, written whole by the time this returns (streamed during the blocks
+ * where they run, the rest after). */
 SMX_INLINE double smx_exp_row(float *restrict y, const float *restrict x, int64_t A, float m,
                           int fast, int normal, const float *xn, float *yw, smx_tail *tail)
 {
@@ -308,9 +317,8 @@ static inline void smx_row_range(const float *x, int64_t A, float *mx, float *mn
         float h = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(h0, h1), _mm512_max_ps(h2, h3)));
         *mn = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_min_ps(l0, l1), _mm512_min_ps(l2, l3)));
         *mx = bad ? NAN : h;
-        return;
     }
-#endif
+#else
     if (A < SMX_B) {            /* a short row (the logits of a classifier) */
         float h = -INFINITY, l = INFINITY;
         int nan = 0;
@@ -350,12 +358,13 @@ static inline void smx_row_range(const float *x, int64_t A, float *mx, float *mn
     }
     *mx = nan[0] ? NAN : hi[0];
     *mn = lo[0];
+#endif
 }
 
 /* y[a] = exp(x[a] - max) for a < A (y NULL: not stored), *mx = the max (NaN
  * if an element is); returns the sum of the exps in double (lanes as
- * smx_exp_row). xn: the next row, prefetched (or NULL); yw: as smx_exp_row.
- * A row with a NaN or +inf gives a NaN sum. */
+ * smx_exp_row). xn: the next row, prefetched (or NULL); yw, tail: as
+ * smx_exp_row. A row with a NaN or +inf gives a NaN sum. */
 static inline double smx_row_exps_f32(const float *restrict x, float *restrict y, int64_t A,
                                       const float *xn, float *yw, float *mx, smx_tail *tail)
 {
@@ -389,24 +398,31 @@ static inline double smx_softmax_row_f32(const float *restrict x, float *restric
 
 
 /* A row of exps at the address of the current x row plus 1, 2 or 3 KiB
- * modulo 4 KiB, whichever is furthest from y's (the previous row's, being
- * streamed) and from x's: the exps stored there, read back a row later,
- * must not share the low 12 address bits with the row being read or
- * written at the same column (4K aliasing: loads wait on unrelated stores;
- * with x, y and the scratch all at one offset, as the arena lays them out,
- * softmax took 10.0 ms at 4096x4096 instead of 5.7). slot: SMX_SLACK + A
- * floats. */
+ * modulo 4 KiB, whichever is furthest from the two rows written or read
+ * at the same columns meanwhile: y's previous row (being streamed) and the
+ * previous row's exps (read back for it). Rows that share the low 12
+ * address bits at the same column make loads wait on unrelated stores (4K
+ * aliasing; with x, y and the scratch all at one offset, as the arena lays
+ * them out, softmax took 10.0 ms at 4096x4096 instead of 5.7). slot:
+ * SMX_SLACK + A floats. */
 #define SMX_SLACK 1024
 #define SMX_SCRATCH(A) (2 * ((size_t)(A) + SMX_SLACK))
-SMX_INLINE float *smx_unaliased(float *slot, const float *x, const float *y)
+static inline unsigned smx_dist4k(uintptr_t a, uintptr_t b)
 {
-    uintptr_t xo = (uintptr_t)x & 4095, yo = (uintptr_t)y & 4095, best = 1024;
+    uintptr_t d = (a - b) & 4095;
+    return (unsigned)(d < 4096 - d ? d : 4096 - d);
+}
+
+SMX_INLINE float *smx_unaliased(float *slot, const float *x, const float *y, const float *prev)
+{
+    uintptr_t best = 1024;
     unsigned dist = 0;
     for (uintptr_t c = 1024; c <= 3072; c += 1024) {
-        uintptr_t d = (yo - (xo + c)) & 4095;
-        unsigned dd = (unsigned)(d < 4096 - d ? d : 4096 - d);
-        if (dd > dist) {
-            dist = dd;
+        uintptr_t at = (uintptr_t)x + c;
+        unsigned dy = smx_dist4k(at, (uintptr_t)y), dp = prev ? smx_dist4k(at, (uintptr_t)prev) : 4096;
+        unsigned d = dy < dp ? dy : dp;
+        if (d > dist) {
+            dist = d;
             best = c;
         }
     }
@@ -430,7 +446,8 @@ static inline void smx_rows_streamed_f32(const float *x, float *y, int64_t rows,
         const float *xr = x + r * A, *xn = r + 1 < rows ? xr + A : NULL;
         float *e = NULL, m;
         if (!lf)
-            e = smx_unaliased(scr + (size_t)(r & 1) * ((size_t)A + SMX_SLACK), xr, r ? y + (r - 1) * A : y);
+            e = smx_unaliased(scr + (size_t)(r & 1) * ((size_t)A + SMX_SLACK), xr, r ? y + (r - 1) * A : y,
+                              r ? t.src : NULL);
         double s = smx_row_exps_f32(xr, e, A, xn, NULL, &m, r ? &t : NULL);
         if (lf)
             t = (smx_tail){ .src = xr, .dst = y + r * A, .a = m, .b = (float)log(s), .lf = 1 };

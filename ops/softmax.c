@@ -142,7 +142,7 @@ static int smx_streamed(const tg_node *n, const smx_layout *L)
             T *dx = n->in[0]->grad;                                             \
             TG_PAR_FOR(nt, by_inner ? L.inner : L.outer, 1, u0, u1, {           \
             SMX_RANGES_(L, by_inner, u0, u1, o0, o1, i0, i1)                    \
-            double *acc = acc0 + (by_inner ? 0 : (size_t)tg_par_id() * (size_t)L.inner); \
+            double *acc = acc0 + (by_inner ? 0 : (size_t)TG_PAR_PART * (size_t)L.inner); \
             for (int64_t o = o0; o < o1; o++) {                                 \
                 const int64_t base = o * L.A * L.inner;                         \
                 if (L.inner == 1) {                                             \
@@ -192,7 +192,7 @@ static void smx_row_f32(const float *restrict x, float *restrict y, int64_t A, i
      * cancels; within ~1.5 ulp of the value in double. */
     float ls = (float)log(s);
     int64_t a = 0;
-#if defined(__AVX512F__)
+#if defined(TG_VM16)
     if (st) {
         const __m512 vm = _mm512_set1_ps(m), vls = _mm512_set1_ps(ls);
         for (; a + 16 <= A; a += 16)
@@ -250,10 +250,10 @@ static tg_status softmax_forward(tg_node *n)
         T *y = n->out->data;
         TG_PAR_FOR(nt, by_inner ? L.inner : L.outer, 1, u0, u1, {
         SMX_RANGES_(L, by_inner, u0, u1, o0, o1, i0, i1)
-        double *m = work + (by_inner ? 0 : (size_t)tg_par_id() * 2 * (size_t)L.inner), *s = m + L.inner;
+        double *m = work + (by_inner ? 0 : (size_t)TG_PAR_PART * 2 * (size_t)L.inner), *s = m + L.inner;
         if (st) {
             smx_rows_streamed_f32((const float *)x + o0 * L.A, (float *)y + o0 * L.A, o1 - o0, L.A, 0,
-                                  scr + (size_t)tg_par_id() * SMX_SCRATCH(L.A));
+                                  scr + (size_t)TG_PAR_PART * SMX_SCRATCH(L.A));
             tg_stream_fence();
         } else
         for (int64_t o = o0; o < o1; o++) {
@@ -327,7 +327,7 @@ static tg_status log_softmax_forward(tg_node *n)
         T *y = n->out->data;
         TG_PAR_FOR(nt, by_inner ? L.inner : L.outer, 1, u0, u1, {
         SMX_RANGES_(L, by_inner, u0, u1, o0, o1, i0, i1)
-        double *m = work + (by_inner ? 0 : (size_t)tg_par_id() * 2 * (size_t)L.inner), *s = m + L.inner;
+        double *m = work + (by_inner ? 0 : (size_t)TG_PAR_PART * 2 * (size_t)L.inner), *s = m + L.inner;
         if (st) {
             smx_rows_streamed_f32((const float *)x + o0 * L.A, (float *)y + o0 * L.A, o1 - o0, L.A, 1, NULL);
             tg_stream_fence();

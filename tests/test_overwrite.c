@@ -203,8 +203,9 @@ static void test_streamed_fresh(void)
  * CE(x * 1) must hold the bits of the accumulating VJP (forced by a second,
  * zero, contribution recorded after it: sum(z * 0) runs first), streamed
  * or not, and match softmax - onehot in double. Rows of 80 (vector blocks
- * and a tail), 64, 4133 (no whole vectors at the end) and 10 (scalar);
- * labels in the blocks and in the tails; 1 and 2 threads. */
+ * and a tail; 300 of them split over 2 threads), 64, 4133 (no whole
+ * vectors at the end) and 10 (masked vectors); labels in the blocks and
+ * in the tails; 1 and 2 threads. */
 static void ce_grads(int64_t rows, int64_t cols, int threads, int accumulate, float *g)
 {
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 9, .n_threads = threads });
@@ -238,7 +239,7 @@ static void ce_grads(int64_t rows, int64_t cols, int threads, int accumulate, fl
 
 static void test_ce_fresh(void)
 {
-    static const int64_t shapes[][2] = { {37, 80}, {9, 64}, {3, 4133}, {12, 10} };
+    static const int64_t shapes[][2] = { {37, 80}, {300, 80}, {9, 64}, {3, 4133}, {12, 10} };
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
         for (int threads = 1; threads <= 2; threads++) {
             int64_t n = shapes[k][0] * shapes[k][1];

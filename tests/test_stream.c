@@ -7,6 +7,10 @@
 #include "stream.h"
 #include "test.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -137,7 +141,8 @@ static void check(tg_dtype dt, int threads, int64_t n)
  * row then starts 64-byte aligned), rows of 2048 or more each during the
  * next row's exps (smx_row.h): rows of 4096, 2064 (a last part under one
  * 64-element block), 2048 and 80 (the row-at-a-time path), one row or
- * many, 1 and 2 threads, with a NaN row, an infinite one and one whose
+ * many, 1 and 2 threads (37x4096, 40x2064 and 900x80 are large enough to
+ * be split), with a NaN row, an infinite one and one whose
  * range passes SMX_LO_MIN (the exps that scale by two factors) among
  * them: the same bits as without streaming. */
 static void check_smx(int lf, int threads, int64_t rows, int64_t cols)
@@ -163,12 +168,59 @@ static void check_smx(int lf, int threads, int64_t rows, int64_t cols)
     tg_stream_set_min_bytes(0, 0);
     TEST_CHECK_MSG(plain && streamed, "%s: %s", lf ? "log_softmax" : "softmax", tg_ctx_error(ctx));
     if (plain && streamed) {
-        TEST_CHECK(((uintptr_t)streamed->data & 63) == 0);   /* so it did stream */
+        TEST_CHECK(((uintptr_t)streamed->data & 63) == 0);   /* so it could stream */
         TEST_CHECK_MSG(memcmp(plain->data, streamed->data, (size_t)(rows * cols) * sizeof(float)) == 0,
                        "%s %lldx%lld, %d threads", lf ? "log_softmax" : "softmax", (long long)rows,
                        (long long)cols, threads);
     }
     tg_ctx_free(ctx);
+}
+
+/* A context of one thread used inside a user's OpenMP region: per-part
+ * scratch is indexed by the part (0), not by the calling thread's number
+ * in the user's region (1 here: the streamed rows' scratch, and the
+ * column sums of a softmax over a leading axis, were written past their
+ * end; memcheck (that one) and AddressSanitizer see it). Each thread's
+ * softmax and log_softmax, over the last axis and the first, must equal
+ * the same computed outside the region. */
+static void check_user_region(void)
+{
+#ifdef _OPENMP
+    enum { R = 3, C = 2048, K = 4 };
+    static float want[K][R * C], got[2][K][R * C];
+    int ok[2] = { 0, 0 };
+    for (int k = 0; k < K; k++) {
+        tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 4, .n_threads = 1 });
+        tg_tensor *x = tg_tensor_rand(ctx, TG_F32, TG_DIMS(R, C), -4, 4);
+        tg_tensor *y = x ? ((k & 1) ? tg_log_softmax : tg_softmax)(ctx, x, k < 2 ? -1 : 0) : NULL;
+        TEST_CHECK(y != NULL);
+        if (y)
+            memcpy(want[k], y->data, sizeof want[k]);
+        tg_ctx_free(ctx);
+    }
+    tg_stream_set_min_bytes(0, 1);
+#pragma omp parallel num_threads(2)
+    {
+        int t = omp_get_thread_num();
+        int good = t < 2;
+        for (int k = 0; k < K && good; k++) {
+            tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 4, .n_threads = 1, .arena_bytes = 4096 });
+            tg_tensor *x = ctx ? tg_tensor_rand(ctx, TG_F32, TG_DIMS(R, C), -4, 4) : NULL;
+            tg_tensor *y = x ? ((k & 1) ? tg_log_softmax : tg_softmax)(ctx, x, k < 2 ? -1 : 0) : NULL;
+            good = y != NULL;
+            if (y)
+                memcpy(got[t][k], y->data, sizeof got[t][k]);
+            tg_ctx_free(ctx);
+        }
+        if (t < 2)
+            ok[t] = good;
+    }
+    tg_stream_set_min_bytes(0, 0);
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < K; k++)
+            TEST_CHECK_MSG(ok[t] && !memcmp(got[t][k], want[k], sizeof want[k]), "%s over axis %d in a "
+                           "user's OpenMP thread %d", (k & 1) ? "log_softmax" : "softmax", k < 2 ? -1 : 0, t);
+#endif
 }
 
 int main(void)
@@ -181,11 +233,12 @@ int main(void)
         for (int threads = 1; threads <= 2; threads++)
             for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
                 check(d ? TG_F64 : TG_F32, threads, sizes[s]);
-    static const int64_t smx_shapes[][2] = { {37, 4096}, {9, 2064}, {1, 2048}, {6, 2048}, {900, 80} };
+    static const int64_t smx_shapes[][2] = { {37, 4096}, {9, 2064}, {40, 2064}, {1, 2048}, {6, 2048}, {900, 80} };
     for (int lf = 0; lf < 2; lf++)
         for (int threads = 1; threads <= 2; threads++)
             for (size_t s = 0; s < sizeof smx_shapes / sizeof smx_shapes[0]; s++)
                 check_smx(lf, threads, smx_shapes[s][0], smx_shapes[s][1]);
+    check_user_region();
     /* The machine's threshold: never under 1 MiB (stream.c clamps it). */
     TEST_CHECK(tg_stream_min_bytes() >= ((size_t)1 << 20));
     return test_report("test_stream");
