@@ -17,6 +17,7 @@
  */
 #include "gemm.h"
 #include "tg_par.h"
+#include "tg_tile.h"
 
 #include <libxsmm.h>
 #include <pthread.h>
@@ -136,43 +137,21 @@ static inline void kfn_call(tg_dtype dt, kfn f, const void *a, const void *b, vo
  * Transposed copies: dst[c][r] = src[r][c] for an rows×cols source, in
  * square tiles (8×8 f32, 4×4 f64) that use AVX shuffles when the build has
  * AVX (the scalar loop is 2-3× slower and shows in NT products). */
-#if defined(__AVX__)
-#include <immintrin.h>
-
+#if defined(TG_TILE_AVX)
 static inline void tile_f32(const float *s, int64_t ls, float *d, int64_t ld)
 {
-    __m256 r0 = _mm256_loadu_ps(s),          r1 = _mm256_loadu_ps(s + ls);
-    __m256 r2 = _mm256_loadu_ps(s + 2 * ls), r3 = _mm256_loadu_ps(s + 3 * ls);
-    __m256 r4 = _mm256_loadu_ps(s + 4 * ls), r5 = _mm256_loadu_ps(s + 5 * ls);
-    __m256 r6 = _mm256_loadu_ps(s + 6 * ls), r7 = _mm256_loadu_ps(s + 7 * ls);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(d,          _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(d + ld,     _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(d + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(d + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(d + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(d + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(d + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(d + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+    __m256 t[8];
+    tg_tile8_f32(s, ls, t);
+    for (int j = 0; j < 8; j++)
+        _mm256_storeu_ps(d + j * ld, t[j]);
 }
 
 static inline void tile_f64(const double *s, int64_t ls, double *d, int64_t ld)
 {
-    __m256d r0 = _mm256_loadu_pd(s),          r1 = _mm256_loadu_pd(s + ls);
-    __m256d r2 = _mm256_loadu_pd(s + 2 * ls), r3 = _mm256_loadu_pd(s + 3 * ls);
-    __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
-    __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
-    _mm256_storeu_pd(d,          _mm256_permute2f128_pd(t0, t2, 0x20));
-    _mm256_storeu_pd(d + ld,     _mm256_permute2f128_pd(t1, t3, 0x20));
-    _mm256_storeu_pd(d + 2 * ld, _mm256_permute2f128_pd(t0, t2, 0x31));
-    _mm256_storeu_pd(d + 3 * ld, _mm256_permute2f128_pd(t1, t3, 0x31));
+    __m256d t[4];
+    tg_tile4_f64(s, ls, t);
+    for (int j = 0; j < 4; j++)
+        _mm256_storeu_pd(d + j * ld, t[j]);
 }
 #define TILE_F32 8
 #define TILE_F64 4

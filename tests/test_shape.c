@@ -5,6 +5,7 @@
  * gradient-checked by test_ops_grad.c, the PyTorch reference cases are in
  * test_reference.c.) */
 #include "tapegrad.h"
+#include "stream.h"
 #include "test.h"
 #include "test_util.h"
 
@@ -132,13 +133,20 @@ static void test_same_tensor_twice(void)
     tg_ctx_free(ctx);
 }
 
-/* The tiled transpose (with partial tiles) and a general permute against a
- * naive loop, forward and VJP, both dtypes. */
+/* The tiled transpose (with partial tiles and panels) and general permutes
+ * (one whose walk is reordered into transposes) against a naive loop,
+ * forward and VJP (into a fresh gradient, then adding), both dtypes, with
+ * ordinary stores and with the streaming stores of large outputs (the
+ * threshold forced to 0). */
 static void test_transpose_sizes(void)
 {
-    static const int64_t sizes[][3] = { {1, 67, 131}, {3, 33, 65}, {2, 1, 40}, {1, 64, 64} };
+    static const int64_t sizes[][3] = { {1, 67, 131}, {3, 33, 65}, {2, 1, 40}, {1, 64, 64}, {2, 48, 80},
+                                        {1, 256, 200} };
+    enum { NS = sizeof sizes / sizeof sizes[0] };
+    for (int st = 0; st < 2; st++)
     for (int dt = 0; dt < 2; dt++)
-        for (int c = 0; c < 4; c++) {
+        for (int c = 0; c < NS; c++) {
+            tg_stream_set_min_bytes(0, st);
             tg_ctx *ctx = tg_ctx_new(NULL);
             tg_ctx_set_poison(ctx, 1);
             int64_t B = sizes[c][0], M = sizes[c][1], N = sizes[c][2];
@@ -175,9 +183,21 @@ static void test_transpose_sizes(void)
                     for (int64_t j = 0; j < N; j++)
                         bad += tg_tensor_get(y, (i * N + j) * B + b) != tg_tensor_get(x, (b * M + i) * N + j);
             TEST_CHECK(bad == 0);
+
+            /* permute (2, 1, 0): y[j, i, b] = x[b, i, j] */
+            y = tg_permute(ctx, x, (const int[]){2, 1, 0});
+            TEST_CHECK(tu_shape_is(y, TG_DIMS(N, M, B)));
+            bad = 0;
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++)
+                        bad += tg_tensor_get(y, (j * M + i) * B + b) != tg_tensor_get(x, (b * M + i) * N + j);
+            TEST_CHECK_MSG(bad == 0, "permute (2, 1, 0) of %lldx%lldx%lld: %d wrong", (long long)B,
+                           (long long)M, (long long)N, bad);
             free(dy);
             tg_ctx_free(ctx);
         }
+    tg_stream_set_min_bytes(0, 0);
 }
 
 /* ---- descriptors ----------------------------------------------------------- */
