@@ -47,7 +47,11 @@
  * part of the user's shape, values uniform in the sample's [min, max]; any
  * other integer input is kept as sampled. Otherwise the case reports that
  * the op "needs a sample_shape hook". The op's own shape function still
- * judges the result (an error names the shapes).
+ * judges the result (an error names the shapes). The built-in hooks read
+ * the shape as: matmul M,N,K or B,M,N,K; linear M,N,K; batch_norm
+ * N,C[,spatial...]; layer_norm ...,D (normalised over D); permute x with
+ * its axes reversed; reshape x flattened; concat and broadcast_to the
+ * output (two halves of its first axis; a first axis of 1 repeated).
  *
  * The library never prints on its own; tg_bench_print and the writers
  * format results for programs. Each tg_bench_op call works in private

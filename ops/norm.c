@@ -286,8 +286,23 @@ static void batch_norm_backward(tg_node *n)
     });
 }
 
+/* x of shape (N, C, spatial...) with every channel's std >= 0.5, gamma and
+ * beta of C; also the benchmark's inputs at a user's problem size. */
+static tg_status batch_norm_sample_shape(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape)
+{
+    if (ndim < 2)
+        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size is N,C or N,C,spatial... (got %d numbers)", ndim);
+    tg_status s = sample_affine(n, dt, ndim, shape, shape[1]);
+    if (s != TG_OK)
+        return s;
+    bn_dims d = bn_dims_of(n->in[0]);
+    spread_groups(n, n->in[0], d.C, d.M, d.S, d.S, d.C * d.S, 0.5);
+    n->p.f[0] = 1e-5;
+    return TG_OK;
+}
+
 /* (4, 3); (6, 2, 3) with a spatial axis; (2, 4, 1): the smallest batch and a
- * size-1 axis. Every channel has std >= 0.5. */
+ * size-1 axis. */
 static tg_status batch_norm_sample(tg_node *n, tg_dtype dt, int v)
 {
     static const struct { int ndim; int64_t shape[3]; } sh[] = {
@@ -295,13 +310,7 @@ static tg_status batch_norm_sample(tg_node *n, tg_dtype dt, int v)
     };
     if (v < 0 || v > 2)
         return TG_ERR_ARG;
-    tg_status s = sample_affine(n, dt, sh[v].ndim, sh[v].shape, sh[v].shape[1]);
-    if (s != TG_OK)
-        return s;
-    bn_dims d = bn_dims_of(n->in[0]);
-    spread_groups(n, n->in[0], d.C, d.M, d.S, d.S, d.C * d.S, 0.5);
-    n->p.f[0] = 1e-5;
-    return TG_OK;
+    return batch_norm_sample_shape(n, dt, sh[v].ndim, sh[v].shape);
 }
 
 static void batch_norm_cost(const tg_node *n, tg_op_cost *c)
@@ -313,6 +322,7 @@ const tg_op_def tg_op_batch_norm_def = {
     .name = "batch_norm", .n_in = 3, .overwrites = 7,
     .shape = batch_norm_shape, .forward = batch_norm_forward, .backward = batch_norm_backward,
     .sample = batch_norm_sample, .n_samples = 3, .cost = batch_norm_cost,
+    .sample_shape = batch_norm_sample_shape,
 };
 
 tg_tensor *tg_batch_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps,
@@ -468,7 +478,23 @@ static void layer_norm_backward(tg_node *n)
     });
 }
 
-/* (3, 5); (2, 3, 4); (1, 6): a size-1 leading axis. Every row has std >= 0.5. */
+/* x of any shape normalised over its last axis (D), every row with std >=
+ * 0.5, gamma and beta of D; also the benchmark's inputs at a user's
+ * problem size. */
+static tg_status layer_norm_sample_shape(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape)
+{
+    if (ndim < 1 || shape[ndim - 1] < 1)
+        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size is ...,D with D >= 1 (got %d numbers)", ndim);
+    int64_t D = shape[ndim - 1];
+    tg_status s = sample_affine(n, dt, ndim, shape, D);
+    if (s != TG_OK)
+        return s;
+    spread_groups(n, n->in[0], n->in[0]->numel / D, D, D, D, 0, 0.5);
+    n->p.f[0] = 1e-5;
+    return TG_OK;
+}
+
+/* (3, 5); (2, 3, 4); (1, 6): a size-1 leading axis. */
 static tg_status layer_norm_sample(tg_node *n, tg_dtype dt, int v)
 {
     static const struct { int ndim; int64_t shape[3]; } sh[] = {
@@ -476,13 +502,7 @@ static tg_status layer_norm_sample(tg_node *n, tg_dtype dt, int v)
     };
     if (v < 0 || v > 2)
         return TG_ERR_ARG;
-    int64_t D = sh[v].shape[sh[v].ndim - 1];
-    tg_status s = sample_affine(n, dt, sh[v].ndim, sh[v].shape, D);
-    if (s != TG_OK)
-        return s;
-    spread_groups(n, n->in[0], n->in[0]->numel / D, D, D, D, 0, 0.5);
-    n->p.f[0] = 1e-5;
-    return TG_OK;
+    return layer_norm_sample_shape(n, dt, sh[v].ndim, sh[v].shape);
 }
 
 static void layer_norm_cost(const tg_node *n, tg_op_cost *c)
@@ -496,6 +516,7 @@ const tg_op_def tg_op_layer_norm_def = {
     .name = "layer_norm", .n_in = 3, .overwrites = 7,
     .shape = layer_norm_shape, .forward = layer_norm_forward, .backward = layer_norm_backward,
     .sample = layer_norm_sample, .n_samples = 3, .cost = layer_norm_cost,
+    .sample_shape = layer_norm_sample_shape,
 };
 
 tg_tensor *tg_layer_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps)

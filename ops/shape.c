@@ -32,6 +32,17 @@ static tg_status sample_one(tg_node *n, tg_dtype dt, int nd, const int64_t *xs, 
     return tg_sample_done(n);
 }
 
+/* The benchmark at a user's problem size (tg_op_def.sample_shape), for the
+ * ops whose sample parameters fit one shape only: x of that shape and
+ * parameters for it (below, per op). */
+static tg_status sample_shaped(tg_node *n, tg_dtype dt, int nd, const int64_t *xs, const int64_t *params,
+                               int np)
+{
+    if (nd < 1 || nd > TG_MAX_DIMS)
+        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size has 1 to %d dimensions", TG_MAX_DIMS);
+    return sample_one(n, dt, nd, xs, params, np);
+}
+
 /* The target shape of reshape and broadcast_to: p.i[0] = its ndim, p.i[1..]
  * its dims. Checks input 0 is float and the ndim is in range. */
 static tg_status target_of(const tg_node *n, int *nd, const int64_t **dims)
@@ -141,10 +152,18 @@ static tg_status reshape_sample(tg_node *n, tg_dtype dt, int v)
     return sample_one(n, dt, xn[v], xs[v], ys[v], 4);
 }
 
+/* --shape: x of that shape flattened to (-1). */
+static tg_status reshape_sample_shape(tg_node *n, tg_dtype dt, int nd, const int64_t *xs)
+{
+    static const int64_t flat[2] = { 1, -1 };
+    return sample_shaped(n, dt, nd, xs, flat, 2);
+}
+
 const tg_op_def tg_op_reshape_def = {
     .name = "reshape", .n_in = 1, .overwrites = 1, .passes_grad = 1,
     .shape = reshape_shape, .forward = reshape_forward, .backward = reshape_backward,
     .sample = reshape_sample, .n_samples = 3, .cost = copy_cost,
+    .sample_shape = reshape_sample_shape,
 };
 
 tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape)
@@ -240,10 +259,20 @@ static tg_status permute_sample(tg_node *n, tg_dtype dt, int v)
     return sample_one(n, dt, nd[v], xs[v], perms[v], nd[v]);
 }
 
+/* --shape: x of that shape with its axes reversed (a transpose for 2-D). */
+static tg_status permute_sample_shape(tg_node *n, tg_dtype dt, int nd, const int64_t *xs)
+{
+    int64_t perm[TG_MAX_DIMS] = {0};
+    for (int k = 0; k < nd && k < TG_MAX_DIMS; k++)
+        perm[k] = nd - 1 - k;
+    return sample_shaped(n, dt, nd, xs, perm, nd);
+}
+
 const tg_op_def tg_op_permute_def = {
     .name = "permute", .n_in = 1, .overwrites = 1,
     .shape = permute_shape, .forward = permute_forward, .backward = permute_backward,
     .sample = permute_sample, .n_samples = 4, .cost = copy_cost,
+    .sample_shape = permute_sample_shape,
 };
 
 tg_tensor *tg_permute(tg_ctx *ctx, tg_tensor *x, const int *perm)
@@ -531,10 +560,30 @@ static tg_status concat_sample(tg_node *n, tg_dtype dt, int v)
 
 static void join_cost(const tg_node *n, tg_op_cost *c) { copy_cost(n, c); }
 
+/* --shape: the output's shape, from two inputs that split its first axis
+ * (at least 2) in halves. */
+static tg_status concat_sample_shape(tg_node *n, tg_dtype dt, int nd, const int64_t *ys)
+{
+    if (nd < 1 || nd > TG_MAX_DIMS || ys[0] < 2)
+        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size is the output's shape (1 to %d dims), its first "
+                          "axis at least 2", TG_MAX_DIMS);
+    int64_t a[TG_MAX_DIMS], b[TG_MAX_DIMS];
+    memcpy(a, ys, (size_t)nd * sizeof *a);
+    memcpy(b, ys, (size_t)nd * sizeof *b);
+    a[0] = ys[0] / 2;
+    b[0] = ys[0] - a[0];
+    n->n_in = 2;
+    n->in[0] = tg_sample_uniform(n, dt, nd, a, -2, 2);
+    n->in[1] = tg_sample_uniform(n, dt, nd, b, -2, 2);
+    n->p.i[0] = 0;
+    return tg_sample_done(n);
+}
+
 const tg_op_def tg_op_concat_def = {
     .name = "concat", .n_in = TG_VARIADIC, .overwrites = (1u << TG_MAX_IN) - 1,
     .shape = concat_shape, .forward = concat_forward, .backward = concat_backward,
     .sample = concat_sample, .n_samples = 3, .cost = join_cost,
+    .sample_shape = concat_sample_shape,
 };
 
 static tg_tensor *join_apply(tg_ctx *ctx, const tg_op_def *def, tg_tensor *const *xs, int n, int axis)
@@ -685,10 +734,25 @@ static void broadcast_to_cost(const tg_node *n, tg_op_cost *c)
     c->bwd_bytes = (e + 2 * ex) * w;
 }
 
+/* --shape: the output's shape, from x of that shape with its first axis 1
+ * (a row repeated down the first axis). */
+static tg_status broadcast_to_sample_shape(tg_node *n, tg_dtype dt, int nd, const int64_t *ys)
+{
+    int64_t xs[TG_MAX_DIMS], target[1 + TG_MAX_DIMS];
+    if (nd < 1 || nd > TG_MAX_DIMS)
+        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size is the output's shape (1 to %d dims)", TG_MAX_DIMS);
+    memcpy(xs, ys, (size_t)nd * sizeof *xs);
+    xs[0] = 1;
+    target[0] = nd;
+    memcpy(target + 1, ys, (size_t)nd * sizeof *ys);
+    return sample_shaped(n, dt, nd, xs, target, 1 + nd);
+}
+
 const tg_op_def tg_op_broadcast_to_def = {
     .name = "broadcast_to", .n_in = 1,
     .shape = broadcast_to_shape, .forward = broadcast_to_forward, .backward = broadcast_to_backward,
     .sample = broadcast_to_sample, .n_samples = 3, .cost = broadcast_to_cost,
+    .sample_shape = broadcast_to_sample_shape,
 };
 
 tg_tensor *tg_broadcast_to(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape)

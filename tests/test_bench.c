@@ -271,10 +271,39 @@ static void test_user_shapes(void)
     TEST_CHECK(tg_bench_op(tg_op_find("cross_entropy"), &o, &r) == TG_OK);
     TEST_CHECK_MSG(r.n_timed == 1, "%s", r.cases[0].message);
 
-    /* batch_norm's inputs differ in shape: it needs a hook. */
-    TEST_CHECK(tg_bench_op(tg_op_find("batch_norm"), &o, &r) == TG_OK);
+    /* An op whose inputs differ in shape needs a hook: layer_norm without
+     * its own. */
+    tg_op_def nohook = *tg_op_find("layer_norm");
+    nohook.name = "layer_norm_nohook";
+    nohook.sample_shape = NULL;
+    TEST_CHECK(tg_bench_op(&nohook, &o, &r) == TG_OK);
     TEST_CHECK(r.n_timed == 0 && r.n_error == 1 && r.cases[0].status != TG_OK);
     TEST_CHECK(strstr(r.cases[0].message, "needs a sample_shape hook") != NULL);
+
+    /* The norm and shape ops' hooks: each timed at a 2-D and a 3-D size,
+     * its output checked against the naive reference first; sizes that do
+     * not describe a problem of the op are refused. */
+    static const char *hooked[] = { "batch_norm", "layer_norm", "permute", "reshape", "concat", "broadcast_to" };
+    for (size_t h = 0; h < sizeof hooked / sizeof hooked[0]; h++) {
+        const tg_op_def *def = tg_op_find(hooked[h]);
+        TEST_CHECK(def && def->sample_shape != NULL);
+        for (int three = 0; def && three < 2; three++) {
+            o.ndim = 2 + three;
+            o.shape[0] = 16, o.shape[1] = 10, o.shape[2] = 3;
+            TEST_CHECK(tg_bench_op(def, &o, &r) == TG_OK);
+            TEST_CHECK_MSG(r.n_timed == 1 && r.n_mismatch == 0, "%s at %d dims: %s", hooked[h], o.ndim,
+                           r.cases[0].message);
+            check_case_sane(&r.cases[0]);
+        }
+    }
+    o.ndim = 1;
+    o.shape[0] = 10;
+    TEST_CHECK(tg_bench_op(tg_op_find("batch_norm"), &o, &r) == TG_OK);
+    TEST_CHECK(r.n_error == 1 && r.cases[0].status == TG_ERR_SHAPE && strstr(r.cases[0].message, "N,C"));
+    o.ndim = 2;
+    o.shape[0] = 1, o.shape[1] = 10;
+    TEST_CHECK(tg_bench_op(tg_op_find("concat"), &o, &r) == TG_OK);
+    TEST_CHECK(r.n_error == 1 && r.cases[0].status == TG_ERR_SHAPE && strstr(r.cases[0].message, "at least 2"));
 
     /* matmul's hook: M,N,K and B,M,N,K. */
     const tg_op_def *mm = tg_op_find("matmul");

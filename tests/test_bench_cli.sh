@@ -48,8 +48,10 @@ grep -q '"name": "matmul/f64/v0:3x5,5x4/fwd/threads:2"' "$dir/t.json" && ok || b
     && grep -q "sample_shape hook" "$dir/g.txt" && ok || bad "--list: $(cat "$dir/g.txt")"
 
 # 6. Ops that cannot be timed, and usage errors.
-"$tg" bench --op batch_norm --shape 8x8 --time-budget 0.002 --no-probe > "$dir/h.txt" 2>&1
-[ $? -eq 1 ] && grep -q "needs a sample_shape hook" "$dir/h.txt" && ok || bad "hook: $(cat "$dir/h.txt")"
+"$tg" bench --op batch_norm --shape 8 --time-budget 0.002 --no-probe > "$dir/h.txt" 2>&1
+[ $? -eq 1 ] && grep -q "a problem size is N,C" "$dir/h.txt" && ok || bad "hook: $(cat "$dir/h.txt")"
+"$tg" bench --op layer_norm --shape 8x8 --time-budget 0.002 --no-probe > "$dir/h2.txt" 2>&1 \
+    && grep -q "layer_norm .* 8x8 .* fwd" "$dir/h2.txt" && ok || bad "layer_norm hook: $(cat "$dir/h2.txt")"
 "$tg" bench --op matmu > "$dir/i.txt" 2>&1
 [ $? -eq 2 ] && grep -q "close names: matmul" "$dir/i.txt" && ok || bad "unknown op: $(cat "$dir/i.txt")"
 "$tg" bench --shape 3x > /dev/null 2>&1; [ $? -eq 2 ] && ok || bad "bad shape accepted"
