@@ -167,16 +167,30 @@ static void pair_cost(const tg_node *n, tg_op_cost *c, double f, double b)
             int none = r == TG_REDUCE_NONE;                                         \
             const int owa = tg_vjp_overwrites(n, 0), owb = tg_vjp_overwrites(n, 1);  \
             T g0 = none ? 0 : (T)reduce_grad(r, dy[0], len);                        \
-            for (size_t i = 0; i < len; i++) {                                      \
-                T g = none ? dy[i] : g0;                                            \
-                __VA_ARGS__;                                                        \
+            /* The contributions of a chunk into local arrays first (a loop   \
+             * the compiler vectorises: nothing it writes can alias what it  \
+             * reads), then added or written: the same bits, in the same     \
+             * order per element when da and db are one buffer. */          \
+            for (size_t i0_ = 0; i0_ < len; i0_ += PAIR_CHUNK) {                    \
+                size_t n_ = len - i0_ < PAIR_CHUNK ? len - i0_ : PAIR_CHUNK;        \
+                T ga_[PAIR_CHUNK], gb_[PAIR_CHUNK];                                 \
+                for (size_t k_ = 0; k_ < n_; k_++) {                                \
+                    const size_t i = i0_ + k_;                                      \
+                    T g = none ? dy[i] : g0;                                        \
+                    __VA_ARGS__;                                                    \
+                    ga_[k_] = ga;                                                   \
+                    gb_[k_] = gb;                                                   \
+                }                                                                   \
                 if (da)                                                             \
-                    da[i] = (owa ? (T)0 : da[i]) + ga;                              \
+                    for (size_t k_ = 0; k_ < n_; k_++)                              \
+                        da[i0_ + k_] = (owa ? (T)0 : da[i0_ + k_]) + ga_[k_];       \
                 if (db)                                                             \
-                    db[i] = (owb ? (T)0 : db[i]) + gb;                              \
+                    for (size_t k_ = 0; k_ < n_; k_++)                              \
+                        db[i0_ + k_] = (owb ? (T)0 : db[i0_ + k_]) + gb_[k_];       \
             }                                                                       \
         });                                                                         \
     }
+#define PAIR_CHUNK 256
 
 static tg_tensor *apply_loss(tg_ctx *ctx, const tg_op_def *def, tg_tensor *a, tg_tensor *b,
                              tg_reduction r, double f0)
@@ -636,23 +650,18 @@ static tg_status bce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *s
     return pair_shape(n, "logits", "targets", dt, ndim, shape);
 }
 
-static inline double bce_term(double x, double t)
-{
-    return (x > 0 ? x : 0) - x * t + log1p(exp(-fabs(x)));
-}
+/* In x's dtype, with vmath.h's softplus and sigmoid (vectorised, a few
+ * ulp): libm's exp and log1p in double took 19 ns an element (4096x4096
+ * f32, 1 thread: forward 319 ms, VJP 168). The sum of the losses stays in
+ * double. */
+#define BCE_TERM(x, t) (((x) > 0 ? (x) : 0) - (x) * (t) + VM(softplus, -VM(abs, x)))
+static inline float tg_vm_absf(float x) { return fabsf(x); }
+static inline double tg_vm_abs(double x) { return fabs(x); }
 
-static inline double sigmoid_stable(double x)
-{
-    if (x >= 0)
-        return 1 / (1 + exp(-x));
-    double e = exp(x);
-    return e / (1 + e);
-}
-
-PAIR_FORWARD(bce_forward, x, t, y[i] = (T)bce_term(x[i], t[i]), acc += bce_term(x[i], t[i]))
+PAIR_FORWARD(bce_forward, x, t, y[i] = BCE_TERM(x[i], t[i]), acc += (double)BCE_TERM(x[i], t[i]))
 
 /* Both contributions from the inputs' data, so bce(x, x) is right. */
-PAIR_BACKWARD(bce_backward, x, t, T ga = ((T)sigmoid_stable(x[i]) - t[i]) * g, gb = -x[i] * g)
+PAIR_BACKWARD(bce_backward, x, t, T ga = (VM(sigmoid, x[i]) - t[i]) * g, gb = -x[i] * g)
 
 static tg_status bce_sample(tg_node *n, tg_dtype dt, int v)
 {
