@@ -286,8 +286,12 @@ static void batch_norm_backward(tg_node *n)
  * beta of C; also the benchmark's inputs at a user's problem size. */
 static tg_status batch_norm_sample_shape(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape)
 {
-    if (ndim < 2)
-        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size is N,C or N,C,spatial... (got %d numbers)", ndim);
+    int64_t per_channel = shape[0];
+    for (int k = 2; k < ndim; k++)
+        per_channel *= shape[k];
+    if (ndim < 2 || per_channel < 2)   /* (one value a channel: no spread to give it) */
+        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size is N,C or N,C,spatial... with at least 2 values "
+                          "a channel (got %d numbers)", ndim);
     tg_status s = sample_affine(n, dt, ndim, shape, shape[1]);
     if (s != TG_OK)
         return s;
@@ -476,8 +480,8 @@ static void layer_norm_backward(tg_node *n)
  * problem size. */
 static tg_status layer_norm_sample_shape(tg_node *n, tg_dtype dt, int ndim, const int64_t *shape)
 {
-    if (ndim < 1 || shape[ndim - 1] < 1)
-        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size is ...,D with D >= 1 (got %d numbers)", ndim);
+    if (ndim < 1 || shape[ndim - 1] < 2)   /* (D = 1: no spread to give a row) */
+        return tg_op_fail(n, TG_ERR_SHAPE, "a problem size is ...,D with D >= 2 (got %d numbers)", ndim);
     int64_t D = shape[ndim - 1];
     tg_status s = sample_affine(n, dt, ndim, shape, D);
     if (s != TG_OK)

@@ -2,7 +2,7 @@
  * (and transpose), slice, concat, stack, broadcast_to. Tensors are
  * contiguous, so every op materialises its output: each is one strided
  * copy forward and one strided add for its VJP, through the walk kernel of
- * strided.c (which also makes the last-two-axes transpose cache-blocked).
+ * strided.c (which runs any transposing walk as register tile transposes).
  * Index-driven ops (index_select, gather_rows) live in index.c. */
 #include "ops_common.h"
 #include "strided.h"
@@ -733,6 +733,8 @@ static void broadcast_to_cost(const tg_node *n, tg_op_cost *c)
     c->bwd_flops = e;
     c->bwd_bytes = (e + 2 * ex) * w;
 }
+
+_Static_assert(TG_MAX_PARAMS >= 1 + TG_MAX_DIMS, "a target shape's ndim and dims fit the params");
 
 /* --shape: the output's shape, from x of that shape with its first axis 1
  * (a row repeated down the first axis). */

@@ -232,14 +232,11 @@ SMX_INLINE double smx_exp_row(float *restrict y, const float *restrict x, int64_
                 lane[j] += (double)f[j];
         }
     }
-    /* The rest (a % 16 == 0 here), SMX_B at a time: the exps in a loop of
-     * their own, which vectorises, then their sum into the lanes in the
-     * same order. */
     if (A < 16) {
-        /* A short row (the logits of a classifier): lane j holds exp j
-         * alone, so the sum is theirs in order; kept in a register (the
-         * lanes' stores and reloads made a 10-element row's sum a chain
-         * through memory). */
+        /* A short row (the logits of a classifier): lane j would hold exp
+         * j alone and the others +0, so the sum is the exps' in order;
+         * kept in a register (the lanes' stores and reloads made a
+         * 10-element row's sum a chain through memory). */
         float *yb = y ? y : buf;
 #ifdef TG_VM16
         __mmask16 k = (__mmask16)((1u << A) - 1);
@@ -255,6 +252,8 @@ SMX_INLINE double smx_exp_row(float *restrict y, const float *restrict x, int64_
         smx_tail_to(tail, A);
         return s;
     }
+    /* The rest (a % 16 == 0 here), SMX_B at a time: the exps in a loop of
+     * their own, then their sum into the lanes in the same order. */
     for (int j = 0; a < A;) {
         int64_t nb = A - a < SMX_B ? A - a : SMX_B;
         float *yb = y ? y + a : buf;
@@ -273,11 +272,8 @@ SMX_INLINE double smx_exp_row(float *restrict y, const float *restrict x, int64_
         a += nb;
     }
     smx_tail_to(tail, A);            /* what the blocks did not write */
-    /* A row of fewer than 16 left lanes A.. at +0, which add nothing to a
-     * sum of exps (>= +0): skipped, the dependent adds were half the time
-     * of a 10-element row. */
     double s = 0;
-    for (int j = 0; j < (A < 16 ? (int)A : 16); j++)
+    for (int j = 0; j < 16; j++)
         s += lane[j];
     return s;
 }

@@ -86,8 +86,8 @@ static int walk_simplify(tg_walk *w)
         int64_t rv = R / B * B, cv = C / (2 * B) * (2 * B);                     \
         /* whole lines, over the streaming threshold, not accumulated:          \
          * streaming stores (stream.h) */                                       \
-        int nt = add != 1 && ((uintptr_t)d & 63) == 0 && (dr * (int64_t)sizeof(T)) % 64 == 0 && \
-                 (size_t)(R * C) * sizeof(T) >= tg_stream_min_bytes();           \
+        int nt = add != 1 && (dr * (int64_t)sizeof(T)) % 64 == 0 &&              \
+                 tg_stream_wanted(d, (size_t)(R * C) * sizeof(T));               \
         for (int64_t c = 0; c < cv; c += 2 * B)                                 \
             for (int64_t r = 0; r < rv; r += B) {                               \
                 V t[B], u[B];                                                   \

@@ -9,6 +9,7 @@
 #include "vmath.h"
 
 #include <float.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- hand-computed cases ------------------------------------------------- */
@@ -245,6 +246,56 @@ static void test_aliased(void)
     tg_ctx_free(ctx);
 }
 
+/* The pair losses' VJP works a chunk of 256 elements at a time: 300 and
+ * 1000 elements (a partial chunk), f32, against the per-element formula
+ * bit for bit: mse(p, t) MEAN, and bce(x, x), where both contributions go
+ * to one gradient, the logits' first: (0 + ga) + gb. */
+static void test_pair_chunks(void)
+{
+    static const int64_t ns[2] = { 300, 1000 };
+    for (int k = 0; k < 2; k++) {
+        int64_t n = ns[k];
+        tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 12 });
+        tg_ctx_set_poison(ctx, 1);
+        tg_tensor *p = tg_tensor_rand(ctx, TG_F32, TG_DIMS(n), -2, 2);
+        tg_tensor *t = tg_tensor_rand(ctx, TG_F32, TG_DIMS(n), -2, 2);
+        TEST_CHECK(p && t && tg_tensor_requires_grad(p) == TG_OK && tg_tensor_requires_grad(t) == TG_OK);
+        TEST_CHECK(tg_backward(ctx, tg_mse_loss(ctx, p, t, TG_REDUCE_MEAN)) == TG_OK);
+        const float *pv = p->data, *tv = t->data, *dp = p->grad, *dt = t->grad;
+        const float g = (float)(1.0 / (double)n);
+        int bad = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float ga = (pv[i] - tv[i]) * (g + g), gb = -ga;
+            bad += dp[i] != 0.0f + ga || dt[i] != 0.0f + gb;
+        }
+        TEST_CHECK_MSG(bad == 0, "mse VJP over %lld elements: %d differ from the formula", (long long)n, bad);
+        tg_tensor_zero_grad(p);
+        TEST_CHECK(tg_backward(ctx, tg_bce_with_logits(ctx, p, p, TG_REDUCE_SUM)) == TG_OK);
+        bad = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float ga = (tg_vm_sigmoidf(pv[i]) - pv[i]) * 1.0f, gb = -pv[i] * 1.0f;
+            bad += dp[i] != (0.0f + ga) + gb;
+        }
+        TEST_CHECK_MSG(bad == 0, "bce(x, x) VJP over %lld elements: %d differ", (long long)n, bad);
+        /* again, adding to what is there: (d + ga) + gb, in that order */
+        float *d0 = malloc((size_t)n * sizeof *d0);
+        TEST_CHECK(d0 != NULL);
+        if (d0) {
+            memcpy(d0, dp, (size_t)n * sizeof *d0);
+            TEST_CHECK(tg_backward(ctx, tg_bce_with_logits(ctx, p, p, TG_REDUCE_SUM)) == TG_OK);
+            bad = 0;
+            for (int64_t i = 0; i < n; i++) {
+                float ga = (tg_vm_sigmoidf(pv[i]) - pv[i]) * 1.0f, gb = -pv[i] * 1.0f;
+                bad += dp[i] != (d0[i] + ga) + gb;
+            }
+            TEST_CHECK_MSG(bad == 0, "bce(x, x) VJP added to a gradient over %lld elements: %d differ",
+                           (long long)n, bad);
+            free(d0);
+        }
+        tg_ctx_free(ctx);
+    }
+}
+
 /* ---- descriptors ----------------------------------------------------------- */
 
 static void test_descriptors(void)
@@ -413,6 +464,7 @@ int main(void)
     test_stability();
     test_empty();
     test_aliased();
+    test_pair_chunks();
     test_descriptors();
     test_errors();
     return test_report("test_loss");

@@ -156,6 +156,19 @@ static void test_special(void)
         TEST_CHECK(tg_tensor_grad_get(x, i) == 0);       /* no NaN */
     y = tg_logsumexp(ctx, tg_tensor_from(ctx, TG_F64, TG_DIMS(3), pinf), NULL, 0, 0);
     TEST_CHECK(y && tg_tensor_get(y, 0) == INFINITY);
+    /* Rows over the last axis into a fresh (poisoned) gradient, f32 and
+     * f64: the all -inf row gets zeros, the other the softmax. */
+    for (int d = 0; d < 2; d++) {
+        double rows[2][3] = { {-INFINITY, -INFINITY, -INFINITY}, {0.5, -1, 2} };
+        tg_tensor *x2 = tu_tensor(ctx, d ? TG_F32 : TG_F64, 2, (const int64_t[]){2, 3}, &rows[0][0], 1);
+        tg_tensor *l = tg_logsumexp(ctx, tg_add_scalar(ctx, x2, 0.0), (const int[]){1}, 1, 0);
+        TEST_CHECK_MSG(l && tg_backward(ctx, tg_sum_all(ctx, l)) == TG_OK, "%s", tg_ctx_error(ctx));
+        double z = exp(0.5) + exp(-1.0) + exp(2.0);
+        for (int i = 0; i < 3; i++) {
+            TEST_CHECK(tg_tensor_grad_get(x2, i) == 0);
+            TEST_CLOSE(tg_tensor_grad_get(x2, 3 + i), exp(rows[1][i]) / z, 0, d ? 1e-6 : 1e-15);
+        }
+    }
     for (int d = 0; d < 2; d++) {
         double big[2] = {1e4, 1e4}, small[3] = {-1e4, -1e4, -1e4 - 1};
         tg_dtype dt = d ? TG_F32 : TG_F64;

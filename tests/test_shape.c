@@ -9,6 +9,7 @@
 #include "test.h"
 #include "test_util.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,50 @@ static void test_transpose_sizes(void)
     tg_stream_set_min_bytes(0, 0);
 }
 
+/* broadcast_to's VJP sums each repeated row in the walk's row-major order
+ * (strided.h): upstream values whose f32 sum depends on the order (a large
+ * one first, then ones that each round away) must give the sequential sum.
+ * And a fresh gradient written by a transposing walk turns -0 into +0 (as
+ * += from zeros would). */
+static void test_walk_order_and_zero(void)
+{
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_ctx_set_poison(ctx, 1);
+    enum { R = 3, C = 40 };
+    tg_tensor *x = tg_tensor_rand(ctx, TG_F32, TG_DIMS(R, 1), -1, 1);
+    TEST_CHECK(x && tg_tensor_requires_grad(x) == TG_OK);
+    double dy[R * C];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++)
+            dy[r * C + c] = c == 0 ? 1e8 : 1.0 + r;
+    TEST_CHECK(tu_vjp(ctx, tg_broadcast_to(ctx, x, 2, (const int64_t[]){R, C}), dy) == TG_OK);
+    for (int r = 0; r < R; r++) {
+        float want = 0;
+        for (int c = 0; c < C; c++)
+            want += (float)dy[r * C + c];
+        TEST_CHECK_MSG((float)tg_tensor_grad_get(x, r) == want, "broadcast_to VJP row %d: %.9g, want %.9g", r,
+                       tg_tensor_grad_get(x, r), (double)want);
+    }
+
+    /* z = x * 1 (its gradient fresh, kept), y = zᵀ, dy all -0 */
+    enum { M = 40, N = 48 };
+    tg_tensor *a = tg_tensor_rand(ctx, TG_F32, TG_DIMS(M, N), -1, 1);
+    TEST_CHECK(a && tg_tensor_requires_grad(a) == TG_OK);
+    tg_tensor *z = tg_mul_scalar(ctx, a, 1.0);
+    tg_retain_grad(z);
+    double *mz = malloc(sizeof(double) * M * N);
+    TEST_CHECK(mz != NULL);
+    for (int i = 0; mz && i < M * N; i++)
+        mz[i] = -0.0;
+    TEST_CHECK(mz && tu_vjp(ctx, tg_transpose(ctx, z, 0, 1), mz) == TG_OK);
+    int neg = 0;
+    for (int i = 0; z && z->grad && i < M * N; i++)
+        neg += signbit(((const float *)z->grad)[i]) != 0;
+    TEST_CHECK_MSG(z && z->grad && neg == 0, "transpose VJP into a fresh gradient: %d of -0 kept", neg);
+    free(mz);
+    tg_ctx_free(ctx);
+}
+
 /* ---- descriptors ----------------------------------------------------------- */
 
 static void test_descriptors(void)
@@ -312,6 +357,7 @@ int main(void)
     test_hand();
     test_same_tensor_twice();
     test_transpose_sizes();
+    test_walk_order_and_zero();
     test_descriptors();
     test_errors();
     return test_report("test_shape");
