@@ -657,8 +657,10 @@ tg_tensor *tg_rdiv_scalar(tg_ctx *ctx, tg_tensor *x, double c) { return sc_apply
  * y = x ^ c                x, y: any shape; c = p.f[0]
  * VJP: dx += dy * c * x^(c-1)     (0 when c == 0, as PyTorch)
  */
-TG_EW_FORWARD(pow_scalar_forward, y[i] = (T)pow(x[i], p0))
-TG_EW_BACKWARD(pow_scalar_backward, , p0 == 0 ? 0 : dy[i] * p0 * (T)pow(x[i], p0 - 1))
+/* c = 2 as x * x (libm's pow an element: 4096x4096 f32, 1 thread, 190 ->
+ * 6.2 ms; in f32 the same bits, x^2 being exact in double) */
+TG_EW_FORWARD(pow_scalar_forward, y[i] = p0 == (T)2 ? x[i] * x[i] : (T)pow(x[i], p0))
+TG_EW_BACKWARD(pow_scalar_backward, , p0 == 0 ? 0 : dy[i] * p0 * (p0 == (T)2 ? x[i] : (T)pow(x[i], p0 - 1)))
 static tg_status pow_scalar_sample(tg_node *n, tg_dtype dt, int v) { return sc_sample(n, dt, v, 0.5, 2, 0, 2.5, -1.5); }
 static void pow_scalar_cost(const tg_node *n, tg_op_cost *c) { tg_ew_cost(n, c, 20, 22); }
 

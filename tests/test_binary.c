@@ -6,6 +6,7 @@
  * reference cases are in test_reference.c.) */
 #include "tapegrad.h"
 #include "test.h"
+#include <math.h>
 #include "test_util.h"
 
 #include <stdlib.h>
@@ -400,9 +401,31 @@ static void test_errors(void)
     tg_ctx_free(ctx);
 }
 
+/* pow_scalar(x, 2) runs as x * x: in f32 the bits of (float)pow(x, 2.0)
+ * (x^2 is exact in double), over random values and the special ones. */
+static void test_pow2_bits(void)
+{
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 8 });
+    tg_tensor *x = tg_tensor_rand(ctx, TG_F32, TG_DIMS(4099), -1e3, 1e3);
+    TEST_CHECK(x != NULL);
+    float *xv = x ? x->data : NULL;
+    static const float sp[] = { -0.0f, 0.0f, INFINITY, -INFINITY, NAN, 1e-30f, 3e19f, -1e-45f, 1.5e-23f };
+    for (size_t k = 0; xv && k < sizeof sp / sizeof sp[0]; k++)
+        xv[k * 7] = sp[k];
+    tg_tensor *y = x ? tg_pow_scalar(ctx, x, 2.0) : NULL;
+    int bad = 0;
+    for (int64_t i = 0; y && i < x->numel; i++) {
+        float want = (float)pow(xv[i], 2.0), got = ((const float *)y->data)[i];
+        bad += memcmp(&want, &got, sizeof got) != 0 && !(want != want && got != got);
+    }
+    TEST_CHECK_MSG(y && bad == 0, "pow_scalar(x, 2): %d differ from (float)pow", bad);
+    tg_ctx_free(ctx);
+}
+
 int main(void)
 {
     test_hand();
+    test_pow2_bits();
     test_layouts();
     test_determinism();
     test_where();
