@@ -6,9 +6,9 @@
  * reference cases are in test_reference.c.) */
 #include "tapegrad.h"
 #include "test.h"
-#include <math.h>
 #include "test_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
