@@ -482,6 +482,31 @@ TG_VM_INLINE double tg_vm_sigmoid(double x)
 TG_VM_INLINE double tg_vm_erfc(double x) { return erfc(x); }
 
 /* The 16-lane f32 kernels (AVX-512 builds): vmath16.h. */
+/* y[i] = x[i]^c for f32 x and a float exponent c (pow_scalar): exp(c
+ * log|x|) in double with the kernels above (relative error ~|c log x|
+ * 2^-52 before rounding to float, so the float is libm's (float)pow(x, c)
+ * but for values that close to a rounding boundary), the sign and NaN of
+ * negative x by IEEE's rules for pow: an odd integer c keeps x's sign, a
+ * non-integer c gives NaN for finite negative x (-0 and -inf follow +0 and
+ * +inf). Branch-free per element, c's parity decided once: the loop
+ * vectorises (libm's pow an element: 4096x4096, 1 thread, 190 ms). Not
+ * for c = 0 (pow gives 1 for any x, NaN too). */
+static inline void tg_vm_powcf_n(const float *x, float *y, size_t n, float c)
+{
+    const double cd = (double)c, h = cd * 0.5;
+    const int c_int = cd == floor(cd), c_odd = c_int && h != floor(h);
+    const uint64_t odd = (uint64_t)c_odd << 63;
+    const uint64_t nan_ok = c_int ? 0 : ~(uint64_t)0;   /* NaN for finite x < 0 */
+    for (size_t i = 0; i < n; i++) {
+        double ax = fabs((double)x[i]), r = tg_vm_exp(cd * tg_vm_log(ax));
+        uint64_t neg = (uint64_t)(tg_vm_f2u(x[i]) >> 31);      /* -0 too */
+        uint64_t fin = (uint64_t)((ax != 0) & (ax < INFINITY));
+        uint64_t ru = tg_vm_d2u(r) ^ (odd & (neg << 63));
+        uint64_t bad = nan_ok & ((uint64_t)0 - (neg & fin));        /* all ones or 0 */
+        y[i] = (float)tg_vm_u2d((ru & ~bad) | (0x7ff8000000000000ull & bad));
+    }
+}
+
 #include "vmath16.h"
 
 #endif
