@@ -428,6 +428,17 @@ static void test_pow_scalar_f32(void)
             bad += !same && (special || cs[ci] == 2 || !near);
         }
         TEST_CHECK_MSG(y && bad == 0, "pow_scalar(x, %g): %d elements off", (double)cs[ci], bad);
+        /* the VJP at positive x: c x^(c-1), within 2 ulp of libm's */
+        tg_tensor *xp = tg_tensor_rand(ctx, TG_F32, TG_DIMS(1031), 0.1, 8);
+        TEST_CHECK(xp && tg_tensor_requires_grad(xp) == TG_OK);
+        TEST_CHECK(xp && tg_backward(ctx, tg_sum_all(ctx, tg_pow_scalar(ctx, xp, cs[ci]))) == TG_OK);
+        bad = 0;
+        for (int64_t i = 0; xp && xp->grad && i < xp->numel; i++) {
+            float v = ((const float *)xp->data)[i], got = ((const float *)xp->grad)[i];
+            float want = 1.0f * cs[ci] * (float)pow(v, (double)(cs[ci] - 1));
+            bad += !(got == want || fabsf(got - want) <= 2 * fabsf(nextafterf(want, INFINITY) - want));
+        }
+        TEST_CHECK_MSG(xp && xp->grad && bad == 0, "pow_scalar(x, %g) VJP: %d elements off", (double)cs[ci], bad);
         tg_ctx_free(ctx);
     }
 }
