@@ -498,7 +498,8 @@ static inline void tg_vm_powcf_n(const float *x, float *y, size_t n, float c)
     const uint64_t odd = (uint64_t)c_odd << 63;
     const uint64_t nan_ok = c_int ? 0 : ~(uint64_t)0;   /* NaN for finite x < 0 */
     for (size_t i = 0; i < n; i++) {
-        double ax = fabs((double)x[i]), r = tg_vm_exp(cd * tg_vm_log(ax));
+        double ax = fabs((double)x[i]), r0 = tg_vm_exp(cd * tg_vm_log(ax));
+        double r = ax == 1.0 ? 1.0 : r0;   /* 1^c = 1 for c = +-inf and NaN too (0 * inf) */
         uint64_t neg = (uint64_t)(tg_vm_f2u(x[i]) >> 31);      /* -0 too */
         uint64_t fin = (uint64_t)((ax != 0) & (ax < INFINITY));
         uint64_t ru = tg_vm_d2u(r) ^ (odd & (neg << 63));
