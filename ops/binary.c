@@ -276,9 +276,66 @@ tg_tensor *tg_div(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ct
  * NOTE: as PyTorch: for a < 0, log(a) is NaN and so is db (y itself is NaN
  * unless b is an integer); the two masked cases avoid 0 * inf at a == 0.
  */
-BIN_FORWARD(pow_forward, pow(a, b))
-BIN_BACKWARD(pow_backward, b == 0 ? 0 : g * b * (T)pow(a, b - 1),
+/* libm's pow and log per element (4096x4096 f32, 1 thread: forward 180-186
+ * ms, VJP 314-320), except f32 operands of one shape (the flat layout): the
+ * forward through tg_vm_powf_n, the VJP a chunk at a time through it and a
+ * vectorised log (vmath.h; within an ulp of libm's double pow and log
+ * rounded to float, IEEE's special cases exact). */
+BIN_FORWARD(pow_forward_libm, pow(a, b))
+BIN_BACKWARD(pow_backward_libm, b == 0 ? 0 : g * b * (T)pow(a, b - 1),
              a == 0 && b >= 0 ? 0 : g * y * (T)log(a))
+static int pow_flat_f32(const tg_node *n)
+{
+    ew_layout L;
+    bin_layout(n, &L);
+    return n->out->dtype == TG_F32 && L.flat && n->in[0]->numel == L.numel && n->in[1]->numel == L.numel;
+}
+static tg_status pow_forward(tg_node *n)
+{
+    if (!pow_flat_f32(n))
+        return pow_forward_libm(n);
+    const int64_t len = (int64_t)TG_NUMEL(n->out);
+    const float *a = n->in[0]->data, *b = n->in[1]->data;
+    float *y = n->out->data;
+    TG_PAR_FOR(tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS), len, 16, lo, hi,
+               { tg_vm_powf_n(a + lo, b + lo, y + lo, (size_t)(hi - lo)); });
+    return TG_OK;
+}
+/* The flat f32 VJP over elements [0, m) of a chunk (m <= 256). */
+static void pow_vjp_chunk(const float *a, const float *b, const float *y, const float *g,
+                          float *da, int ow_a, float *db, int ow_b, size_t m)
+{
+    float t[256], p[256];
+    if (da) {   /* da (+)= g b a^(b-1), 0 where b == 0 */
+        for (size_t k = 0; k < m; k++)
+            t[k] = b[k] - 1;
+        tg_vm_powf_n(a, t, p, m);
+        for (size_t k = 0; k < m; k++)
+            da[k] = (ow_a ? 0.0f : da[k]) + (b[k] == 0 ? 0.0f : g[k] * b[k] * p[k]);
+    }
+    if (db) {   /* db (+)= g y log(a), 0 where a == 0 and b >= 0 */
+        for (size_t k = 0; k < m; k++)
+            p[k] = tg_vm_logf(a[k]);
+        for (size_t k = 0; k < m; k++)
+            db[k] = (ow_b ? 0.0f : db[k]) + (a[k] == 0 && b[k] >= 0 ? 0.0f : g[k] * y[k] * p[k]);
+    }
+}
+static void pow_backward(tg_node *n)
+{
+    if (!pow_flat_f32(n)) {
+        pow_backward_libm(n);
+        return;
+    }
+    const int64_t len = (int64_t)TG_NUMEL(n->out);
+    const float *A = n->in[0]->data, *B = n->in[1]->data, *Y = n->out->data, *DY = n->out->grad;
+    float *da = n->in[0]->grad, *db = n->in[1]->grad;
+    const int ow_a = da && tg_vjp_overwrites(n, 0), ow_b = db && tg_vjp_overwrites(n, 1);
+    TG_PAR_FOR(tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS), len, 16, lo, hi, {
+        for (int64_t i = lo; i < hi; i += 256)
+            pow_vjp_chunk(A + i, B + i, Y + i, DY + i, da ? da + i : NULL, ow_a, db ? db + i : NULL, ow_b,
+                          hi - i < 256 ? (size_t)(hi - i) : 256);
+    });
+}
 static tg_status pow_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_POW); }
 static void pow_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 20, 20); }
 

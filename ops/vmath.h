@@ -482,30 +482,67 @@ TG_VM_INLINE double tg_vm_sigmoid(double x)
 TG_VM_INLINE double tg_vm_erfc(double x) { return erfc(x); }
 
 /* The 16-lane f32 kernels (AVX-512 builds): vmath16.h. */
-/* y[i] = x[i]^c for f32 x and a float exponent c (pow_scalar): exp(c
- * log|x|) in double with the kernels above (relative error ~|c log x|
- * 2^-52 before rounding to float, so the float is libm's (float)pow(x, c)
- * but for values that close to a rounding boundary), the sign and NaN of
- * negative x by IEEE's rules for pow: an odd integer c keeps x's sign, a
- * non-integer c gives NaN for finite negative x (-0 and -inf follow +0 and
- * +inf). Branch-free per element, c's parity decided once: the loop
- * vectorises (libm's pow an element: 4096x4096, 1 thread, 190 ms). Not
- * for c = 0 (pow gives 1 for any x, NaN too). */
+/* x^c for f32 x and c, as (float)pow((double)x, (double)c): exp(c log|x|)
+ * in double with the kernels above (relative error ~|c log x| 2^-52 before
+ * rounding to float, so the float is libm's but for values that close to a
+ * rounding boundary), then IEEE's rules for pow by bit operations: c = 0
+ * and x = +-1 give 1 (x^0 = 1 for NaN x too; (-1)^c for an odd integer c
+ * gets its sign below); an odd integer c keeps x's sign; a non-integer c
+ * (NaN too) gives NaN for finite negative x (-0 and -inf follow +0 and
+ * +inf; (-1)^+-inf = 1). Branch-free, so a loop over it vectorises
+ * (libm's pow an element: 4096x4096, 1 thread, 179-190 ms). */
+/* The part after c's class: c_int and c_odd are 0 or 1. */
+TG_VM_INLINE float tg_vm_powf_cls(float x, double cd, uint64_t c_int, uint64_t c_odd)
+{
+    double ax = fabs((double)x);
+    double r0 = tg_vm_exp(cd * tg_vm_log(ax));
+    double r = (ax == 1.0) | (cd == 0.0) ? 1.0 : r0;      /* not 0 * inf */
+    uint64_t neg = (uint64_t)(tg_vm_f2u(x) >> 31);         /* -0 too */
+    uint64_t fin = (uint64_t)((ax != 0) & (ax < INFINITY));
+    uint64_t ru = tg_vm_d2u(r) ^ ((c_odd & neg) << 63);
+    uint64_t bad = (uint64_t)0 - (neg & fin & (c_int ^ 1)); /* all ones or 0 */
+    return (float)tg_vm_u2d((ru & ~bad) | (0x7ff8000000000000ull & bad));
+}
+
+/* c is an integer when |c| >= 2^23 (every float there is) or c rounds to
+ * itself ((c + R) - R, exact below 2^51; floor() here kept GCC from
+ * vectorising a loop over two tensors); odd when below 2^24 and c/2 does
+ * not. NaN is neither; +-inf is even. */
+#define TG_VM_POW_CLASS(cd, c_int, c_odd)                                              \
+    const double ac_ = fabs(cd), h_ = (cd) * 0.5, R_ = 0x1.8p52;                       \
+    const uint64_t c_int = (uint64_t)((ac_ >= 0x1p23) | ((cd) == ((cd) + R_) - R_));   \
+    const uint64_t c_odd = c_int & (uint64_t)((ac_ < 0x1p24) & (h_ != (h_ + R_) - R_))
+
+TG_VM_INLINE float tg_vm_powf(float x, float c)
+{
+    const double cd = (double)c;
+    TG_VM_POW_CLASS(cd, c_int, c_odd);
+    return tg_vm_powf_cls(x, cd, c_int, c_odd);
+}
+
+/* y[i] = x[i]^c (pow_scalar): tg_vm_powf with c's class found once (and
+ * the c = 0 case left out: pow_scalar does not come here for it). */
 static inline void tg_vm_powcf_n(const float *x, float *y, size_t n, float c)
 {
-    const double cd = (double)c, h = cd * 0.5;
-    const int c_int = cd == floor(cd), c_odd = c_int && h != floor(h);
-    const uint64_t odd = (uint64_t)c_odd << 63;
-    const uint64_t nan_ok = c_int ? 0 : ~(uint64_t)0;   /* NaN for finite x < 0 */
+    const double cd = (double)c;
+    TG_VM_POW_CLASS(cd, c_int, c_odd);
+    const uint64_t odd = c_odd << 63, nan_ok = (uint64_t)0 - (c_int ^ 1);
     for (size_t i = 0; i < n; i++) {
         double ax = fabs((double)x[i]), r0 = tg_vm_exp(cd * tg_vm_log(ax));
-        double r = ax == 1.0 ? 1.0 : r0;   /* 1^c = 1 for c = +-inf and NaN too (0 * inf) */
-        uint64_t neg = (uint64_t)(tg_vm_f2u(x[i]) >> 31);      /* -0 too */
+        double r = ax == 1.0 ? 1.0 : r0;
+        uint64_t neg = (uint64_t)(tg_vm_f2u(x[i]) >> 31);
         uint64_t fin = (uint64_t)((ax != 0) & (ax < INFINITY));
         uint64_t ru = tg_vm_d2u(r) ^ (odd & (neg << 63));
-        uint64_t bad = nan_ok & ((uint64_t)0 - (neg & fin));        /* all ones or 0 */
+        uint64_t bad = nan_ok & ((uint64_t)0 - (neg & fin));
         y[i] = (float)tg_vm_u2d((ru & ~bad) | (0x7ff8000000000000ull & bad));
     }
+}
+
+/* y[i] = a[i]^b[i] (pow of two f32 tensors of one shape). */
+static inline void tg_vm_powf_n(const float *a, const float *b, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = tg_vm_powf(a[i], b[i]);
 }
 
 #include "vmath16.h"
