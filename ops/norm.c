@@ -148,6 +148,19 @@ static int bn_threads(const tg_node *n, const bn_dims *d)
     return nt < units ? nt : (int)(units > 0 ? units : 1);
 }
 
+/* For (N, C) inputs (S == 1): acc[c] += EXPR for rows i + q, q = 0..7, of
+ * each block of 8 rows below n8, each channel's sum in a register across
+ * the block: rows still added in order (the bits of the row-by-row loop),
+ * the accumulators loaded and stored once per 8 rows instead of every row. */
+#define BN_ROWS8(n8, c0, c1, acc, EXPR)                                          \
+    for (int64_t i = 0; i < (n8); i += 8)                                        \
+        for (int64_t c = (c0); c < (c1); c++) {                                  \
+            double a_ = (acc)[c];                                                \
+            for (int q = 0; q < 8; q++)                                          \
+                a_ += (EXPR);                                                    \
+            (acc)[c] = a_;                                                       \
+        }
+
 static tg_status batch_norm_forward(tg_node *n)
 {
     bn_dims d = bn_dims_of(n->in[0]);
@@ -158,6 +171,10 @@ static tg_status batch_norm_forward(tg_node *n)
     tg_bn_stats *st = n->user;
     n->saved = mean;
     int nt = bn_threads(n, &d);
+    float *cf = NULL;   /* f32 (N, C): per-channel coefficients, 3C floats */
+    if (d.S == 1 && n->out->dtype == TG_F32 &&
+        !(cf = tg_ctx_alloc(n->ctx, sizeof(float) * 3 * (size_t)d.C, "batch_norm")))
+        return tg_ctx_status(n->ctx);
     /* NOTE: with S == 1 (x is (N, C)) the channel loop is the inner one, so
      * the per-channel sums vectorise across channels. */
     TG_DISPATCH(n->out->dtype, T, {
@@ -166,7 +183,9 @@ static tg_status batch_norm_forward(tg_node *n)
         TG_PAR_FOR(nt, d.C, 16, c0, c1, {
         for (int64_t c = c0; c < c1; c++)
             mean[c] = rstd[c] = 0;
-        for (int64_t i = 0; i < d.N; i++) {
+        int64_t i8 = d.S == 1 ? d.N / 8 * 8 : 0;   /* (N, C): BN_ROWS8 first */
+        BN_ROWS8(i8, c0, c1, mean, (double)x[(i + q) * d.C + c]);
+        for (int64_t i = i8; i < d.N; i++) {
             const T *xi = x + i * d.C * d.S;
             if (d.S == 1)
                 for (int64_t c = c0; c < c1; c++)
@@ -180,7 +199,8 @@ static tg_status batch_norm_forward(tg_node *n)
         }
         for (int64_t c = c0; c < c1; c++)
             mean[c] *= inv_m;
-        for (int64_t i = 0; i < d.N; i++) {    /* second pass: no cancellation */
+        BN_ROWS8(i8, c0, c1, rstd, ((double)x[(i + q) * d.C + c] - mean[c]) * ((double)x[(i + q) * d.C + c] - mean[c]));
+        for (int64_t i = i8; i < d.N; i++) {    /* second pass: no cancellation */
             const T *xi = x + i * d.C * d.S;
             if (d.S == 1)
                 for (int64_t c = c0; c < c1; c++)
@@ -200,6 +220,20 @@ static tg_status batch_norm_forward(tg_node *n)
                 ((T *)st->var)[c] = (T)var;
             rstd[c] = 1.0 / sqrt(var + eps);
         }
+        if (d.S == 1 && cf) {   /* f32 (N, C): y = ((x - hi) - lo) a + b in f32 */
+            float *hi = cf, *lo = cf + d.C, *a = cf + 2 * d.C;
+            for (int64_t c = c0; c < c1; c++) {
+                hi[c] = (float)mean[c];
+                lo[c] = (float)(mean[c] - (double)hi[c]);
+                a[c] = (float)(rstd[c] * (double)g[c]);
+            }
+            for (int64_t i = 0; i < d.N; i++) {
+                const float *xi = (const float *)x + i * d.C, *bf = (const float *)b;
+                float *yi = (float *)y + i * d.C;
+                for (int64_t c = c0; c < c1; c++)
+                    yi[c] = ((xi[c] - hi[c]) - lo[c]) * a[c] + bf[c];
+            }
+        } else
         for (int64_t i = 0; i < d.N; i++) {
             const T *xi = x + i * d.C * d.S;
             T *yi = y + i * d.C * d.S;
@@ -222,10 +256,14 @@ static void batch_norm_backward(tg_node *n)
 {
     bn_dims d = bn_dims_of(n->in[0]);
     const double *mean = n->saved, *rstd = mean + d.C;
-    double *sdy = tg_node_scratch(n, sizeof(double) * 3 * (size_t)(d.C ? d.C : 1));
+    /* f32 (N, C) with dx: 5C float coefficients after the 3C doubles */
+    int f32c = d.S == 1 && n->out->dtype == TG_F32 && n->in[0]->grad;
+    size_t cn = (size_t)(d.C ? d.C : 1);
+    double *sdy = tg_node_scratch(n, sizeof(double) * 3 * cn + (f32c ? sizeof(float) * 5 * cn : 0));
     if (!sdy)
         return;
     double *sdyx = sdy + d.C, *kc = sdy + 2 * d.C, m = (double)d.M;
+    float *cf = f32c ? (float *)(sdy + 3 * cn) : NULL;
     int nt = bn_threads(n, &d);
     const int ow_x = tg_vjp_overwrites(n, 0), ow_g = tg_vjp_overwrites(n, 1), ow_b = tg_vjp_overwrites(n, 2);
     TG_DISPATCH(n->out->dtype, T, {
@@ -234,7 +272,10 @@ static void batch_norm_backward(tg_node *n)
         TG_PAR_FOR(nt, d.C, 16, c0, c1, {
         for (int64_t c = c0; c < c1; c++)
             sdy[c] = sdyx[c] = 0;
-        for (int64_t i = 0; i < d.N; i++) {
+        int64_t i8 = d.S == 1 ? d.N / 8 * 8 : 0;   /* (N, C): BN_ROWS8 first */
+        BN_ROWS8(i8, c0, c1, sdy, (double)dy[(i + q) * d.C + c]);
+        BN_ROWS8(i8, c0, c1, sdyx, (double)dy[(i + q) * d.C + c] * (((double)x[(i + q) * d.C + c] - mean[c]) * rstd[c]));
+        for (int64_t i = i8; i < d.N; i++) {
             const T *xi = x + i * d.C * d.S, *dyi = dy + i * d.C * d.S;
             if (d.S == 1)
                 for (int64_t c = c0; c < c1; c++) {
@@ -257,7 +298,23 @@ static void batch_norm_backward(tg_node *n)
         if (dg)
             for (int64_t c = c0; c < c1; c++)
                 dg[c] = (ow_g ? (T)0 : dg[c]) + (T)sdyx[c];
-        if (dx) {
+        if (dx && cf) {   /* f32 (N, C): dx = A dy - B - ((x - hi) - lo) E in f32 */
+            float *hi = cf, *lo = cf + d.C, *A = cf + 2 * d.C, *Bc = cf + 3 * d.C, *E = cf + 4 * d.C;
+            for (int64_t c = c0; c < c1; c++) {
+                double k = (double)g[c] * rstd[c] / m;
+                hi[c] = (float)mean[c];
+                lo[c] = (float)(mean[c] - (double)hi[c]);
+                A[c] = (float)(k * m);
+                Bc[c] = (float)(k * sdy[c]);
+                E[c] = (float)(k * sdyx[c] * rstd[c]);
+            }
+            for (int64_t i = 0; i < d.N; i++) {
+                const float *xi = (const float *)x + i * d.C, *dyi = (const float *)dy + i * d.C;
+                float *dxi = (float *)dx + i * d.C;
+                for (int64_t c = c0; c < c1; c++)
+                    dxi[c] = (ow_x ? 0.0f : dxi[c]) + ((A[c] * dyi[c] - Bc[c]) - ((xi[c] - hi[c]) - lo[c]) * E[c]);
+            }
+        } else if (dx) {
             for (int64_t c = c0; c < c1; c++)
                 kc[c] = (double)g[c] * rstd[c] / m;
             for (int64_t i = 0; i < d.N; i++) {

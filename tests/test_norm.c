@@ -10,6 +10,7 @@
 #include "test.h"
 #include "test_util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- reference cases ------------------------------------------------------
@@ -482,9 +483,88 @@ static void test_no_grad(void)
     tg_ctx_free(ctx);
 }
 
+/* ---- f32 at sizes the fast paths take -----------------------------------
+ * layer_norm rows (AVX-512: 32-lane sums, masked tails) and batch_norm on
+ * (N, C) (8 rows at a time; the elementwise parts in f32 on per-channel
+ * coefficients) against the formulas evaluated plainly in double on the
+ * same f32 inputs (the formulas themselves are checked by the mpmath
+ * references above), with and without a large offset (1e3 + N(0, 1): x -
+ * mu must not lose mu's rounding to float). */
+static void norm_ref(int is_bn, int64_t R, int64_t D, const float *x, const float *g, const float *b,
+                     const float *up, double *y, double *dx, double *dg, double *db)
+{
+    /* layer_norm: groups are rows (stride 1 within, D between); batch_norm:
+     * groups are columns (stride D within, 1 between) */
+    int64_t groups = is_bn ? D : R, len = is_bn ? R : D, in = is_bn ? D : 1, out = is_bn ? 1 : D;
+    for (int64_t j = 0; j < D; j++)
+        dg[j] = db[j] = 0;
+    for (int64_t q = 0; q < groups; q++) {
+        double mu = 0, var = 0, s1 = 0, s2 = 0;
+        for (int64_t k = 0; k < len; k++)
+            mu += x[q * out + k * in];
+        mu /= (double)len;
+        for (int64_t k = 0; k < len; k++)
+            var += ((double)x[q * out + k * in] - mu) * ((double)x[q * out + k * in] - mu);
+        double rs = 1 / sqrt(var / (double)len + 1e-5);
+        for (int64_t k = 0; k < len; k++) {
+            int64_t e = q * out + k * in, c = is_bn ? q : k;
+            double xh = ((double)x[e] - mu) * rs, gu = (double)g[c] * up[e];
+            y[e] = xh * g[c] + b[c];
+            dg[c] += up[e] * xh;
+            db[c] += up[e];
+            s1 += gu;
+            s2 += gu * xh;
+        }
+        for (int64_t k = 0; k < len; k++) {
+            int64_t e = q * out + k * in, c = is_bn ? q : k;
+            double xh = ((double)x[e] - mu) * rs;
+            dx[e] = rs / (double)len * ((double)len * g[c] * up[e] - s1 - xh * s2);
+        }
+    }
+}
+
+static void test_f32_paths(void)
+{
+    static const struct { int is_bn; int64_t R, D; } cs[] = {
+        { 0, 9, 77 }, { 0, 5, 1024 }, { 0, 3, 16 }, { 1, 19, 37 }, { 1, 64, 48 }, { 1, 8, 5 },
+    };
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++)
+        for (int off = 0; off < 2; off++) {
+            int64_t R = cs[k].R, D = cs[k].D, n = R * D;
+            tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){ .seed = 11 + k });
+            tg_tensor *x = tg_tensor_randn(ctx, TG_F32, TG_DIMS(R, D), off ? 1e3 : 0, 1);
+            tg_tensor *g = tg_tensor_randn(ctx, TG_F32, TG_DIMS(D), 1, 0.5), *b = tg_tensor_randn(ctx, TG_F32, TG_DIMS(D), 0, 1);
+            tg_tensor *up = tg_tensor_randn(ctx, TG_F32, TG_DIMS(R, D), 0, 1);
+            double *want = malloc(sizeof(double) * (size_t)(2 * n + 2 * D));
+            TEST_CHECK(x && g && b && up && want);
+            if (!x || !g || !b || !up || !want) {
+                free(want);
+                tg_ctx_free(ctx);
+                continue;
+            }
+            tg_tensor_requires_grad(x);
+            tg_tensor_requires_grad(g);
+            tg_tensor_requires_grad(b);
+            tg_tensor *y = cs[k].is_bn ? tg_batch_norm(ctx, x, g, b, 1e-5, NULL) : tg_layer_norm(ctx, x, g, b, 1e-5);
+            TEST_CHECK(y && tg_backward_seed(ctx, y, up) == TG_OK);
+            norm_ref(cs[k].is_bn, R, D, x->data, g->data, b->data, up->data, want, want + n, want + 2 * n,
+                     want + 2 * n + D);
+            char what[64];
+            snprintf(what, sizeof what, "%s %lldx%lld offset %d", cs[k].is_bn ? "batch_norm" : "layer_norm",
+                     (long long)R, (long long)D, off);
+            tu_check_values(what, y, 0, want, n, 2e-6, 2e-6);
+            tu_check_values(what, x, 1, want + n, n, 2e-5, 2e-6);
+            tu_check_values(what, g, 1, want + 2 * n, D, 2e-5, 2e-6);
+            tu_check_values(what, b, 1, want + 2 * n + D, D, 2e-5, 2e-6);
+            free(want);
+            tg_ctx_free(ctx);
+        }
+}
+
 int main(void)
 {
     test_reference();
+    test_f32_paths();
     test_bn_hand();
     test_ln_hand();
     test_optional_affine();
