@@ -298,21 +298,21 @@ static void batch_norm_backward(tg_node *n)
         if (dg)
             for (int64_t c = c0; c < c1; c++)
                 dg[c] = (ow_g ? (T)0 : dg[c]) + (T)sdyx[c];
-        if (dx && cf) {   /* f32 (N, C): dx = A dy - B - ((x - hi) - lo) E in f32 */
+        if (dx && cf) {   /* f32 (N, C): dx = A (dy - mdy) - ((x - hi) - lo) E in f32 */
             float *hi = cf, *lo = cf + d.C, *A = cf + 2 * d.C, *Bc = cf + 3 * d.C, *E = cf + 4 * d.C;
             for (int64_t c = c0; c < c1; c++) {
                 double k = (double)g[c] * rstd[c] / m;
                 hi[c] = (float)mean[c];
                 lo[c] = (float)(mean[c] - (double)hi[c]);
                 A[c] = (float)(k * m);
-                Bc[c] = (float)(k * sdy[c]);
+                Bc[c] = (float)(sdy[c] / m);   /* the channel's mean dy */
                 E[c] = (float)(k * sdyx[c] * rstd[c]);
             }
             for (int64_t i = 0; i < d.N; i++) {
                 const float *xi = (const float *)x + i * d.C, *dyi = (const float *)dy + i * d.C;
                 float *dxi = (float *)dx + i * d.C;
                 for (int64_t c = c0; c < c1; c++)
-                    dxi[c] = (ow_x ? 0.0f : dxi[c]) + ((A[c] * dyi[c] - Bc[c]) - ((xi[c] - hi[c]) - lo[c]) * E[c]);
+                    dxi[c] = (ow_x ? 0.0f : dxi[c]) + (A[c] * (dyi[c] - Bc[c]) - ((xi[c] - hi[c]) - lo[c]) * E[c]);
             }
         } else if (dx) {
             for (int64_t c = c0; c < c1; c++)

@@ -131,18 +131,20 @@ static inline void nr_vjp_sums(const float *x, const float *g, const float *dy, 
     *s2 = nr_total(b0, b1, b2, b3);
 }
 
-/* dx (+)= rs g dy - rs/D s1 - xh rs/D s2 over a row (ow: dx starts as +0). */
+/* dx (+)= rs (g dy - s1/D) - xh rs/D s2 over a row (ow: dx starts as +0):
+ * the mean of g dy subtracted before scaling, so that g dy - s1/D is 0
+ * exactly where it should be (D = 1, or g dy constant along the row). */
 static inline void nr_vjp_dx(const float *x, const float *g, const float *dy, float *dx, int64_t D, double mu,
                              double rs, double s1, double s2, int ow)
 {
     nr_mu m = nr_split(mu);
     const __m512 hi = _mm512_set1_ps(m.hi), lo = _mm512_set1_ps(m.lo), r = _mm512_set1_ps((float)rs);
-    const __m512 c1 = _mm512_set1_ps((float)(rs / (double)D * s1)), c2 = _mm512_set1_ps((float)(rs / (double)D * s2));
+    const __m512 c1 = _mm512_set1_ps((float)(s1 / (double)D)), c2 = _mm512_set1_ps((float)(rs / (double)D * s2));
     for (int64_t j = 0; j < D; j += 16) {
         __mmask16 k = nr_mask(D - j);
         __m512 gdy = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, dy + j));
         __m512 xh = nr_xhat(_mm512_maskz_loadu_ps(k, x + j), hi, lo, r);
-        __m512 v = _mm512_sub_ps(_mm512_sub_ps(_mm512_mul_ps(r, gdy), c1), _mm512_mul_ps(xh, c2));
+        __m512 v = _mm512_sub_ps(_mm512_mul_ps(r, _mm512_sub_ps(gdy, c1)), _mm512_mul_ps(xh, c2));
         __m512 d = ow ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k, dx + j);
         _mm512_mask_storeu_ps(dx + j, k, _mm512_add_ps(d, v));
     }
