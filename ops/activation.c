@@ -90,7 +90,9 @@ tg_tensor *tg_tanh(tg_ctx *ctx, tg_tensor *x)
  */
 TG_EW_FORWARD_ST(relu_forward, y[i] = x[i] < 0 ? (T)0 : x[i])
 
-TG_EW_BACKWARD(relu_backward, , x[i] > 0 ? dy[i] : (T)0)
+/* dy[i] read whatever x[i] (LET): read only where x[i] > 0, it became a
+ * masked load, ~3x slower in cache (128x1024: 31 -> see the commit). */
+TG_EW_BACKWARD(relu_backward, const T d = dy[i], x[i] > 0 ? d : (T)0)
 
 static tg_status relu_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0.1); }
 
@@ -119,8 +121,8 @@ static tg_status leaky_relu_shape(const tg_node *n, tg_dtype *dt, int *ndim, int
 
 TG_EW_FORWARD_ST(leaky_relu_forward, const T slope = p0; y[i] = x[i] > 0 ? x[i] : slope * x[i])
 
-TG_EW_BACKWARD(leaky_relu_backward, const T slope = p0,
-               x[i] > 0 ? dy[i] : slope * dy[i])
+TG_EW_BACKWARD(leaky_relu_backward, const T slope = p0; const T d = dy[i],
+               x[i] > 0 ? d : slope * d)
 
 static tg_status leaky_relu_sample(tg_node *n, tg_dtype dt, int v)
 {
@@ -164,8 +166,8 @@ TG_EW_FORWARD(elu_forward,
               y[i] = x[i] > 0 ? x[i] : alpha * VM(expm1_nonpos, x[i]))
 
 TG_EW_BACKWARD(elu_backward,
-               const T alpha = p0,
-               x[i] > 0 ? dy[i] : dy[i] * alpha * VM(exp_nonpos, x[i]))
+               const T alpha = p0; const T d = dy[i],
+               x[i] > 0 ? d : d * alpha * VM(exp_nonpos, x[i]))
 
 static tg_status elu_sample(tg_node *n, tg_dtype dt, int v)
 {

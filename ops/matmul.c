@@ -354,8 +354,10 @@ static void linear_backward(tg_node *n)
                 for (int64_t i = 0; i < M; i++) {
                     const T *yr = y + i * N, *dyr = dy + i * N;
                     T *zr = zz + i * N;
-                    for (int64_t j = c0; j < c1; j++)
-                        zr[j] = yr[j] > 0 ? dyr[j] : (T)0;
+                    for (int64_t j = c0; j < c1; j++) {
+                        const T d = dyr[j];   /* read always: no masked load */
+                        zr[j] = yr[j] > 0 ? d : (T)0;
+                    }
                     if (bb)
                         for (int64_t j = c0; j < c1; j++)
                             bb[j] += zr[j];
