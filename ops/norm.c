@@ -148,6 +148,18 @@ static int bn_threads(const tg_node *n, const bn_dims *d)
     return nt < units ? nt : (int)(units > 0 ? units : 1);
 }
 
+/* Whether the f32 elementwise path is exact enough for a row or channel of
+ * `len` values with rstd rs: rs and every coefficient finite as floats
+ * (`coef`: their product of checks), and |x - mu| <= sqrt(len)/rs (from
+ * the variance) within float range. Else the double formula: a constant
+ * row with a tiny eps (rs beyond float), gamma near FLT_MAX, or values
+ * near +-FLT_MAX stay finite where the double formula is. */
+static inline int f32_ok(double rs, double len, int coef)
+{
+    float rf = (float)rs;
+    return coef && isfinite(rf) && rf > 0 && sqrt(len) / rs < 1e38;
+}
+
 /* For (N, C) inputs (S == 1): acc[c] += EXPR for rows i + q, q = 0..7, of
  * each block of 8 rows below n8, each channel's sum in a register across
  * the block: rows still added in order (the bits of the row-by-row loop),
@@ -222,10 +234,15 @@ static tg_status batch_norm_forward(tg_node *n)
         }
         if (d.S == 1 && cf) {   /* f32 (N, C): y = ((x - hi) - lo) a + b in f32 */
             float *hi = cf, *lo = cf + d.C, *a = cf + 2 * d.C;
+            int bad = 0;
             for (int64_t c = c0; c < c1; c++) {
                 hi[c] = (float)mean[c];
                 lo[c] = (float)(mean[c] - (double)hi[c]);
                 a[c] = (float)(rstd[c] * (double)g[c]);
+                if (!f32_ok(rstd[c], (double)d.M, isfinite(a[c]))) {
+                    a[c] = NAN;   /* marks the channel for the double formula below */
+                    bad = 1;
+                }
             }
             for (int64_t i = 0; i < d.N; i++) {
                 const float *xi = (const float *)x + i * d.C, *bf = (const float *)b;
@@ -233,6 +250,10 @@ static tg_status batch_norm_forward(tg_node *n)
                 for (int64_t c = c0; c < c1; c++)
                     yi[c] = ((xi[c] - hi[c]) - lo[c]) * a[c] + bf[c];
             }
+            for (int64_t c = c0; bad && c < c1; c++)
+                if (a[c] != a[c])
+                    for (int64_t i = 0; i < d.N; i++)
+                        y[i * d.C + c] = (T)(((double)x[i * d.C + c] - mean[c]) * (rstd[c] * (double)g[c]) + (double)b[c]);
         } else
         for (int64_t i = 0; i < d.N; i++) {
             const T *xi = x + i * d.C * d.S;
@@ -300,6 +321,7 @@ static void batch_norm_backward(tg_node *n)
                 dg[c] = (ow_g ? (T)0 : dg[c]) + (T)sdyx[c];
         if (dx && cf) {   /* f32 (N, C): dx = A (dy - mdy) - ((x - hi) - lo) E in f32 */
             float *hi = cf, *lo = cf + d.C, *A = cf + 2 * d.C, *Bc = cf + 3 * d.C, *E = cf + 4 * d.C;
+            int bad = 0;
             for (int64_t c = c0; c < c1; c++) {
                 double k = (double)g[c] * rstd[c] / m;
                 hi[c] = (float)mean[c];
@@ -307,6 +329,13 @@ static void batch_norm_backward(tg_node *n)
                 A[c] = (float)(k * m);
                 Bc[c] = (float)(sdy[c] / m);   /* the channel's mean dy */
                 E[c] = (float)(k * sdyx[c] * rstd[c]);
+                kc[c] = k;
+                if (!f32_ok(rstd[c], m, isfinite(A[c]) && isfinite(Bc[c]) && isfinite(E[c]))) {
+                    /* the f32 loop adds +0 here; the double formula below */
+                    hi[c] = lo[c] = A[c] = Bc[c] = E[c] = 0;
+                    kc[c] = NAN;
+                    bad = 1;
+                }
             }
             for (int64_t i = 0; i < d.N; i++) {
                 const float *xi = (const float *)x + i * d.C, *dyi = (const float *)dy + i * d.C;
@@ -314,6 +343,15 @@ static void batch_norm_backward(tg_node *n)
                 for (int64_t c = c0; c < c1; c++)
                     dxi[c] = (ow_x ? 0.0f : dxi[c]) + (A[c] * (dyi[c] - Bc[c]) - ((xi[c] - hi[c]) - lo[c]) * E[c]);
             }
+            for (int64_t c = c0; bad && c < c1; c++)
+                if (kc[c] != kc[c]) {
+                    double k = (double)g[c] * rstd[c] / m;
+                    for (int64_t i = 0; i < d.N; i++) {
+                        int64_t e = i * d.C + c;
+                        double xh = ((double)x[e] - mean[c]) * rstd[c];
+                        dx[e] = dx[e] + (T)(k * (m * (double)dy[e] - sdy[c] - xh * sdyx[c]));
+                    }
+                }
         } else if (dx) {
             for (int64_t c = c0; c < c1; c++)
                 kc[c] = (double)g[c] * rstd[c] / m;
@@ -461,10 +499,12 @@ static tg_status layer_norm_forward(tg_node *n)
                 const float *xf = (const float *)xr;
                 double mu = nr_sum(xf, D) / (double)D;
                 double rs = 1.0 / sqrt(nr_ssd(xf, D, mu) / (double)D + eps);
-                mean[r] = mu;
-                rstd[r] = rs;
-                nr_norm(xf, (const float *)g, (const float *)b, (float *)yr, D, mu, rs);
-                continue;
+                if (f32_ok(rs, (double)D, 1)) {   /* else the double loop below */
+                    mean[r] = mu;
+                    rstd[r] = rs;
+                    nr_norm(xf, (const float *)g, (const float *)b, (float *)yr, D, mu, rs);
+                    continue;
+                }
             }
 #endif
             /* over 16 lanes (ops_common.h): one running double sum was a
@@ -551,9 +591,15 @@ static void layer_norm_backward(tg_node *n)
 #if defined(TG_NORM_ROW_F32)
                 if (sizeof(T) == 4) {   /* norm_row.h */
                     const float *xf = (const float *)xr, *gf = (const float *)g, *dyf = (const float *)dyr;
-                    nr_vjp_sums(xf, gf, dyf, D, mu, rs, &s1, &s2);
-                    nr_vjp_dx(xf, gf, dyf, (float *)dxr, D, mu, rs, s1, s2, ow_x);
-                    continue;
+                    if (f32_ok(rs, dd, 1)) {
+                        nr_vjp_sums(xf, gf, dyf, D, mu, rs, &s1, &s2);
+                        /* g dy overflowing float shows in the sums: then the
+                         * double loop below (nothing written yet) */
+                        if (isfinite((float)(s1 / dd)) && isfinite((float)(rs / dd * s2))) {
+                            nr_vjp_dx(xf, gf, dyf, (float *)dxr, D, mu, rs, s1, s2, ow_x);
+                            continue;
+                        }
+                    }
                 }
 #endif
                 TG_LANE_SUM(s1, j, 0, D, (double)g[j] * (double)dyr[j]);

@@ -34,13 +34,17 @@ static inline double nr_total(__m512d a0, __m512d a1, __m512d a2, __m512d a3)
     return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
 }
 
-/* Sum of x[0..D) and of (x - mu)^2, in double: the first with mu unused. */
+/* Sums of x[0..D) (nr_sum) and of (x - mu)^2 (nr_ssd) in double, 32
+ * elements a step. The upper 16's address stays inside the row when it is
+ * empty (NR_HI): an empty-mask load past the end of the tensor may be a
+ * fault-suppression assist (see loss.c's PAIR_BACKWARD). */
+#define NR_HI(x, j, D) ((D) - (j) > 16 ? (x) + (j) + 16 : (x) + (j))
 static inline double nr_sum(const float *x, int64_t D)
 {
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t j = 0; j < D; j += 32) {
         __m512 u = _mm512_maskz_loadu_ps(nr_mask(D - j), x + j);
-        __m512 w = _mm512_maskz_loadu_ps(nr_mask(D - j - 16), x + j + 16);
+        __m512 w = _mm512_maskz_loadu_ps(nr_mask(D - j - 16), NR_HI(x, j, D));
         a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(u)));
         a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1))));
         a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm512_castps512_ps256(w)));
@@ -63,7 +67,7 @@ static inline double nr_ssd(const float *x, int64_t D, double mu)
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t j = 0; j < D; j += 32) {
         __mmask16 mu_ = nr_mask(D - j), mw = nr_mask(D - j - 16);
-        __m512 u = _mm512_maskz_loadu_ps(mu_, x + j), w = _mm512_maskz_loadu_ps(mw, x + j + 16);
+        __m512 u = _mm512_maskz_loadu_ps(mu_, x + j), w = _mm512_maskz_loadu_ps(mw, NR_HI(x, j, D));
         NR_SQ(a0, _mm512_castps512_ps256(u), mu_);
         NR_SQ(a1, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1)), mu_ >> 8);
         NR_SQ(a2, _mm512_castps512_ps256(w), mw);
@@ -118,10 +122,10 @@ static inline void nr_vjp_sums(const float *x, const float *g, const float *dy, 
     for (int64_t j = 0; j < D; j += 32) {
         __mmask16 k = nr_mask(D - j), kw = nr_mask(D - j - 16);
         __m512 gu = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, dy + j));
-        __m512 gw = _mm512_mul_ps(_mm512_maskz_loadu_ps(kw, g + j + 16), _mm512_maskz_loadu_ps(kw, dy + j + 16));
+        __m512 gw = _mm512_mul_ps(_mm512_maskz_loadu_ps(kw, NR_HI(g, j, D)), _mm512_maskz_loadu_ps(kw, NR_HI(dy, j, D)));
         /* masked-off lanes: gdy is 0 but xhat of 0 is not */
         __m512 pu = _mm512_maskz_mul_ps(k, gu, nr_xhat(_mm512_maskz_loadu_ps(k, x + j), hi, lo, r));
-        __m512 pw = _mm512_maskz_mul_ps(kw, gw, nr_xhat(_mm512_maskz_loadu_ps(kw, x + j + 16), hi, lo, r));
+        __m512 pw = _mm512_maskz_mul_ps(kw, gw, nr_xhat(_mm512_maskz_loadu_ps(kw, NR_HI(x, j, D)), hi, lo, r));
         NR_ADD2(a0, a1, gu);
         NR_ADD2(a2, a3, gw);
         NR_ADD2(b0, b1, pu);

@@ -6,7 +6,9 @@
  * there are also explicit 16-lane f32 kernels for exp, and for softplus,
  * gelu (erf) and gelu's derivative as piecewise polynomials whose
  * coefficients come from small tables held in registers (vpermt2ps), in
- * vmath16.h; gelu without any exp where |x| < 3.9375.
+ * vmath16.h; gelu without any exp where |x| < 3.9375. pow for f32
+ * (tg_vm_powf, tg_vm_powcf_n, tg_vm_powf_n) is exp(c log|x|) in double with
+ * IEEE's special cases by bit operations (checked in tests/test_binary.c).
  *
  * Method (the textbook one): exp and expm1 reduce x = k ln2 + r, |r| <= ln2/2,
  * with ln2 split in two (Cody-Waite; the high part has few bits, so k ln2_hi

@@ -561,10 +561,65 @@ static void test_f32_paths(void)
         }
 }
 
+/* The f32 paths hand a row or channel to the double formula where floats
+ * would overflow: a constant row with eps = 1e-80 (rstd 1e40), gamma near
+ * FLT_MAX, values near +-FLT_MAX, g dy beyond float. Each result against
+ * the same op in f64 on the same values (finite there). */
+static void test_f32_extremes(void)
+{
+    static const struct { int is_bn; int64_t R, D; double eps, x0, x1, g, dy; } cs[] = {
+        { 0, 2, 5, 1e-80, 3, 3, 1, 1 },        /* constant rows, tiny eps  */
+        { 1, 5, 2, 1e-80, 3, 3, 1, 1 },        /* constant channels        */
+        { 1, 4, 2, 1e-5, 3, 3, 3e38, 1 },      /* gamma near FLT_MAX       */
+        { 0, 1, 3, 1e-5, 3e38, -3e38, 1, 1 },  /* x - mu beyond float      */
+        { 1, 3, 1, 1e-5, 3e38, -3e38, 1, 1 },
+        { 0, 2, 33, 1e-5, 1, -2, 3e38, 2 },    /* g dy beyond float        */
+    };
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+        tg_tensor *t[2][4];
+        for (int f = 0; f < 2; f++) {
+            tg_dtype dt = f ? TG_F32 : TG_F64;
+            tg_ctx *ctx = tg_ctx_new(NULL);
+            int64_t R = cs[k].R, D = cs[k].D, n = R * D;
+            tg_tensor *x = tg_tensor_new(ctx, dt, TG_DIMS(R, D)), *up = tg_tensor_fill(ctx, dt, TG_DIMS(R, D), cs[k].dy);
+            tg_tensor *g = tg_tensor_fill(ctx, dt, TG_DIMS(D), cs[k].g), *b = tg_tensor_fill(ctx, dt, TG_DIMS(D), 0.5);
+            for (int64_t e = 0; x && e < n; e++)   /* x0 first (row-major), x1 after */
+                tg_tensor_set(x, e, e == 0 ? cs[k].x0 : cs[k].x1 + (cs[k].dy == 2 ? 0.01 * (double)(e % 7) : 0));
+            tg_tensor_requires_grad(x);
+            tg_tensor *y = cs[k].is_bn ? tg_batch_norm(ctx, x, g, b, cs[k].eps, NULL)
+                                       : tg_layer_norm(ctx, x, g, b, cs[k].eps);
+            TEST_CHECK_MSG(y && tg_backward_seed(ctx, y, up) == TG_OK, "case %zu: %s", k, tg_ctx_error(ctx));
+            double *vals = malloc(sizeof(double) * 2 * (size_t)n);
+            for (int64_t e = 0; vals && y && e < n; e++) {
+                vals[e] = tg_tensor_get(y, e);
+                vals[n + e] = x->grad ? tg_tensor_grad_get(x, e) : NAN;
+            }
+            t[f][0] = (tg_tensor *)vals;
+            tg_ctx_free(ctx);
+        }
+        double *w = (double *)t[0][0], *got = (double *)t[1][0];
+        int64_t n = cs[k].R * cs[k].D;
+        int bad = 0;
+        for (int64_t e = 0; w && got && e < 2 * n; e++) {
+            double want = (double)(float)w[e];
+            /* beyond float in f64 too: the same infinity */
+            int ok = isfinite(w[e]) && (got[e] == want || (isfinite(want) && fabs(got[e] - want) <=
+                                                           1e-5 * fabs(want) + (e < n ? 1e-6 : 1e-6 * fabs(cs[k].g))));
+            if (!ok && bad++ < 3)
+                TEST_CHECK_MSG(ok, "case %zu %s[%lld]: f32 %.9g, f64 %.9g", k, e < n ? "y" : "dx",
+                               (long long)(e % n), got[e], w[e]);
+        }
+        TEST_CHECK_MSG(w && got && bad == 0, "case %zu: %d values off", k, bad);
+        free(w);
+        free(got);
+    }
+}
+
 int main(void)
 {
     test_reference();
     test_f32_paths();
+    test_f32_extremes();
     test_bn_hand();
     test_ln_hand();
     test_optional_affine();
