@@ -67,10 +67,13 @@ static void bin_layout(const tg_node *n, ew_layout *L)
  * shapes (no un-broadcast), two distinct gradients, both accumulated or
  * both fresh. One pass reads dy (and the operands) once instead of twice:
  * add 4096², f32, 1 thread, both accumulated: see the commit. */
+static int bin_same_shapes(const tg_node *n, const ew_layout *L)
+{
+    return L->flat && n->in[0]->numel == L->numel && n->in[1]->numel == L->numel;
+}
 static int bin_both_ok(const tg_node *n, const ew_layout *L)
 {
-    return L->flat && n->in[0]->grad && n->in[1]->grad && n->in[0]->numel == L->numel &&
-           n->in[1]->numel == L->numel && !tg_node_input_shared(n, 0) &&
+    return bin_same_shapes(n, L) && n->in[0]->grad && n->in[1]->grad && !tg_node_input_shared(n, 0) &&
            tg_vjp_overwrites(n, 0) == tg_vjp_overwrites(n, 1);
 }
 
@@ -288,7 +291,7 @@ static int pow_flat_f32(const tg_node *n)
 {
     ew_layout L;
     bin_layout(n, &L);
-    return n->out->dtype == TG_F32 && L.flat && n->in[0]->numel == L.numel && n->in[1]->numel == L.numel;
+    return n->out->dtype == TG_F32 && bin_same_shapes(n, &L);
 }
 static tg_status pow_forward(tg_node *n)
 {
@@ -310,14 +313,18 @@ static void pow_vjp_chunk(const float *a, const float *b, const float *y, const 
         for (size_t k = 0; k < m; k++)
             t[k] = b[k] - 1;
         tg_vm_powf_n(a, t, p, m);
-        for (size_t k = 0; k < m; k++)
-            da[k] = (ow_a ? 0.0f : da[k]) + (b[k] == 0 ? 0.0f : g[k] * b[k] * p[k]);
+        for (size_t k = 0; k < m; k++) {   /* the product first: no masked loads */
+            float v = g[k] * b[k] * p[k];
+            da[k] = (ow_a ? 0.0f : da[k]) + (b[k] == 0 ? 0.0f : v);
+        }
     }
     if (db) {   /* db (+)= g y log(a), 0 where a == 0 and b >= 0 */
         for (size_t k = 0; k < m; k++)
             p[k] = tg_vm_logf(a[k]);
-        for (size_t k = 0; k < m; k++)
-            db[k] = (ow_b ? 0.0f : db[k]) + (a[k] == 0 && b[k] >= 0 ? 0.0f : g[k] * y[k] * p[k]);
+        for (size_t k = 0; k < m; k++) {
+            float v = g[k] * y[k] * p[k];
+            db[k] = (ow_b ? 0.0f : db[k]) + (a[k] == 0 && b[k] >= 0 ? 0.0f : v);
+        }
     }
 }
 static void pow_backward(tg_node *n)
