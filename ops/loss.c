@@ -398,13 +398,13 @@ static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
 /* ---- the rows of cross_entropy's forward -----------------------------------
  * Each row's max m and z = sum exp(x - m) in double; the loss takes the
  * logsumexp m + log(z), the VJP recomputes s = softmax(x) as
- * exp(x - m) * (T)(1 / z) from the pair (m, (T)(1 / z)) saved per row: the
- * values the forward used to save, bit for bit (ce_row_grad_f32 repeats
- * the forward's exps). Nothing of N*C size is saved or
- * written by the forward: it reads x once (it also wrote s, as much again,
- * until 2026-12-07). f32 rows: smx_row_sum_f32 (exps in f32 summed in
- * groups of 4 in float, then in double over 16 lanes; nothing stored). f64
- * rows: the chunked loop below.
+ * exp(x - m) * (T)(1 / z) from the pair (m, (T)(1 / z)) saved per row.
+ * Nothing of N*C size is saved or written by the forward: it reads x once
+ * (it also wrote s, as much again, until 2026-12-07). f32 rows:
+ * smx_row_sum2_f32 (exps in f32 as 2^t, summed in groups of 4 in float,
+ * then in double over 16 lanes; nothing stored); f64 rows: the chunked
+ * loop below. The VJP's exps are smx_exp_blk's (ce_row_grad_f32), within
+ * ~2 ulp of the forward's, so the s it computes sum to 1 within ~3e-7.
  * NOTE: the exps were in double before (tg_vm_exp rounded to float): ~0.6 ns
  * per element on one core, which caps the forward near 30 % of the memory
  * bandwidth; in f32 the training run moved within its seed-to-seed spread.
@@ -445,8 +445,8 @@ static tg_status ce_forward(tg_node *n)
                 T m;
                 if (sizeof(T) == sizeof(float)) {
                     float mf;
-                    z = smx_row_sum_f32((const float *)xr, cols,
-                                        i + 1 < i1 ? (const float *)(xr + cols) : NULL, NULL, &mf);
+                    z = smx_row_sum2_f32((const float *)xr, cols,
+                                         i + 1 < i1 ? (const float *)(xr + cols) : NULL, &mf);
                     m = (T)mf;
                 } else {
                     m = (T)tg_row_ext(xr, cols, 1);
@@ -493,18 +493,15 @@ static tg_status ce_forward(tg_node *n)
 
 /* One f32 row of the VJP: dr[j] += s_j g (or, into a fresh gradient,
  * dr[j] = 0 + s_j g; `mode` below), then dr[c] -= g, s_j = exp(x_j - m) inv,
- * with the forward's exps: over 16 lanes where the forward ran 64-blocks (a
- * row of 64 or more with a finite max: smx_exp_blk's reduction and
- * polynomial, 2^k by vscalefps, which gives the same value for every normal
- * result), and tg_vm_expf's bits for the rest, as the forward (rows shorter
- * than 64, the tail of a row past its last block, rows whose max is not
- * finite). Without AVX-512
+ * the exps of softmax's rows: over 16 lanes for the 64-blocks of a row of
+ * 64 or more with a finite max (smx_exp_blk's reduction and polynomial,
+ * 2^k by vscalefps: the value smx_exp_blk gives for every normal result),
+ * and tg_vm_expf's bits for the rest (rows shorter than 64, the tail of a
+ * row past its last block, rows whose max is not finite). Without AVX-512
  * the blocks go through smx_exp_blk(..., 0), whose two-factor scaling gives
- * every value the forward's block paths give. So s is the softmax the
- * forward used to save, bit for bit, subnormals included (the two-factor
- * scaling rounds once, as vscalefps; checked: an 8 x 4133 SUM with rows
- * down to -150 gives the old gradient bits, 1830 subnormal ones among
- * them). */
+ * the same values, subnormals included (it rounds once, as vscalefps): the
+ * gradient is the same in both builds wherever the forward's inv is
+ * (rows under 64, and every row of a portable build's forward). */
 static void ce_row_grad_f32(float *restrict dr, const float *restrict xr, int64_t cols, float m, float inv,
                             float g, int64_t c, int mode)
 {

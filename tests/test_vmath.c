@@ -12,7 +12,8 @@
  * in [-2, 2] (2^15 with TG_TEST_LIGHT, 2^22 with TG_VMATH_DENSE), against
  * long double libm. The bounds hold for the dense sweeps too.
  * Also smx_row.h's exps of a softmax row: its scaling paths give the same
- * bits, each exp within 1 ulp.
+ * bits, each exp within 1 ulp; and cross_entropy's sum of a row
+ * (smx_row_sum2_f32) against the exact sum.
  * Run with -v to print the measured maxima. */
 #include "test.h"
 #include "smx_row.h"
@@ -475,6 +476,70 @@ static void test_smx_short_rows(void)
         }
 }
 
+/* smx_row_sum2_f32, cross_entropy's sum of a row: the max exactly (NaN
+ * when an element is NaN); the sum within 3e-7 (+ the terms' share of t's
+ * rounding, |d| 2^-24 ln2 each) of the exact sum of exp((float)(x - max))
+ * and within 3e-7 of smx_row_sum_f32's; a row under 64, and a row whose
+ * max is not finite, smx_row_sum_f32's bits. Rows in a narrow range, down
+ * to -150 (exps into the subnormals and to 0), with -inf entries, with a
+ * NaN, with +inf, all -inf; lengths around the block of 64. */
+static void test_smx_sum2(void)
+{
+    static const int64_t lens[] = { 10, 63, 64, 65, 100, 4096 + 37 };
+    uint64_t st = 0x853c49e6748fea9bu;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (int kind = 0; kind < 6; kind++) {
+            int64_t A = lens[li];
+            float *x = malloc((size_t)A * sizeof *x);
+            TEST_CHECK(x != NULL);
+            if (!x)
+                return;
+            for (int64_t a = 0; a < A; a++) {
+                st = st * 6364136223846793005u + 1442695040888963407u;
+                double u = (double)(st >> 11) * 0x1p-53;
+                x[a] = (float)(kind == 1 ? -150 * u + 20 : 6 * u - 3);
+                if (kind == 2 && a % 3 == 1)
+                    x[a] = -INFINITY;
+                if (kind == 5)
+                    x[a] = -INFINITY;
+            }
+            if (kind == 3)
+                x[A / 2] = NAN;
+            if (kind == 4)
+                x[A - 1] = INFINITY;
+            float m2, m1;
+            double s2 = smx_row_sum2_f32(x, A, NULL, &m2);
+            double s1 = smx_row_sum_f32(x, A, NULL, NULL, &m1);
+            float mref = -INFINITY;
+            int nan = 0;
+            for (int64_t a = 0; a < A; a++) {
+                nan |= x[a] != x[a];
+                mref = x[a] > mref ? x[a] : mref;
+            }
+            int ok;
+            if (nan || !isfinite(mref) || A < 64) {
+                ok = (nan ? m2 != m2 : m2 == mref) && same_f64(s2, s1) && same_f32(m2, m1);
+            } else {
+                long double exact = 0, slack = 0;
+                for (int64_t a = 0; a < A; a++) {
+                    float d = x[a] - mref;          /* as the kernel rounds it */
+                    long double e = expl((long double)d);
+                    exact += e;
+                    if (e > 0)                      /* not d = -inf */
+                        slack += e * fabsl((long double)d) * 0x1p-24L;
+                }
+                ok = m2 == mref && fabsl(s2 - exact) <= 3e-7L * exact + slack
+                     && fabs(s2 - s1) <= 3e-7 * s1 + (double)slack;
+                if (verbose)
+                    printf("smx_row_sum2_f32, %lld elements, kind %d: %.3g relative to the exact sum\n",
+                           (long long)A, kind, (double)((s2 - exact) / exact));
+            }
+            TEST_CHECK_MSG(ok, "smx_row_sum2_f32, %lld elements, kind %d: max %.9g sum %.17g "
+                           "(smx_row_sum_f32: %.9g, %.17g)", (long long)A, kind, m2, s2, m1, s1);
+            free(x);
+        }
+}
+
 int main(int argc, char **argv)
 {
     verbose = argc > 1 && !strcmp(argv[1], "-v");
@@ -492,6 +557,7 @@ int main(int argc, char **argv)
         sweep_f32(&f32_cases[i], dense ? 97 : light ? 9973 : 1021);
     test_smx_rows();
     test_smx_short_rows();
+    test_smx_sum2();
     /* The f64 sweeps measure against long double libm, which needs a long
      * double wider than double: not so under valgrind (it computes x87
      * arithmetic in 64 bits), where they are skipped, and said so. */
