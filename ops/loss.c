@@ -109,7 +109,7 @@ static void pair_cost(const tg_node *n, tg_op_cost *c, double f, double b)
 
 /* Forward of an elementwise loss of inputs 0 and 1, named A and B: for
  * NONE the statement(s) ELEM (without a top-level comma) set y[i] in T; for
- * MEAN and SUM the statement(s) `...` add loss i to `acc` in double, and
+ * MEAN and SUM the statement(s) `...` set `acc` to loss i in double, and
  * y[0] is the sum or mean. `delta` (double) and `dl` (T) are n->p.f[0]. */
 #define PAIR_FORWARD(fn, A, B, ELEM, ...)                                           \
     static tg_status fn(tg_node *n)                                                 \
@@ -132,13 +132,18 @@ static void pair_cost(const tg_node *n, tg_op_cost *c, double f, double b)
                  * chain of dependent adds: mse 4096x4096 14.1 ms, huber 98),  \
                  * the lanes then in order: fixed, whatever the build */       \
                 double lane_[16] = {0}, sum_ = 0;                                   \
-                for (size_t i0_ = 0; i0_ < len; i0_ += 16) {                        \
-                    size_t e_ = len - i0_ < 16 ? len : i0_ + 16;                    \
-                    for (size_t i = i0_; i < e_; i++) {                             \
-                        double acc = 0;                                             \
+                size_t i0_ = 0;                                                     \
+                for (; i0_ + 16 <= len; i0_ += 16)                                  \
+                    for (int j_ = 0; j_ < 16; j_++) {                               \
+                        size_t i = i0_ + (size_t)j_;                                \
+                        double acc;                                                 \
                         __VA_ARGS__;                                                \
-                        lane_[i - i0_] += acc;                                      \
+                        lane_[j_] += acc;                                           \
                     }                                                               \
+                for (size_t i = i0_; i < len; i++) {                                \
+                    double acc;                                                     \
+                    __VA_ARGS__;                                                    \
+                    lane_[i - i0_] += acc;                                          \
                 }                                                                   \
                 for (int j_ = 0; j_ < 16; j_++)                                     \
                     sum_ += lane_[j_];                                              \
@@ -229,7 +234,7 @@ static tg_status mse_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *s
 
 PAIR_FORWARD(mse_forward, p, t,
              T d = p[i] - t[i]; y[i] = d * d,
-             double d = (double)p[i] - (double)t[i]; acc += d * d)
+             double d = (double)p[i] - (double)t[i]; acc = d * d)
 
 PAIR_BACKWARD(mse_backward, p, t, T ga = (p[i] - t[i]) * (g + g), gb = -ga)
 
@@ -270,7 +275,7 @@ static tg_status l1_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
 
 PAIR_FORWARD(l1_forward, p, t,
              y[i] = (T)fabs((double)(p[i] - t[i])),
-             acc += fabs((double)p[i] - (double)t[i]))
+             acc = fabs((double)p[i] - (double)t[i]))
 
 PAIR_BACKWARD(l1_backward, p, t, T ga = p[i] > t[i] ? g : p[i] < t[i] ? -g : 0, gb = -ga)
 
@@ -310,11 +315,17 @@ static tg_status huber_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t 
     return pair_shape(n, "pred", "target", dt, ndim, shape);
 }
 
+/* q (a - q / 2) with q = min(a, delta): 0.5 a^2 (a - a / 2 is exact) or
+ * delta (a - delta / 2), the bits of the two-branch formula with no select
+ * between two products (its masked multiplies were half the forward); q / 2
+ * is exact, so a - q / 2 in one FMA rounds as the subtraction does. */
 PAIR_FORWARD(huber_forward, p, t,
              T a = (T)fabs((double)(p[i] - t[i]));
-             y[i] = a < dl ? (T)0.5 * a * a : dl * (a - (T)0.5 * dl),
+             T q = a < dl ? a : dl;
+             y[i] = q * (a - (T)0.5 * q),
              double a = fabs((double)p[i] - (double)t[i]);
-             acc += a < delta ? 0.5 * a * a : delta * (a - 0.5 * delta))
+             double q = a < delta ? a : delta;
+             acc = q * TG_VM_FMA(-0.5, q, a))
 
 PAIR_BACKWARD(huber_backward, p, t,
               T d = p[i] - t[i];
@@ -672,7 +683,7 @@ static inline float bce_abs_f(float x) { return fabsf(x); }
 static inline double bce_abs_d(double x) { return fabs(x); }
 #define bce_abs(x) _Generic((x), float: bce_abs_f, default: bce_abs_d)(x)
 
-PAIR_FORWARD(bce_forward, x, t, y[i] = (T)BCE_TERM(x[i], t[i]), acc += BCE_TERM(x[i], t[i]))
+PAIR_FORWARD(bce_forward, x, t, y[i] = (T)BCE_TERM(x[i], t[i]), acc = BCE_TERM(x[i], t[i]))
 
 /* Both contributions from the inputs' data, so bce(x, x) is right. */
 PAIR_BACKWARD(bce_backward, x, t, T ga = (VM(sigmoid, x[i]) - t[i]) * g, gb = -x[i] * g)
