@@ -685,11 +685,26 @@ static inline uint64_t drop_mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
-static inline int drop_keep(uint64_t key, uint64_t i, double p)
+/* keep_i as an integer compare: (h >> 11) 2^-53 >= p exactly when
+ * h >> 11 >= ceil(p 2^53) (both sides exact: h >> 11 < 2^53, p 2^53 a
+ * scaling by a power of two). */
+static inline uint64_t drop_thr(double p)
 {
-    uint64_t h = drop_mix(key + (i + 1) * DROP_GOLDEN);
-    return (double)(h >> 11) * 0x1.0p-53 >= p;
+    return (uint64_t)ceil(p * 0x1.0p53);
 }
+
+/* The loops of both directions run over i with c = key + (i + 1) G, one
+ * addition per element instead of a 64-bit multiply, and the integer
+ * compare (the conversion to double and its compare were a third of the
+ * vector code): 128x1024 f32, 1 thread, forward 51 -> 32 us, VJP
+ * 52 -> 35 (tapegrad bench --op dropout). */
+#define DROP_LOOP(lo, hi, key, thr, keep, BODY) do {                           \
+        uint64_t c_ = (key) + ((uint64_t)(lo) + 1) * DROP_GOLDEN;               \
+        for (size_t i = (size_t)(lo); i < (size_t)(hi); i++, c_ += DROP_GOLDEN) { \
+            int keep = (drop_mix(c_) >> 11) >= (thr);                           \
+            BODY;                                                               \
+        }                                                                       \
+    } while (0)
 
 /* The mask's key, from the seed: the forward and the VJP derive it here so
  * that both see the same mask. */
@@ -714,14 +729,13 @@ static tg_status dropout_forward(tg_node *n)
 {
     size_t len = TG_NUMEL(n->out);
     double p = n->p.f[0];
-    uint64_t key = drop_key(n);
+    uint64_t key = drop_key(n), thr = drop_thr(p);
     int nt = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS / 4);   /* a hash per element */
     TG_DISPATCH(n->out->dtype, T, {
         const T *x = n->in[0]->data;
         T *y = n->out->data, scale = (T)(1.0 / (1.0 - p));
         TG_PAR_FOR(nt, (int64_t)len, 16, lo, hi, {
-            for (size_t i = (size_t)lo; i < (size_t)hi; i++)
-                y[i] = x[i] * (drop_keep(key, i, p) ? scale : (T)0);
+            DROP_LOOP(lo, hi, key, thr, keep, y[i] = x[i] * (keep ? scale : (T)0));
         });
     });
     return TG_OK;
@@ -731,16 +745,19 @@ static void dropout_backward(tg_node *n)
 {
     size_t len = TG_NUMEL(n->out);
     double p = n->p.f[0];
-    uint64_t key = drop_key(n);
+    uint64_t key = drop_key(n), thr = drop_thr(p);
     int nt = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS / 4);
     TG_DISPATCH(n->out->dtype, T, {
         const T *dy = n->out->grad;
         T *dx = n->in[0]->grad, scale = (T)(1.0 / (1.0 - p));
         const int ow = tg_vjp_overwrites(n, 0);
-        if (dx)
+        if (dx && ow)
             TG_PAR_FOR(nt, (int64_t)len, 16, lo, hi, {
-                for (size_t i = (size_t)lo; i < (size_t)hi; i++)
-                    dx[i] = (ow ? (T)0 : dx[i]) + dy[i] * (drop_keep(key, i, p) ? scale : (T)0);
+                DROP_LOOP(lo, hi, key, thr, keep, dx[i] = (T)0 + dy[i] * (keep ? scale : (T)0));
+            });
+        else if (dx)
+            TG_PAR_FOR(nt, (int64_t)len, 16, lo, hi, {
+                DROP_LOOP(lo, hi, key, thr, keep, dx[i] = dx[i] + dy[i] * (keep ? scale : (T)0));
             });
     });
 }
