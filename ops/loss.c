@@ -130,7 +130,9 @@ static void pair_cost(const tg_node *n, tg_op_cost *c, double f, double b)
             } else {                                                                \
                 /* element i's loss into lane i % 16 (one running sum was a    \
                  * chain of dependent adds: mse 4096x4096 14.1 ms, huber 98),  \
-                 * the lanes then in order: fixed, whatever the build */       \
+                 * the lanes then in order: fixed, whatever the build (but   \
+                 * a NaN's sign: which NaN an add of two passes on is the  \
+                 * compiler's operand order)                                 */ \
                 double lane_[16] = {0}, sum_ = 0;                                   \
                 size_t i0_ = 0;                                                     \
                 for (; i0_ + 16 <= len; i0_ += 16)                                  \
@@ -318,7 +320,8 @@ static tg_status huber_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t 
 /* q (a - q / 2) with q = min(a, delta): 0.5 a^2 (a - a / 2 is exact) or
  * delta (a - delta / 2), the bits of the two-branch formula with no select
  * between two products (its masked multiplies were half the forward); q / 2
- * is exact, so a - q / 2 in one FMA rounds as the subtraction does. */
+ * is exact (but for a subnormal q, whose product underflows to 0 either
+ * way), so a - q / 2 in one FMA rounds as the subtraction does. */
 PAIR_FORWARD(huber_forward, p, t,
              T a = (T)fabs((double)(p[i] - t[i]));
              T q = a < dl ? a : dl;
@@ -414,8 +417,10 @@ static tg_status ce_shape(const tg_node *n, tg_dtype *dt, int *ndim, int64_t *sh
  * (it also wrote s, as much again, until 2026-12-07). f32 rows:
  * smx_row_sum2_f32 (exps in f32 as 2^t, summed in groups of 4 in float,
  * then in double over 16 lanes; nothing stored); f64 rows: the chunked
- * loop below. The VJP's exps are smx_exp_blk's (ce_row_grad_f32), within
- * ~2 ulp of the forward's, so the s it computes sum to 1 within ~3e-7.
+ * loop below. The VJP's exps are smx_exp_blk's (ce_row_grad_f32), closer
+ * than the forward's (smx_row.h, "the sum alone"), so the s it computes
+ * sum to 1 within the forward sum's error: ~2e-7 for spread logits, up to
+ * ~6e-7 where most of a wide row sits at one depth below its max.
  * NOTE: the exps were in double before (tg_vm_exp rounded to float): ~0.6 ns
  * per element on one core, which caps the forward near 30 % of the memory
  * bandwidth; in f32 the training run moved within its seed-to-seed spread.

@@ -685,19 +685,12 @@ static inline uint64_t drop_mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* keep_i as an integer compare: (h >> 11) 2^-53 >= p exactly when
- * h >> 11 >= ceil(p 2^53) (both sides exact: h >> 11 < 2^53, p 2^53 a
- * scaling by a power of two). */
-static inline uint64_t drop_thr(double p)
-{
-    return (uint64_t)ceil(p * 0x1.0p53);
-}
-
-/* The loops of both directions run over i with c = key + (i + 1) G, one
- * addition per element instead of a 64-bit multiply, and the integer
- * compare (the conversion to double and its compare were a third of the
- * vector code): 128x1024 f32, 1 thread, forward 51 -> 32 us, VJP
- * 52 -> 35 (tapegrad bench --op dropout). */
+/* keep_i as an integer compare: (h >> 11) 2^-53 >= p exactly when h >> 11
+ * >= ceil(p 2^53) (both exact; p in [0, 1), checked by dropout_shape). The
+ * loops run c = key + (i + 1) G by one addition per element: a 64-bit
+ * multiply and a conversion to double fewer (128x1024 f32, 1 thread:
+ * forward 51 -> 32 us, VJP 52 -> 35; tapegrad bench --op dropout). */
+static inline uint64_t drop_thr(double p) { return (uint64_t)ceil(p * 0x1.0p53); }
 #define DROP_LOOP(lo, hi, key, thr, keep, BODY) do {                           \
         uint64_t c_ = (key) + ((uint64_t)(lo) + 1) * DROP_GOLDEN;               \
         for (size_t i = (size_t)(lo); i < (size_t)(hi); i++, c_ += DROP_GOLDEN) { \

@@ -1,8 +1,10 @@
 /* smx_row.h — the exps of an f32 row for softmax, log_softmax (softmax.c) and
  * cross_entropy (loss.c), private to ops/: smx_softmax_row_f32 gives
  * y = softmax(x); smx_row_sum_f32 the max and the sum of exp(x - max) in
- * double alone, for log_softmax (which then writes (x - max) - log(sum))
- * and cross_entropy (its logsumexp).
+ * double alone, for log_softmax (which then writes (x - max) - log(sum));
+ * smx_row_sum2_f32 the same pair in fewer operations and less closely,
+ * for cross_entropy (its logsumexp; a max pass without the min, then the
+ * exps as 2^t: "the sum alone", below).
  *
  * smx_rows_streamed_f32 runs whole blocks of rows for both ops, writing
  * each row's output with streaming stores while the next row's exps run.
@@ -278,42 +280,57 @@ SMX_INLINE double smx_exp_row(float *restrict y, const float *restrict x, int64_
     return s;
 }
 
+#ifdef TG_VM16
+/* The max (NaN if an element is NaN) and, with want_min, the min of a row,
+ * in vector code with a separate NaN flag: max and min are exact whatever
+ * the order (a zero's sign aside, which no result depends on: exp(x - m)
+ * and m + log(sum) are the same for m = +0 and -0). The scalar combine of
+ * 64 lanes this replaced was most of a 64-element row's time
+ * (cross_entropy 262144x64, 1 thread). want_min is a constant at each
+ * call, so the min's operations fold away where it is 0. */
+SMX_INLINE void smx_row_ext16(const float *x, int64_t A, int want_min, float *mx, float *mn)
+{
+    __m512 h0 = _mm512_set1_ps(-INFINITY), h1 = h0, h2 = h0, h3 = h0;
+    __m512 l0 = _mm512_set1_ps(INFINITY), l1 = l0, l2 = l0, l3 = l0;
+    __mmask16 bad = 0;
+    int64_t a = 0;
+    for (; a + SMX_B <= A; a += SMX_B) {
+        __m512 v0 = _mm512_loadu_ps(x + a), v1 = _mm512_loadu_ps(x + a + 16);
+        __m512 v2 = _mm512_loadu_ps(x + a + 32), v3 = _mm512_loadu_ps(x + a + 48);
+        h0 = _mm512_max_ps(h0, v0);
+        h1 = _mm512_max_ps(h1, v1);
+        h2 = _mm512_max_ps(h2, v2);
+        h3 = _mm512_max_ps(h3, v3);
+        if (want_min) {
+            l0 = _mm512_min_ps(l0, v0);
+            l1 = _mm512_min_ps(l1, v1);
+            l2 = _mm512_min_ps(l2, v2);
+            l3 = _mm512_min_ps(l3, v3);
+        }
+        bad |= _mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v2, v3, _CMP_UNORD_Q);
+    }
+    for (; a < A; a += 16) {
+        __mmask16 k = A - a >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (A - a)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + a);
+        h0 = _mm512_mask_max_ps(h0, k, h0, v);
+        if (want_min)
+            l0 = _mm512_mask_min_ps(l0, k, l0, v);
+        bad |= _mm512_mask_cmp_ps_mask(k, v, v, _CMP_UNORD_Q);
+    }
+    float h = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(h0, h1), _mm512_max_ps(h2, h3)));
+    if (want_min)
+        *mn = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_min_ps(l0, l1), _mm512_min_ps(l2, l3)));
+    *mx = bad ? NAN : h;
+}
+#endif
+
 /* The max and min of a row as floats, the max NaN if an element is NaN (as
  * tg_row_ext), over SMX_B lanes (or 16-lane vectors) and a separate NaN
  * flag. */
 static inline void smx_row_range(const float *x, int64_t A, float *mx, float *mn)
 {
 #ifdef TG_VM16
-    /* The same max, min and NaN flag in vector code: max and min are exact
-     * whatever the order (a zero's sign aside, which no result depends on:
-     * exp(x - m) and m + log(sum) are the same for m = +0 and -0). The
-     * scalar combine of 64 lanes below was most of a 64-element row's time
-     * (cross_entropy 262144x64, 1 thread). */
-    {
-        __m512 h0 = _mm512_set1_ps(-INFINITY), h1 = h0, h2 = h0, h3 = h0;
-        __m512 l0 = _mm512_set1_ps(INFINITY), l1 = l0, l2 = l0, l3 = l0;
-        __mmask16 bad = 0;
-        int64_t a = 0;
-        for (; a + SMX_B <= A; a += SMX_B) {
-            __m512 v0 = _mm512_loadu_ps(x + a), v1 = _mm512_loadu_ps(x + a + 16);
-            __m512 v2 = _mm512_loadu_ps(x + a + 32), v3 = _mm512_loadu_ps(x + a + 48);
-            h0 = _mm512_max_ps(h0, v0); l0 = _mm512_min_ps(l0, v0);
-            h1 = _mm512_max_ps(h1, v1); l1 = _mm512_min_ps(l1, v1);
-            h2 = _mm512_max_ps(h2, v2); l2 = _mm512_min_ps(l2, v2);
-            h3 = _mm512_max_ps(h3, v3); l3 = _mm512_min_ps(l3, v3);
-            bad |= _mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v2, v3, _CMP_UNORD_Q);
-        }
-        for (; a < A; a += 16) {
-            __mmask16 k = A - a >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (A - a)) - 1);
-            __m512 v = _mm512_maskz_loadu_ps(k, x + a);
-            h0 = _mm512_mask_max_ps(h0, k, h0, v);
-            l0 = _mm512_mask_min_ps(l0, k, l0, v);
-            bad |= _mm512_mask_cmp_ps_mask(k, v, v, _CMP_UNORD_Q);
-        }
-        float h = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(h0, h1), _mm512_max_ps(h2, h3)));
-        *mn = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_min_ps(l0, l1), _mm512_min_ps(l2, l3)));
-        *mx = bad ? NAN : h;
-    }
+    smx_row_ext16(x, A, 1, mx, mn);
 #else
     if (A < SMX_B) {            /* a short row (the logits of a classifier) */
         float h = -INFINITY, l = INFINITY;
@@ -383,21 +400,33 @@ static inline double smx_row_sum_f32(const float *restrict x, int64_t A, const f
  * exp(x - max), in fewer operations, for a caller that wants the sum alone:
  * no min in the max pass (vscalefps takes any exponent, so no row needs
  * the two-factor scaling), and each exp as 2^t, t = d log2e, d = x - max:
- * f = t - round(t) in one vreduceps, k = t - f exactly, 2^f = 1 + c1 f +
+ * f = t - round(t) in one vreduceps (exact), k = t - f, 2^f = 1 + c1 f +
  * ... + c5 f^5 (scripts/fit_exp2.py: relative error < 9.2e-8, <= 2.03 ulp
  * in float, 2^0 = 1 exactly, so the max's term is exactly 1 and a
  * confident row's loss keeps its digits), 2^k by vscalefps (one rounding,
- * also into the subnormals). 8 operations on the FMA pipes per 16
- * elements where smx_exp_blk's degree-6 polynomial and reduction in ln2
- * units take 11. t rounds once, so a term far below the max is within
- * ~(2 + |d| / 6) ulp of exp((float)d), its share of the sum as small as
- * it is; the sum is within ~1.2e-7 of smx_row_sum_f32's
- * (test_ce_f32_rows, test_vmath's test_smx_sum2), not its bits.
+ * also into the subnormals; 0 below d ~ -103.97, and no clamp needed:
+ * a huge negative t has f = 0). Per 16 elements: a multiply, 5 FMAs and
+ * the vscalefps on the FMA pipes, vreduceps and two subtractions (x - m,
+ * t - f) besides; smx_exp_blk's reduction in ln2 units and degree-6
+ * polynomial take 9 on the FMA pipes and 6 more. The row measured 10-15 %
+ * faster in a standalone loop; the op, below.
+ * NOTE the cost: t is rounded once, so f carries t's rounding error and a
+ * term at depth d below the max is within ~(2 + 3|d|/4) ulp of
+ * exp((float)d) (14 ulp at d = -12.5; smx_exp_blk's terms are within 1
+ * ulp at any depth). A term's share of the sum falls as e^d, so the sum
+ * is off by ~2e-7 for spread logits and by up to ~6e-7 where most of the
+ * mass sits at one depth d0 (one logit at the max, thousands at d0 in
+ * [-8, -2]: the reviewer's worst case, 5.4e-7 against the exact sum at
+ * 4096 columns): an f32 loss within ~1.5 ulp, softmax in the VJP (which
+ * keeps smx_exp_blk's exps) scaled by 1 / sum within that. Capturing t's
+ * rounding (an FMA, a clamp, an add) or reducing in ln2 units with a
+ * clamp gave back all or half the gain (standalone loop, alternating).
  * Measured (tapegrad bench --op cross_entropy --threads 1, alternating
  * with the previous build): 16x4096 forward 16.5 -> 13.2 us, 4096x4096
  * 4.4-4.9 -> 3.5-3.9 ms; degree 6 (<= 0.95 ulp) took 14.1 us. Rows under
  * SMX_B elements (a classifier's 10 logits), and rows whose max is not
- * finite, are smx_row_sum_f32's, bit for bit. */
+ * finite, are smx_row_sum_f32's, bit for bit. test_vmath's test_smx_sum2
+ * holds the sum to 3e-7 of the exact one plus each term's |d| 2^-24. */
 #define SMX_E2_C1 6.931470037e-01f
 #define SMX_E2_C2 2.402224243e-01f
 #define SMX_E2_C3 5.550733581e-02f
@@ -405,7 +434,7 @@ static inline double smx_row_sum_f32(const float *restrict x, int64_t A, const f
 #define SMX_E2_C5 1.326470869e-03f
 
 #ifdef TG_VM16
-/* exp(d) over 16 lanes as above: 0 for d below ~-103.3, inf above ~88.7,
+/* exp(d) over 16 lanes as above: 0 for d below ~-103.97, inf above ~88.7,
  * NaN for NaN. */
 static inline __m512 smx_exp2_16(__m512 d)
 {
@@ -420,30 +449,6 @@ static inline __m512 smx_exp2_16(__m512 d)
     return _mm512_scalef_ps(p, k);
 }
 
-/* The max of a row of A >= SMX_B, NaN if an element is NaN. */
-static inline float smx_row_max16(const float *x, int64_t A)
-{
-    __m512 h0 = _mm512_set1_ps(-INFINITY), h1 = h0, h2 = h0, h3 = h0;
-    __mmask16 bad = 0;
-    int64_t a = 0;
-    for (; a + SMX_B <= A; a += SMX_B) {
-        __m512 v0 = _mm512_loadu_ps(x + a), v1 = _mm512_loadu_ps(x + a + 16);
-        __m512 v2 = _mm512_loadu_ps(x + a + 32), v3 = _mm512_loadu_ps(x + a + 48);
-        h0 = _mm512_max_ps(h0, v0);
-        h1 = _mm512_max_ps(h1, v1);
-        h2 = _mm512_max_ps(h2, v2);
-        h3 = _mm512_max_ps(h3, v3);
-        bad |= _mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v2, v3, _CMP_UNORD_Q);
-    }
-    for (; a < A; a += 16) {
-        __mmask16 k = A - a >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (A - a)) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(k, x + a);
-        h0 = _mm512_mask_max_ps(h0, k, h0, v);
-        bad |= _mm512_mask_cmp_ps_mask(k, v, v, _CMP_UNORD_Q);
-    }
-    float h = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(h0, h1), _mm512_max_ps(h2, h3)));
-    return bad ? NAN : h;
-}
 #endif
 
 /* The row's max (*mx, NaN if an element is) and the sum of exp(x - max) in
@@ -453,7 +458,9 @@ static inline float smx_row_max16(const float *x, int64_t A)
 static inline double smx_row_sum2_f32(const float *restrict x, int64_t A, const float *xn, float *mx)
 {
 #ifdef TG_VM16
-    float m = A >= SMX_B ? smx_row_max16(x, A) : NAN;
+    float m = NAN;
+    if (A >= SMX_B)
+        smx_row_ext16(x, A, 0, &m, NULL);
     if (isfinite(m)) {
         const __m512 vm = _mm512_set1_ps(m);
         __m512d s0 = _mm512_setzero_pd(), s1 = s0;

@@ -477,23 +477,27 @@ static void test_smx_short_rows(void)
 }
 
 /* smx_row_sum2_f32, cross_entropy's sum of a row: the max exactly (NaN
- * when an element is NaN); the sum within 3e-7 (+ the terms' share of t's
- * rounding, |d| 2^-24 ln2 each) of the exact sum of exp((float)(x - max))
- * and within 3e-7 of smx_row_sum_f32's; a row under 64, and a row whose
- * max is not finite, smx_row_sum_f32's bits. Rows in a narrow range, down
- * to -150 (exps into the subnormals and to 0), with -inf entries, with a
- * NaN, with +inf, all -inf; lengths around the block of 64. */
+ * when an element is NaN); the sum within 3e-7, plus e^d |d| 2^-24 for
+ * each term (t = d log2e rounded once), of the exact sum of
+ * exp((float)(x - max)), and as close to smx_row_sum_f32's; a row under
+ * 64, and a row whose max is not finite, smx_row_sum_f32's bits. Rows in
+ * a narrow range, down to -150 (exps into the subnormals and to 0), with
+ * -inf entries, with a NaN, with +inf, all -inf; one element at the max
+ * and the rest at one depth (-3.06, -7.3: where t's rounding weighs
+ * most), or at -1e30 (no clamp in the kernel: such a term must give 0);
+ * lengths around the block of 64. */
 static void test_smx_sum2(void)
 {
     static const int64_t lens[] = { 10, 63, 64, 65, 100, 4096 + 37 };
     uint64_t st = 0x853c49e6748fea9bu;
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
-        for (int kind = 0; kind < 6; kind++) {
+        for (int kind = 0; kind < 9; kind++) {
             int64_t A = lens[li];
             float *x = malloc((size_t)A * sizeof *x);
             TEST_CHECK(x != NULL);
             if (!x)
                 return;
+            static const float depth[3] = { -3.06f, -7.3f, -1e30f };
             for (int64_t a = 0; a < A; a++) {
                 st = st * 6364136223846793005u + 1442695040888963407u;
                 double u = (double)(st >> 11) * 0x1p-53;
@@ -502,7 +506,11 @@ static void test_smx_sum2(void)
                     x[a] = -INFINITY;
                 if (kind == 5)
                     x[a] = -INFINITY;
+                if (kind >= 6)
+                    x[a] = 2.5f + depth[kind - 6];
             }
+            if (kind >= 6)
+                x[(A * 5) / 7] = 2.5f;
             if (kind == 3)
                 x[A / 2] = NAN;
             if (kind == 4)
