@@ -143,6 +143,13 @@ SMX_INLINE void smx_tail_to(smx_tail *t, int64_t n)
  * writing. tail (or NULL; none of it written yet): the previous row's
  * output, 64 elements streamed per block, tail->done set to the elements
  * written. */
+/* 16 f32 values into the double lanes s0 (0-7) and s1 (8-15). */
+SMX_INLINE void smx_lanes_add(__m512d *s0, __m512d *s1, __m512 f)
+{
+    *s0 = _mm512_add_pd(*s0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+    *s1 = _mm512_add_pd(*s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+}
+
 _Static_assert(SMX_B == 64, "smx_exp_blocks16 sums 4 vectors a block");
 SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, int64_t A, float m,
                                     const float *xn, float *yw, double lane[16], smx_tail *tail)
@@ -177,10 +184,7 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
         else if (tl == 2)
             for (int v = 0; v < SMX_B / 16; v++)
                 smx_tail16(ts, td, 1, ta, tb, a + 16 * v);
-        __m512 f = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(
-                                   _mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+        smx_lanes_add(&s0, &s1, _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3])));
     }
     _mm512_storeu_pd(lane, s0);
     _mm512_storeu_pd(lane + 8, s1);
@@ -472,17 +476,12 @@ static inline double smx_row_sum2_f32(const float *restrict x, int64_t A, const 
             __m512 e[SMX_B / 16];
             for (int v = 0; v < SMX_B / 16; v++)
                 e[v] = smx_exp2_16(_mm512_sub_ps(_mm512_loadu_ps(x + a + 16 * v), vm));
-            __m512 f = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
-            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
-            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(
-                                       _mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+            smx_lanes_add(&s0, &s1, _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3])));
         }
         for (; a < A; a += 16) {
             __mmask16 k = A - a >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (A - a)) - 1);
-            __m512 e = _mm512_maskz_mov_ps(k, smx_exp2_16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + a), vm)));
-            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(
-                                       _mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+            smx_lanes_add(&s0, &s1,
+                          _mm512_maskz_mov_ps(k, smx_exp2_16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + a), vm))));
         }
         double lane[16], s = 0;
         _mm512_storeu_pd(lane, s0);

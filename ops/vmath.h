@@ -411,31 +411,36 @@ TG_VM_INLINE double tg_vm_expm1(double x)
 TG_VM_INLINE double tg_vm_exp_nonpos(double x) { return tg_vm_exp(x > 0 ? 0.0 : x); }
 TG_VM_INLINE double tg_vm_expm1_nonpos(double x) { return tg_vm_expm1(x > 0 ? 0.0 : x); }
 
-TG_VM_INLINE double tg_vm_log1p_core(double f)
+/* log1p(f) - f = -s (f - R), s = f / (2 + f), R = 2/3 z + 2/5 z^2 + ... +
+ * 2/(2n+1) z^n, z = s^2 (the atanh series, n terms; n a constant, so the
+ * loop unrolls into the Horner steps with the quotients folded). */
+TG_VM_INLINE double tg_vm_log1p_corr(double f, int n)
 {
     double s = f / (2.0 + f), z = s * s;
-    double R = 2.0 / 23;
-    R = TG_VM_FMA(R, z, 2.0 / 21);
-    R = TG_VM_FMA(R, z, 2.0 / 19);
-    R = TG_VM_FMA(R, z, 2.0 / 17);
-    R = TG_VM_FMA(R, z, 2.0 / 15);
-    R = TG_VM_FMA(R, z, 2.0 / 13);
-    R = TG_VM_FMA(R, z, 2.0 / 11);
-    R = TG_VM_FMA(R, z, 2.0 / 9);
-    R = TG_VM_FMA(R, z, 2.0 / 7);
-    R = TG_VM_FMA(R, z, 2.0 / 5);
-    R = TG_VM_FMA(R, z, 2.0 / 3);
+    double R = 2.0 / (2 * n + 1);
+    for (int k = n - 1; k >= 1; k--)
+        R = TG_VM_FMA(R, z, 2.0 / (2 * k + 1));
     R = R * z;
     return -s * (f - R);
+}
+
+/* Full double precision: 11 terms (z <= 0.0295). */
+TG_VM_INLINE double tg_vm_log1p_core(double f) { return tg_vm_log1p_corr(f, 11); }
+
+/* A positive normal double y as 2^ef (1 + f), 1 + f in [sqrt2/2, sqrt2). */
+TG_VM_INLINE double tg_vm_log_split(double y, double *ef)
+{
+    uint64_t u = tg_vm_d2u(y) + (0x3ff0000000000000ull - 0x3fe6a09e667f3bcdull);
+    *ef = tg_vm_u2d(0x4330000000000000ull | (u >> 52)) - 4503599627371519.0;
+    return tg_vm_u2d((u & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull) - 1.0;
 }
 
 TG_VM_INLINE double tg_vm_log_plus(double y, double c)
 {
     int sub = y < 0x1p-1022;
-    double ysc = y * 0x1p54, ys = sub ? ysc : y;
-    uint64_t u = tg_vm_d2u(ys) + (0x3ff0000000000000ull - 0x3fe6a09e667f3bcdull);
-    double ef = (tg_vm_u2d(0x4330000000000000ull | (u >> 52)) - 4503599627371519.0) - (sub ? 54.0 : 0.0);
-    double f = tg_vm_u2d((u & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull) - 1.0;
+    double ysc = y * 0x1p54, ys = sub ? ysc : y, ef;
+    double f = tg_vm_log_split(ys, &ef);
+    ef -= sub ? 54.0 : 0.0;
     double a = ef * TG_VM_LN2_HI, ab = a + f, aberr = (a - ab) + f;
     double r = ab + ((tg_vm_log1p_core(f) + (ef * TG_VM_LN2_LO + c)) + aberr);
     double special = y == 0 ? -INFINITY : (y < 0 ? NAN : y);
@@ -510,19 +515,8 @@ TG_VM_INLINE double tg_vm_erfc(double x) { return erfc(x); }
  * 357-360 us). */
 TG_VM_INLINE double tg_vm_pow_core(double a, double c)
 {
-    uint64_t u = tg_vm_d2u(a) + (0x3ff0000000000000ull - 0x3fe6a09e667f3bcdull);
-    double ef = tg_vm_u2d(0x4330000000000000ull | (u >> 52)) - 4503599627371519.0;
-    double f = tg_vm_u2d((u & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull) - 1.0;
-    double s = f / (2.0 + f), z = s * s;
-    double R = 2.0 / 15;
-    R = TG_VM_FMA(R, z, 2.0 / 13);
-    R = TG_VM_FMA(R, z, 2.0 / 11);
-    R = TG_VM_FMA(R, z, 2.0 / 9);
-    R = TG_VM_FMA(R, z, 2.0 / 7);
-    R = TG_VM_FMA(R, z, 2.0 / 5);
-    R = TG_VM_FMA(R, z, 2.0 / 3);
-    R = R * z;
-    double l = (ef * TG_VM_LN2_HI + f) + (ef * TG_VM_LN2_LO - s * (f - R));
+    double ef, f = tg_vm_log_split(a, &ef);
+    double l = (ef * TG_VM_LN2_HI + f) + (ef * TG_VM_LN2_LO + tg_vm_log1p_corr(f, 7));
     l = a == 0 ? -INFINITY : (a <= 0x1.fffffffffffffp1023 ? l : a);   /* inf, NaN pass */
     double y = c * l;
     y = y < -110.0 ? -110.0 : y;
