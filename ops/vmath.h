@@ -8,7 +8,7 @@
  * coefficients come from small tables held in registers (vpermt2ps), in
  * vmath16.h; gelu without any exp where |x| < 3.9375. pow for f32
  * (tg_vm_powf, tg_vm_powcf_n, tg_vm_powf_n) is exp(c log|x|) in double, to
- * ~2^-40 (tg_vm_pow_core), with IEEE's special cases by bit operations
+ * ~2^-43 (tg_vm_pow_core), with IEEE's special cases by bit operations
  * (checked in tests/test_binary.c).
  *
  * Method (the textbook one): exp and expm1 reduce x = k ln2 + r, |r| <= ln2/2,
@@ -492,7 +492,7 @@ TG_VM_INLINE double tg_vm_erfc(double x) { return erfc(x); }
 /* The 16-lane f32 kernels (AVX-512 builds): vmath16.h. */
 /* x^c for f32 x and c, as (float)pow((double)x, (double)c): exp(c log|x|)
  * in double (tg_vm_pow_core, below: the float is libm's but for values
- * within ~2^-16 ulp of a rounding boundary, and then 1 ulp off), then
+ * within ~2^-19 ulp of a rounding boundary, and then 1 ulp off), then
  * IEEE's rules for pow by bit operations: c = 0
  * and x = +-1 give 1 (x^0 = 1 for NaN x too; (-1)^c for an odd integer c
  * gets its sign below); an odd integer c keeps x's sign; a non-integer c
@@ -502,21 +502,25 @@ TG_VM_INLINE double tg_vm_erfc(double x) { return erfc(x); }
 /* exp(c ln a) in double for a = |x| of a float x (so a is 0, inf, NaN or
  * a normal double: no subnormal path) and a float's result: ln a as
  * tg_vm_log_plus without its compensations and with the atanh series to
- * z^7 (truncation < 2^-44 relative, z = s^2 <= 0.0295), c ln a clamped to
- * [-110, 100] (beyond, the float result is 0 or inf), exp to degree 10
- * (truncation < 2^-42) and 2^k in one exact multiply (|k| <= 159). The
- * result is within ~2^-40 of exp(c ln a), so its rounding to float is
- * libm's pow's but within ~2^-16 ulp of a rounding boundary (4 of 20 M
- * random pairs 1 ulp off, against 1 with the full-precision tg_vm_log and
- * tg_vm_exp before; none further). The full-precision pair cost a third
- * more (tapegrad bench --threads 1, alternating: pow 128x1024 forward
- * 576-668 -> 416-424 us (PyTorch 527), VJP 683-712 -> 521-543; 4096x4096
- * 73-75 -> 53-54 ms, 96-99 -> 73-75; pow_scalar 128x1024 512-523 ->
- * 357-360 us). */
+ * z^8 (truncation < 2^-50 relative, z = s^2 <= 0.0295), c ln a clamped to
+ * [-110, 100] (beyond, the float result is 0 or inf), exp to degree 11
+ * (truncation < 2^-46) and 2^k in one exact multiply (k in [-159, 144]).
+ * The result is within ~2^-43 of exp(c ln a) (test_pow_core: 2^-43.1 at
+ * worst, ln a's error times |c ln a| <= 110), so its rounding to float is
+ * libm's pow's but within ~2^-19 ulp of a rounding boundary (1 of 20 M
+ * random pairs 1 ulp off, as with the full-precision tg_vm_log and
+ * tg_vm_exp before; none further). One term fewer in each series (2^-38)
+ * put 23 of 4 M pairs near x = sqrt2 2^e an ulp off (review). As before,
+ * exact ties are the approximation's to round: 0.5^150 = 2^-150 gives
+ * 2^-149 where libm gives 0, pow(4097, 2) 16785410 where libm's is
+ * 16785408. The full-precision pair cost a third more (tapegrad bench
+ * --threads 1, alternating: pow 128x1024 forward 576-668 -> 416-433 us
+ * (PyTorch 527), VJP 683-741 -> 521-581; 4096x4096 73-76 -> 53-56 ms,
+ * 96-99 -> 73-84; pow_scalar 128x1024 512-525 -> 357-372 us). */
 TG_VM_INLINE double tg_vm_pow_core(double a, double c)
 {
     double ef, f = tg_vm_log_split(a, &ef);
-    double l = (ef * TG_VM_LN2_HI + f) + (ef * TG_VM_LN2_LO + tg_vm_log1p_corr(f, 7));
+    double l = (ef * TG_VM_LN2_HI + f) + (ef * TG_VM_LN2_LO + tg_vm_log1p_corr(f, 8));
     l = a == 0 ? -INFINITY : (a <= 0x1.fffffffffffffp1023 ? l : a);   /* inf, NaN pass */
     double y = c * l;
     y = y < -110.0 ? -110.0 : y;
@@ -524,7 +528,8 @@ TG_VM_INLINE double tg_vm_pow_core(double a, double c)
     double t = y * TG_VM_LOG2E + TG_VM_RND, kf = t - TG_VM_RND;
     int64_t k = (int64_t)(tg_vm_d2u(t) - tg_vm_d2u(TG_VM_RND));
     double r = (y - kf * TG_VM_LN2_HI) - kf * TG_VM_LN2_LO;
-    double q = 1.0 / 3628800.0;
+    double q = 1.0 / 39916800.0;
+    q = TG_VM_FMA(q, r, 1.0 / 3628800.0);
     q = TG_VM_FMA(q, r, 1.0 / 362880.0);
     q = TG_VM_FMA(q, r, 1.0 / 40320.0);
     q = TG_VM_FMA(q, r, 1.0 / 5040.0);
