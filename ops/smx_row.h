@@ -143,6 +143,15 @@ SMX_INLINE void smx_tail_to(smx_tail *t, int64_t n)
  * writing. tail (or NULL; none of it written yet): the previous row's
  * output, 64 elements streamed per block, tail->done set to the elements
  * written. */
+/* Block a of the next row xn (if not NULL) into L2, a line per 16
+ * elements: L1 holds this row. */
+SMX_INLINE void smx_prefetch_blk(const float *xn, int64_t a)
+{
+    if (xn)
+        for (int j = 0; j < SMX_B; j += 16)
+            _mm_prefetch((const char *)(xn + a + j), _MM_HINT_T1);
+}
+
 /* 16 f32 values into the double lanes s0 (0-7) and s1 (8-15). */
 SMX_INLINE void smx_lanes_add(__m512d *s0, __m512d *s1, __m512 f)
 {
@@ -163,9 +172,7 @@ SMX_INLINE int64_t smx_exp_blocks16(float *restrict y, const float *restrict x, 
     const __m512 ta = _mm512_set1_ps(tl ? tail->a : 0), tb = _mm512_set1_ps(tl ? tail->b : 0);
     int64_t a = 0;
     for (; a + SMX_B <= A; a += SMX_B) {
-        if (xn)
-            for (int j = 0; j < SMX_B; j += 16)
-                _mm_prefetch((const char *)(xn + a + j), _MM_HINT_T1);
+        smx_prefetch_blk(xn, a);
         __m512 e[SMX_B / 16];
         for (int v = 0; v < SMX_B / 16; v++) {
             __m512 t, kf, p = tg_vm16_exp_core(_mm512_sub_ps(_mm512_loadu_ps(x + a + 16 * v), vm), 0, &t, &kf);
@@ -470,9 +477,7 @@ static inline double smx_row_sum2_f32(const float *restrict x, int64_t A, const 
         __m512d s0 = _mm512_setzero_pd(), s1 = s0;
         int64_t a = 0;
         for (; a + SMX_B <= A; a += SMX_B) {
-            if (xn)
-                for (int j = 0; j < SMX_B; j += 16)
-                    _mm_prefetch((const char *)(xn + a + j), _MM_HINT_T1);
+            smx_prefetch_blk(xn, a);
             __m512 e[SMX_B / 16];
             for (int v = 0; v < SMX_B / 16; v++)
                 e[v] = smx_exp2_16(_mm512_sub_ps(_mm512_loadu_ps(x + a + 16 * v), vm));

@@ -67,6 +67,17 @@ TG_VM_INLINE float    tg_vm_u2f(uint32_t u)  { float f; memcpy(&f, &u, 4); retur
 TG_VM_INLINE uint64_t tg_vm_d2u(double d)    { uint64_t u; memcpy(&u, &d, 8); return u; }
 TG_VM_INLINE double   tg_vm_u2d(uint64_t u)  { double d; memcpy(&d, &u, 8); return d; }
 
+/* The constant-count loops of the series below, unrolled whole: a loop
+ * left rolled inside an element loop stops its vectorisation (measured:
+ * pow 128x1024 forward 0.43 -> 2.3 ms with tg_vm_em1_q rolled). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TG_VM_UNROLL _Pragma("GCC unroll 16")
+#elif defined(__clang__)
+#define TG_VM_UNROLL _Pragma("unroll")
+#else
+#define TG_VM_UNROLL
+#endif
+
 /* a * b + c: one fused operation where the target has FMA (the Horner steps
  * of the polynomials; ISO C mode does not contract a * b + c by itself). */
 #ifdef __FMA__
@@ -359,23 +370,26 @@ TG_VM_INLINE float tg_vm_erfcf(float x)
 
 /* ---- f64 ------------------------------------------------------------------ */
 
-/* exp(r) - 1 - r for |r| <= ~0.35: Taylor to degree 13 (truncation < 2e-17 r). */
-TG_VM_INLINE double tg_vm_em1_poly(double r)
+/* 1 / k! for k <= 13, as the literals 1.0 / k! (exact factorials). */
+static const double tg_vm_inv_fact[14] = {
+    1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0, 1.0 / 40320.0,
+    1.0 / 362880.0, 1.0 / 3628800.0, 1.0 / 39916800.0, 1.0 / 479001600.0, 1.0 / 6227020800.0,
+};
+
+/* q with r^2 q = exp(r) - 1 - r to Taylor degree n (2 <= n <= 13): 1/2 +
+ * r/6 + ... + r^(n-2)/n!. n a constant, so the loop unrolls into the
+ * Horner steps with the table's entries folded. */
+TG_VM_INLINE double tg_vm_em1_q(double r, int n)
 {
-    double q = 1.0 / 6227020800.0;
-    q = TG_VM_FMA(q, r, 1.0 / 479001600.0);
-    q = TG_VM_FMA(q, r, 1.0 / 39916800.0);
-    q = TG_VM_FMA(q, r, 1.0 / 3628800.0);
-    q = TG_VM_FMA(q, r, 1.0 / 362880.0);
-    q = TG_VM_FMA(q, r, 1.0 / 40320.0);
-    q = TG_VM_FMA(q, r, 1.0 / 5040.0);
-    q = TG_VM_FMA(q, r, 1.0 / 720.0);
-    q = TG_VM_FMA(q, r, 1.0 / 120.0);
-    q = TG_VM_FMA(q, r, 1.0 / 24.0);
-    q = TG_VM_FMA(q, r, 1.0 / 6.0);
-    q = TG_VM_FMA(q, r, 0.5);
-    return (r * r) * q;
+    double q = tg_vm_inv_fact[n];
+    TG_VM_UNROLL
+    for (int k = n - 1; k >= 2; k--)
+        q = TG_VM_FMA(q, r, tg_vm_inv_fact[k]);
+    return q;
 }
+
+/* exp(r) - 1 - r for |r| <= ~0.35: Taylor to degree 13 (truncation < 2e-17 r). */
+TG_VM_INLINE double tg_vm_em1_poly(double r) { return (r * r) * tg_vm_em1_q(r, 13); }
 
 TG_VM_INLINE double tg_vm_exp(double x)
 {
@@ -418,6 +432,7 @@ TG_VM_INLINE double tg_vm_log1p_corr(double f, int n)
 {
     double s = f / (2.0 + f), z = s * s;
     double R = 2.0 / (2 * n + 1);
+    TG_VM_UNROLL
     for (int k = n - 1; k >= 1; k--)
         R = TG_VM_FMA(R, z, 2.0 / (2 * k + 1));
     R = R * z;
@@ -528,17 +543,7 @@ TG_VM_INLINE double tg_vm_pow_core(double a, double c)
     double t = y * TG_VM_LOG2E + TG_VM_RND, kf = t - TG_VM_RND;
     int64_t k = (int64_t)(tg_vm_d2u(t) - tg_vm_d2u(TG_VM_RND));
     double r = (y - kf * TG_VM_LN2_HI) - kf * TG_VM_LN2_LO;
-    double q = 1.0 / 39916800.0;
-    q = TG_VM_FMA(q, r, 1.0 / 3628800.0);
-    q = TG_VM_FMA(q, r, 1.0 / 362880.0);
-    q = TG_VM_FMA(q, r, 1.0 / 40320.0);
-    q = TG_VM_FMA(q, r, 1.0 / 5040.0);
-    q = TG_VM_FMA(q, r, 1.0 / 720.0);
-    q = TG_VM_FMA(q, r, 1.0 / 120.0);
-    q = TG_VM_FMA(q, r, 1.0 / 24.0);
-    q = TG_VM_FMA(q, r, 1.0 / 6.0);
-    q = TG_VM_FMA(q, r, 0.5);
-    double p = 1.0 + TG_VM_FMA(r * r, q, r);
+    double p = 1.0 + TG_VM_FMA(r * r, tg_vm_em1_q(r, 11), r);
     return p * tg_vm_u2d((uint64_t)(k + 1023) << 52);
 }
 
