@@ -373,6 +373,29 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
     const int64_t kb = K < bl.kb ? K : bl.kb;
     const int64_t nc_max = N < bl.nc ? N : bl.nc;
 
+    /* f32 A read transposed with rows a multiple of 4 KiB apart (a
+     * weight gradient Xᵀ·dZ of a 1024-wide layer): the rows the kernel
+     * broadcasts from all fall in one L1 set. A copy with rows padded by a
+     * cache line costs a pass over A (M·K against 2·M·N·K flops) and
+     * lifts the product (Zen 5, bench_gemm, SCHED_FIFO, alternated:
+     * 1024x1024x128 TN 148-175 -> 204-216 GFLOP/s; in the 784-1024-1024-10
+     * step the backward 4.28 -> 4.01 ms). f64 gained nothing (measured);
+     * nor did f32 on the Zen 4 this was first tuned on (RESULTS.md). */
+    const char *A0 = A;
+    const int64_t lda0 = lda;
+    size_t mark = tg_ctx_arena_mark(ctx);
+    if (dt == TG_F32 && ta && N >= 64 && (lda * (int64_t)es) % 4096 == 0 && K >= 16 &&
+        (double)M * (double)N * (double)K >= 1e6) {
+        const int64_t ld2 = lda + 64 / (int64_t)es;
+        char *a2 = tg_ctx_alloc(ctx, (size_t)(K * ld2) * es, "gemm");
+        if (!a2)
+            return tg_ctx_status(ctx);
+        for (int64_t r = 0; r < K; r++)   /* stored K×M */
+            memcpy(a2 + (size_t)(r * ld2) * es, A + (size_t)(r * lda) * es, (size_t)M * es);
+        A = a2;
+        lda = ld2;
+    }
+
     gjob j;
     memset(&j, 0, sizeof j);
     j.dt = dt; j.ta = ta; j.tb = tb;
@@ -389,12 +412,22 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
      * TN 86 -> 100 GFLOP/s, 784x1024x128 TN 97 -> 105, 784x128x128 TN 105 ->
      * 109, 512x512x256 TN 106 -> 112). */
     j.nopack = !tb && (M <= bl.mb || (!ta && (double)K * (double)N * (double)es <= NOPACK_BYTES));
+    /* ...except an f32 B with rows a multiple of 2 KiB apart (a 512- or
+     * 1024-wide layer's W): read in place, its chunk's K rows crowd a few
+     * L1 sets; packed, it is contiguous. On Zen 5 that pays even for one
+     * row block and for a B fetched from memory (bench_gemm, alternated:
+     * 128x1024x1024 NN 141-148 -> 185-191 GFLOP/s, 64x512x1024 147 -> 187,
+     * 128x1024x784 158-168 -> 192-203; the step's forward 3.18 -> 2.85 ms);
+     * under 32 rows of A (8x1024x1024: 110 -> 81) or 256 of K it does not,
+     * nor for f64 (128x512x784: 92 -> 76); on Zen 4 an unpacked B had
+     * won (the one-row-block rule below). */
+    if (dt == TG_F32 && !tb && M >= 32 && K >= 256 && (ldb * (int64_t)es) % 2048 == 0)
+        j.nopack = 0;
     int nt = tg_par_threads(ctx, 2.0 * (double)M * (double)N * (double)K, TG_PAR_MIN_FLOPS);
     if (nt > j.nrows * j.nchunks)
         nt = (int)(j.nrows * j.nchunks);
     j.chunk_major = !j.nopack && j.nrows < 4 * (int64_t)nt;
 
-    size_t mark = tg_ctx_arena_mark(ctx);
     if (!j.nopack) {
         j.bp_bytes = ((size_t)(kb * nc_max) * es + 63) & ~(size_t)63;
         if (!(j.bp = tg_ctx_alloc(ctx, j.bp_bytes * (size_t)nt, "gemm")))
@@ -432,7 +465,7 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
                         f = kernel_get(dt, nsz[in], msz[im], ksz[ik], la, lda, ldc, flags);
                     if (kfn_null(dt, f)) {
                         tg_ctx_arena_rewind(ctx, mark);
-                        return tg_gemm_ref(dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+                        return tg_gemm_ref(dt, ta, tb, M, N, K, A0, lda0, B, ldb, beta, C, ldc);
                     }
                     ks.k[ik][im][in][ib] = f;
                     ks.have[ik][im][in][ib] = 1;

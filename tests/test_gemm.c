@@ -146,6 +146,11 @@ static void test_blocking(int threads)
         /* rows of A 2 KiB apart: 8-row blocks, with a remainder */
         TEST_CHECK(check_case(ctx, &r, TG_F32, ta, tb, 70, 10, 512, 1.0, 0));
         TEST_CHECK(check_case(ctx, &r, TG_F64, ta, tb, 21, 90, 256, 0.0, 0));
+        /* f32 rows 4 KiB apart (lda 1024 with padding between rows): A
+         * copied with padded rows when ta; B rows 2 KiB apart (ldb 512):
+         * packed even for a single row block when !tb */
+        TEST_CHECK(check_case(ctx, &r, TG_F32, ta, tb, 1000, 80, 40, t & 1 ? 1.0 : 0.0, 24));
+        TEST_CHECK(check_case(ctx, &r, TG_F32, ta, tb, 40, 500, 300, t & 1 ? 0.0 : 1.0, 12));
         /* short A times a wide Bᵀ: the swapped product when tb */
         TEST_CHECK(check_case(ctx, &r, TG_F32, ta, tb, 64, 700, 900, t & 1 ? 1.0 : 0.0, 3));
         TEST_CHECK(check_case(ctx, &r, TG_F64, ta, tb, 40, 600, 500, t & 1 ? 0.0 : 1.0, 0));
@@ -162,7 +167,7 @@ static void test_threads_bitwise(void)
     static const int64_t shapes[][3] = {
         {128, 128, 784}, {784, 128, 128}, {128, 1024, 300}, {300, 700, 600},
         {33, 520, 600}, {700, 100, 1100}, {1030, 10, 200}, {96, 1000, 40}, {520, 64, 2100},
-        {128, 1024, 1024},
+        {128, 1024, 1024}, {1024, 96, 40},
     };
     tg_rng r;
     tg_rng_seed(&r, 11);
