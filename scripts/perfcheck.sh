@@ -4,7 +4,10 @@
 # and every op at 128x1024 (in cache), forward and VJP, on 1 thread
 # (`tapegrad bench`, the ops' sample inputs: gelu's are in [-3, 3], so its
 # exp-free path only) and compares the medians with
-# benchmarks/baseline/ops-4096-t1.json and ops-128x1024-t1.json; ops flagged
+# benchmarks/baseline/CPU/ops-4096-t1.json and ops-128x1024-t1.json, where
+# CPU names this processor (vendor-family-model from /proc/cpuinfo: a Zen 4
+# and a Zen 5 run the same op at different speeds, and a baseline from the
+# other one would hide a regression or invent one); ops flagged
 # are timed once more and only those slow both times count. It would have
 # caught the softmax forward going 40 % slower on a compiler's choice (fixed
 # in dcc573a) and the loss VJPs' masked loads (fixed in the commit that
@@ -44,6 +47,10 @@ if ! out=$(ninja -C build 2>&1); then
     echo "perfcheck: the build failed" >&2
     exit 3
 fi
+cpu=$(awk -F': *' '/^vendor_id/ && !v { v = $2 } /^cpu family/ && !f { f = $2 }
+                  /^model[ \t]*:/ && !m { m = $2 } END { if (v != "") print v "-" f "-" m }' /proc/cpuinfo 2>/dev/null)
+[ -n "$cpu" ] || cpu=unknown-cpu
+bdir=benchmarks/baseline/$cpu
 rt=""
 if [ "$(id -u)" = 0 ] && command -v chrt >/dev/null && chrt -f 50 true 2>/dev/null; then
     rt="chrt -f 50"
@@ -59,12 +66,13 @@ check() {
     ops=""
     for op in "$@"; do ops="$ops --op $op"; done
     if [ $update = 0 ] && [ ! -f "$base" ]; then
-        echo "perfcheck: no baseline $base (make one with --update)" >&2
+        echo "perfcheck: no baseline $base for this CPU ($cpu; stored for:" \
+             "$(ls benchmarks/baseline 2>/dev/null | tr '\n' ' ')); make one with --update" >&2
         exit 3
     fi
     set -- ./build/cli/tapegrad bench --shape "$shape" --threads 1 --time-budget "$budget"
     if [ $update = 1 ]; then
-        mkdir -p benchmarks/baseline
+        mkdir -p "$bdir"
         # shellcheck disable=SC2086
         $rt "$@" $ops --json "$base.new" >/dev/null || { echo "perfcheck: the benchmark failed" >&2; exit 3; }
         mv "$base.new" "$base"
@@ -103,10 +111,10 @@ check() {
 }
 
 # Out of cache: the elementwise and row ops at 4096x4096.
-check 4096x4096 benchmarks/baseline/ops-4096-t1.json 0.3 \
+check 4096x4096 "$bdir/ops-4096-t1.json" 0.3 \
     add mul relu sum exp tanh sigmoid silu elu softplus gelu softmax log_softmax cross_entropy
 # In cache: every op at 128x1024 (a batch of 128 by a 1024-wide layer), where
 # compute and per-call costs show that memory hides at 4096x4096 (the loss
 # VJPs' masked loads past dy: bce_with_logits 1.25 ms here, 68 us since).
-check 128x1024 benchmarks/baseline/ops-128x1024-t1.json 0.1
+check 128x1024 "$bdir/ops-128x1024-t1.json" 0.1
 exit $worst
