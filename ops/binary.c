@@ -103,7 +103,11 @@ static int bin_both_ok(const tg_node *n, const ew_layout *L)
         size_t bytes = (size_t)L.numel * tg_dtype_size(n->out->dtype);             \
         int st = ow && tg_stream_wanted(n->in[0]->grad, bytes) &&                  \
                  tg_stream_wanted(n->in[1]->grad, bytes);                          \
+        const uint64_t ones = tg_ew_ones;                                          \
+        const double one_d_ = tg_ew_one;                                           \
         TG_DISPATCH(n->out->dtype, T, {                                            \
+            const T one = (T)one_d_;                                               \
+            (void)one; (void)ones;                                                 \
             const T *A = n->in[0]->data, *B = n->in[1]->data;                      \
             const T *Y = n->out->data, *DY = n->out->grad;                         \
             T *da = n->in[0]->grad, *db = n->in[1]->grad;                          \
@@ -360,8 +364,11 @@ tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_apply(ct
  *      (as PyTorch). Where a or b is NaN, both get dy (PyTorch's masks).
  */
 BIN_FORWARD_ST(maximum_forward, (a != a || a > b) ? a : b)
-BIN_BACKWARD(maximum_backward, a == b ? g / 2 : a < b ? 0 : g,
-             a == b ? g / 2 : a > b ? 0 : g)
+/* g·(½ or `one`), kept or zeroed by TG_KEEP (ops_common.h): as selects
+ * between g / 2, 0 and g, dy was read with a masked load per arm. Same
+ * bits: g·0.5 = g / 2 exactly, g·1 = g. */
+#define MAXMIN_GRAD(keep) TG_KEEP(g * (a == b ? (T)0.5 : one), (keep))
+BIN_BACKWARD(maximum_backward, MAXMIN_GRAD(!(a < b)), MAXMIN_GRAD(!(a > b)))
 static tg_status maximum_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_NOTIE); }
 static void maximum_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
 
@@ -378,8 +385,7 @@ tg_tensor *tg_maximum(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return bin_appl
  * VJP: dy goes to the smaller input; on an exact tie each gets dy/2.
  */
 BIN_FORWARD_ST(minimum_forward, (a != a || a < b) ? a : b)
-BIN_BACKWARD(minimum_backward, a == b ? g / 2 : a > b ? 0 : g,
-             a == b ? g / 2 : a < b ? 0 : g)
+BIN_BACKWARD(minimum_backward, MAXMIN_GRAD(!(a > b)), MAXMIN_GRAD(!(a < b)))
 static tg_status minimum_sample(tg_node *n, tg_dtype dt, int v) { return bin_sample(n, dt, v, S_NOTIE); }
 static void minimum_cost(const tg_node *n, tg_op_cost *c) { bin_cost(n, c, 1, 2); }
 
@@ -628,15 +634,16 @@ static void where_backward(tg_node *n)
     const uint8_t *M = n->saved;
     ew_layout L;
     where_layout(n, &L);
+    const uint64_t ones = tg_ew_ones;   /* TG_KEEP: no masked load of dy */
     TG_DISPATCH(n->out->dtype, T, {
         const T *DY = n->out->grad;
         T *da = n->in[1]->grad, *db = n->in[2]->grad;
         if (da)
             EW_ACC(&L, EW_THREADS_(n, &L), 3, 1, T, da, tg_vjp_overwrites(n, 1), n->in[1]->numel,
-                   M[i0] ? g : 0, const T g = DY[io];);
+                   TG_KEEP(g, M[i0]), const T g = DY[io];);
         if (db)
             EW_ACC(&L, EW_THREADS_(n, &L), 3, 2, T, db, tg_vjp_overwrites(n, 2), n->in[2]->numel,
-                   M[i0] ? 0 : g, const T g = DY[io];);
+                   TG_KEEP(g, !M[i0]), const T g = DY[io];);
     });
 }
 

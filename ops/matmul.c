@@ -344,6 +344,7 @@ static void linear_backward(tg_node *n)
         int nt = tg_par_threads(ctx, (double)(M * N), TG_PAR_MIN_ELEMS);
         if (nt > 1 && N < 64 * (int64_t)nt)
             nt = 1;
+        const uint64_t ones = tg_ew_ones;   /* TG_KEEP: no masked load of dy */
         TG_DISPATCH(dt, T, {
             const T *y = n->out->data, *dy = n->out->grad;
             T *zz = (T *)z, *bb = (T *)db;
@@ -354,10 +355,8 @@ static void linear_backward(tg_node *n)
                 for (int64_t i = 0; i < M; i++) {
                     const T *yr = y + i * N, *dyr = dy + i * N;
                     T *zr = zz + i * N;
-                    for (int64_t j = c0; j < c1; j++) {
-                        const T d = dyr[j];   /* read always: no masked load */
-                        zr[j] = yr[j] > 0 ? d : (T)0;
-                    }
+                    for (int64_t j = c0; j < c1; j++)
+                        zr[j] = TG_KEEP(dyr[j], yr[j] > 0);
                     if (bb)
                         for (int64_t j = c0; j < c1; j++)
                             bb[j] += zr[j];

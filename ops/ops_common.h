@@ -11,6 +11,7 @@
 #include "vmath.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Run `...` once with T = float or T = double according to dt. */
@@ -269,6 +270,51 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
     _Generic((x), float *: tg_row_sum_f32, const float *: tg_row_sum_f32, \
                   double *: tg_row_sum_f64, const double *: tg_row_sum_f64)(x, len)
 
+/* ---- selecting a gradient without a masked load ------------------------
+ * TG_KEEP(v, c): v where c, else +0, exactly `c ? v : (T)0`; TG_FLIP(v, c):
+ * -v where c, else v. Written as selects, gcc reads v (a dy[i] streamed
+ * from memory) with a masked load, which out of cache runs at half speed
+ * or worse (relu's VJP at 4096²: see its commit). Here v's bits are ANDed
+ * (XORed) with a mask built from c and from `ones`, all bits set but read
+ * from tg_ew_ones, so gcc cannot prove the mask a select and the read of
+ * v stays plain. `ones` must be in scope (TG_EW_BACKWARD declares it; read
+ * it once, outside the loop: it is volatile). */
+extern const volatile uint64_t tg_ew_ones;
+static inline __attribute__((always_inline)) float tg_keep_f32(float v, int c, uint64_t ones)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    u &= (uint32_t)(c ? ones : ~ones);
+    memcpy(&v, &u, 4);
+    return v;
+}
+static inline __attribute__((always_inline)) double tg_keep_f64(double v, int c, uint64_t ones)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    u &= c ? ones : ~ones;
+    memcpy(&v, &u, 8);
+    return v;
+}
+static inline __attribute__((always_inline)) float tg_flip_f32(float v, int c, uint64_t ones)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    u ^= ((uint32_t)(c != 0) << 31) & (uint32_t)ones;
+    memcpy(&v, &u, 4);
+    return v;
+}
+static inline __attribute__((always_inline)) double tg_flip_f64(double v, int c, uint64_t ones)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    u ^= ((uint64_t)(c != 0) << 63) & ones;
+    memcpy(&v, &u, 8);
+    return v;
+}
+#define TG_KEEP(v, c) _Generic((v), float: tg_keep_f32, double: tg_keep_f64)((v), (c), ones)
+#define TG_FLIP(v, c) _Generic((v), float: tg_flip_f32, double: tg_flip_f64)((v), (c), ones)
+
 /* ---- elementwise ops of one input (unary.c, activation.c, binary.c) -------
  * TG_EW_FORWARD(fn, ...)   defines `static tg_status fn(tg_node *n)`
  * TG_EW_BACKWARD(fn, LET, G)  defines `static void fn(tg_node *n)`, the VJP
@@ -279,7 +325,13 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
  * is NULL). p0, p1 are the parameters n->p.f[0], n->p.f[1] rounded to T,
  * read once before the loop. The statements stay a plain loop body, so the
  * loops remain type-specialised and vectorisable. Above TG_PAR_MIN_ELEMS
- * elements per thread, the context's threads take fixed ranges of i. */
+ * elements per thread, the context's threads take fixed ranges of i.
+ * In the VJP, `one` is 1 in T that the compiler cannot see through
+ * (tg_ew_one): `dy[i] * (c ? one : s)` stays one plain load of dy and a
+ * multiply by a selected factor, where with a literal 1 gcc folds it back
+ * into `c ? dy[i] : dy[i] * s` and reads dy with a masked load per arm
+ * (elu's VJP: 11.4-12.5 -> see its commit, ms at 4096², 1 thread). */
+extern const volatile double tg_ew_one;
 #define TG_EW_FORWARD(fn, ...)                                                   \
     static tg_status fn(tg_node *n)                                              \
     {                                                                            \
@@ -390,12 +442,14 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
         size_t len = TG_NUMEL(n->out);                                           \
         int nt_ = tg_par_threads(n->ctx, (double)len, TG_PAR_MIN_ELEMS);         \
         int ow_ = tg_vjp_overwrites(n, 0);                                       \
+        const double one_d_ = tg_ew_one;                                         \
+        const uint64_t ones = tg_ew_ones;                                        \
         int st_ = ow_ && tg_stream_wanted(n->in[0]->grad, len * tg_dtype_size(n->out->dtype)); \
         TG_DISPATCH(n->out->dtype, T, {                                          \
             const T *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;  \
             T *dx = n->in[0]->grad;                                              \
-            const T p0 = (T)n->p.f[0], p1 = (T)n->p.f[1];                        \
-            (void)x; (void)y; (void)p0; (void)p1;                                \
+            const T p0 = (T)n->p.f[0], p1 = (T)n->p.f[1], one = (T)one_d_;         \
+            (void)x; (void)y; (void)p0; (void)p1; (void)one; (void)ones;        \
             if (dx && st_)                                                       \
                 TG_PAR_FOR(nt_, (int64_t)len, 16, lo_, hi_, {                    \
                     TG_STREAM_FRESH(T, dx, (size_t)lo_, (size_t)hi_, G, LET);    \

@@ -2,6 +2,7 @@
 #include "stream.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -64,3 +65,9 @@ size_t tg_stream_min_bytes(void)
     pthread_once(&once, measure);
     return min_bytes;
 }
+
+/* ops_common.h, TG_EW_BACKWARD and TG_KEEP: a 1 and an all-ones mask read
+ * once per VJP call, which the compiler cannot fold into the loops
+ * (volatile, and in another unit). */
+const volatile double tg_ew_one = 1.0;
+const volatile uint64_t tg_ew_ones = ~(uint64_t)0;

@@ -113,7 +113,7 @@ tg_tensor *tg_sqrt(tg_ctx *ctx, tg_tensor *x)
  */
 TG_EW_FORWARD_ST(abs_forward, y[i] = TGM(fabs, x[i]))
 
-TG_EW_BACKWARD(abs_backward, const T d = dy[i], x[i] > 0 ? d : x[i] < 0 ? -d : (T)0)
+TG_EW_BACKWARD(abs_backward, , TG_KEEP(TG_FLIP(dy[i], x[i] < 0), x[i] > 0 || x[i] < 0))
 
 static tg_status abs_sample(tg_node *n, tg_dtype dt, int v) { return tg_ew_sample(n, dt, v, -2, 2, 0.1); }
 
@@ -179,8 +179,8 @@ TG_EW_FORWARD_ST(clamp_forward,
               y[i] = v > hi ? hi : v)
 
 TG_EW_BACKWARD(clamp_backward,
-               const T lo = p0; const T hi = p1; const T d = dy[i],
-               (x[i] >= lo && x[i] <= hi) ? d : (T)0)
+               const T lo = p0; const T hi = p1,
+               TG_KEEP(dy[i], x[i] >= lo && x[i] <= hi))
 
 static tg_status clamp_sample(tg_node *n, tg_dtype dt, int v)
 {
