@@ -600,6 +600,24 @@ static void where_layout(const tg_node *n, ew_layout *L)
     ew_layout_init(L, n->out, ops, 3);
 }
 
+/* Mask, a, b and y all of y's shape: the mask's bytes and y in one pass
+ * instead of two, each value read plainly (TG_SELECT: as `M ? a : b`, gcc
+ * read a and b with masked loads). 4096², i32 mask, 1 thread: 8.4-8.8 ms
+ * -> 8.1-8.6 (at the triad's speed either way). */
+#define WHERE_FUSED(U)                                                            \
+    TG_DISPATCH(n->out->dtype, T, {                                               \
+        const U *m = mask->data;                                                  \
+        const T *A = n->in[1]->data, *B = n->in[2]->data;                         \
+        T *Y = n->out->data;                                                      \
+        TG_PAR_FOR(nt, mn, 64, lo, hi, {                                          \
+            for (int64_t i = lo; i < hi; i++) {                                   \
+                const int c = m[i] != 0;                                          \
+                M[i] = (uint8_t)c;                                                \
+                Y[i] = TG_SELECT(c, A[i], B[i]);                                  \
+            }                                                                     \
+        });                                                                       \
+    })
+
 static tg_status where_forward(tg_node *n)
 {
     const tg_tensor *mask = n->in[0];
@@ -607,6 +625,18 @@ static tg_status where_forward(tg_node *n)
     if (!M)
         return tg_ctx_status(n->ctx);
     const int64_t mn = mask->numel;
+    if (mn == n->out->numel && n->in[1]->numel == mn && n->in[2]->numel == mn) {
+        const uint64_t ones = tg_ew_ones;
+        int nt = tg_par_threads(n->ctx, (double)mn, TG_PAR_MIN_ELEMS);
+        n->saved = M;
+        if (mask->dtype == TG_I32)
+            WHERE_FUSED(int32_t);
+        else if (mask->dtype == TG_F32)
+            WHERE_FUSED(float);
+        else
+            WHERE_FUSED(double);
+        return TG_OK;
+    }
     if (mask->dtype == TG_I32) {
         const int32_t *m = mask->data;
         for (int64_t i = 0; i < mn; i++)

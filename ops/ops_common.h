@@ -272,7 +272,7 @@ static inline double tg_row_sum_f64(const double *x, int64_t len)
 
 /* ---- selecting a gradient without a masked load ------------------------
  * TG_KEEP(v, c): v where c, else +0, exactly `c ? v : (T)0`; TG_FLIP(v, c):
- * -v where c, else v. Written as selects, gcc reads v (a dy[i] streamed
+ * -v where c, else v; TG_SELECT(c, a, b): c ? a : b. Written as selects, gcc reads v (a dy[i] streamed
  * from memory) with a masked load, which out of cache runs at half speed
  * or worse (relu's VJP at 4096²: see its commit). Here v's bits are ANDed
  * (XORed) with a mask built from c and from `ones`, all bits set but read
@@ -312,6 +312,26 @@ static inline __attribute__((always_inline)) double tg_flip_f64(double v, int c,
     memcpy(&v, &u, 8);
     return v;
 }
+static inline __attribute__((always_inline)) float tg_select_f32(int c, float a, float b, uint64_t ones)
+{
+    uint32_t u, w, m = (uint32_t)(c ? ones : ~ones);
+    memcpy(&u, &a, 4);
+    memcpy(&w, &b, 4);
+    u = (u & m) | (w & ~m);
+    memcpy(&a, &u, 4);
+    return a;
+}
+static inline __attribute__((always_inline)) double tg_select_f64(int c, double a, double b, uint64_t ones)
+{
+    uint64_t u, w, m = c ? ones : ~ones;
+    memcpy(&u, &a, 8);
+    memcpy(&w, &b, 8);
+    u = (u & m) | (w & ~m);
+    memcpy(&a, &u, 8);
+    return a;
+}
+/* TG_SELECT(c, a, b): c ? a : b, bit for bit, with a and b both read plainly. */
+#define TG_SELECT(c, a, b) _Generic((a), float: tg_select_f32, double: tg_select_f64)((c), (a), (b), ones)
 #define TG_KEEP(v, c) _Generic((v), float: tg_keep_f32, double: tg_keep_f64)((v), (c), ones)
 #define TG_FLIP(v, c) _Generic((v), float: tg_flip_f32, double: tg_flip_f64)((v), (c), ones)
 
