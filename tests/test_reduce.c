@@ -7,6 +7,8 @@
 #include "test.h"
 #include "test_util.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -426,6 +428,50 @@ static void test_errors(void)
     tg_ctx_free(ctx);
 }
 
+/* f32 logsumexp over contiguous rows (the softmax row kernel's path, rows
+ * short and long, narrow and 250 wide) against the exact value in long
+ * double; rows with a NaN, a +inf and all -inf take the other path and
+ * keep their special results. */
+static void test_lse_rows(void)
+{
+    static const int64_t lens[] = {5, 17, 100, 1000, 4096};
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    tg_rng r;
+    tg_rng_seed(&r, 5);
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int64_t R = 6, C = lens[li];
+        float *v = malloc(sizeof(float) * (size_t)(R * C));
+        for (int64_t i = 0; i < R; i++)
+            for (int64_t j = 0; j < C; j++) {
+                double u = tg_rng_uniform(&r);
+                v[i * C + j] = (float)(i == 0 ? 60 * u - 30 : i == 1 ? 250 * u - 200 : i == 2 ? 1e4 + u : 2 * u);
+            }
+        v[3 * C + C / 2] = NAN;
+        v[4 * C + C - 1] = INFINITY;
+        for (int64_t j = 0; j < C; j++)
+            v[5 * C + j] = -INFINITY;
+        tg_tensor *x = tg_tensor_from(ctx, TG_F32, TG_DIMS(R, C), v);
+        tg_tensor *y = tg_logsumexp(ctx, x, (const int[]){1}, 1, 0);
+        TEST_CHECK_MSG(y != NULL, "%s", tg_ctx_error(ctx));
+        for (int64_t i = 0; y && i < 3; i++) {
+            long double m = -INFINITY, s = 0;
+            for (int64_t j = 0; j < C; j++)
+                m = v[i * C + j] > m ? v[i * C + j] : m;
+            for (int64_t j = 0; j < C; j++)
+                s += expl((long double)v[i * C + j] - m);
+            double ref = (double)(m + logl(s)), got = tg_tensor_get(y, i);
+            TEST_CHECK_MSG(fabs(got - ref) <= 2 * FLT_EPSILON * fmax(1, fabs(ref)),
+                           "row %lld of %lld: %.9g vs %.9g", (long long)i, (long long)C, got, ref);
+        }
+        TEST_CHECK(y && isnan(tg_tensor_get(y, 3)));
+        TEST_CHECK(y && tg_tensor_get(y, 4) == INFINITY);
+        TEST_CHECK(y && tg_tensor_get(y, 5) == -INFINITY);
+        free(v);
+        tg_ctx_reset(ctx);
+    }
+    tg_ctx_free(ctx);
+}
+
 int main(void)
 {
     test_hand();
@@ -433,6 +479,7 @@ int main(void)
     test_special();
     test_axis_sets();
     test_f32_accuracy();
+    test_lse_rows();
     test_descriptors();
     test_errors();
     return test_report("test_reduce");
