@@ -767,7 +767,18 @@ static void logsumexp_backward(tg_node *n)
                     const double l = lse[o];
                     if (l == -INFINITY && ow)
                         memset(d, 0, (size_t)pl->run * sizeof(T));
-                    else if (l != -INFINITY)
+                    else if (l != -INFINITY && sizeof(T) == 4) {
+                        /* x - lse as (x - hi) - lo in float, no double
+                         * conversions (1 thread: 4096x4096 8.5-9.2 ->
+                         * 6.1-6.5 ms, 128x1024 66-73 -> 47 us) */
+                        const T lh = (T)l, ll = (T)(l - (double)lh);
+                        if (ow)
+                            for (int64_t j = 0; j < pl->run; j++)
+                                d[j] = (T)0 + g * VM(exp, (xr[j] - lh) - ll);
+                        else
+                            for (int64_t j = 0; j < pl->run; j++)
+                                d[j] += g * VM(exp, (xr[j] - lh) - ll);
+                    } else if (l != -INFINITY)
                         for (int64_t j = 0; j < pl->run; j++)
                             d[j] = (ow ? (T)0 : d[j]) + g * VM(exp, (T)((double)xr[j] - l));
                 }
