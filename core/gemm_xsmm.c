@@ -47,6 +47,7 @@ static const blocking block_f32 = { 64, 64, 1024, 128 };
 static const blocking block_f64 = { 64, 64, 512, 64 };
 #define NOPACK_BYTES (1 << 20)
 #define COLD_BYTES   (1 << 20)   /* TG_GEMM_C_COLD: C larger than a core's L2 */
+#define PAD_A_BYTES  (8 << 20)   /* largest padded copy of A (arena scratch) */
 
 /* ---- kernel cache ---------------------------------------------------------
  * Dispatched kernels keyed by everything the JIT code depends on. A fixed
@@ -375,8 +376,9 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
 
     /* f32 A read transposed with rows a multiple of 4 KiB apart (a
      * weight gradient Xᵀ·dZ of a 1024-wide layer): the rows the kernel
-     * broadcasts from all fall in one L1 set. A copy with rows padded by a
-     * cache line costs a pass over A (M·K against 2·M·N·K flops) and
+     * broadcasts from all fall in one L1 set. A copy of its M columns, rows
+     * a cache line off any 2 KiB multiple (up to PAD_A_BYTES of scratch),
+     * costs a pass over A (M·K against 2·M·N·K flops) and
      * lifts the product (Zen 5, bench_gemm, SCHED_FIFO, alternated:
      * 1024x1024x128 TN 148-175 -> 204-216 GFLOP/s; in the 784-1024-1024-10
      * step the backward 4.28 -> 4.01 ms). f64 gained nothing (measured);
@@ -384,9 +386,11 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
     const char *A0 = A;
     const int64_t lda0 = lda;
     size_t mark = tg_ctx_arena_mark(ctx);
+    int64_t ld2 = (M + 15) & ~(int64_t)15;   /* M's row, a cache line off 2 KiB multiples */
+    if ((ld2 * (int64_t)es) % 2048 == 0)
+        ld2 += 16;
     if (dt == TG_F32 && ta && N >= 64 && (lda * (int64_t)es) % 4096 == 0 && K >= 16 &&
-        (double)M * (double)N * (double)K >= 1e6) {
-        const int64_t ld2 = lda + 64 / (int64_t)es;
+        (double)M * (double)N * (double)K >= 1e6 && (double)K * (double)ld2 * (double)es <= PAD_A_BYTES) {
         char *a2 = tg_ctx_alloc(ctx, (size_t)(K * ld2) * es, "gemm");
         if (!a2)
             return tg_ctx_status(ctx);
@@ -420,7 +424,7 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
      * 128x1024x784 158-168 -> 192-203; the step's forward 3.18 -> 2.85 ms);
      * under 32 rows of A (8x1024x1024: 110 -> 81) or 256 of K it does not,
      * nor for f64 (128x512x784: 92 -> 76); on Zen 4 an unpacked B had
-     * won (the one-row-block rule below). */
+     * won (the one-row-block rule above). */
     if (dt == TG_F32 && !tb && M >= 32 && K >= 256 && (ldb * (int64_t)es) % 2048 == 0)
         j.nopack = 0;
     int nt = tg_par_threads(ctx, 2.0 * (double)M * (double)N * (double)K, TG_PAR_MIN_FLOPS);
@@ -430,8 +434,10 @@ static tg_status blocked(tg_ctx *ctx, tg_dtype dt, int ta, int tb, int64_t M, in
 
     if (!j.nopack) {
         j.bp_bytes = ((size_t)(kb * nc_max) * es + 63) & ~(size_t)63;
-        if (!(j.bp = tg_ctx_alloc(ctx, j.bp_bytes * (size_t)nt, "gemm")))
+        if (!(j.bp = tg_ctx_alloc(ctx, j.bp_bytes * (size_t)nt, "gemm"))) {
+            tg_ctx_arena_rewind(ctx, mark);
             return tg_ctx_status(ctx);
+        }
     }
 
     /* Every kernel this call needs, up front (so that a NULL one sends the

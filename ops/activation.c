@@ -170,7 +170,10 @@ TG_EW_FORWARD(elu_forward,
  * is read once, unmasked. As `x > 0 ? dy : dy·alpha·exp(x)` gcc read dy
  * with a masked load in each arm: 4096², 1 thread, alternating with that
  * build: 10.3-14.5 -> 5.9-7.9 ms (in cache, 128x1024: 28-31 -> 31 us).
- * dy·(alpha·e) may differ from the former (dy·alpha)·e in the last bit. */
+ * The same bits for x > 0, ±0 and -inf, and for every x when alpha = 1;
+ * else dy·(alpha·e) may differ from the former (dy·alpha)·e in the last
+ * bit (more where dy·alpha overflowed or went subnormal), and a NaN x
+ * with a NaN dy now passes x's NaN. */
 TG_EW_BACKWARD(elu_backward,
                const T f = x[i] > 0 ? one : p0 * VM(exp_nonpos, x[i]),
                dy[i] * f)

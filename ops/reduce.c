@@ -765,7 +765,7 @@ static void logsumexp_backward(tg_node *n)
                     const double l = lse[o];
                     if (l == -INFINITY && ow)
                         memset(d, 0, (size_t)pl->run * sizeof(T));
-                    else if (l != -INFINITY && sizeof(T) == 4) {
+                    else if (sizeof(T) == 4 && isfinite(l)) {
                         /* x - lse as (x - hi) - lo, no double conversions
                          * (1 thread, 4096x4096: 8.5-9.2 -> 6.1-6.5 ms) */
                         const T lh = (T)l, ll = (T)(l - (double)lh);

@@ -466,6 +466,38 @@ static void test_lse_rows(void)
         TEST_CHECK(y && isnan(tg_tensor_get(y, 3)));
         TEST_CHECK(y && tg_tensor_get(y, 4) == INFINITY);
         TEST_CHECK(y && tg_tensor_get(y, 5) == -INFINITY);
+        /* The VJP (the softmax of each row) into a fresh gradient: rows 0-2
+         * against the exact softmax; the +inf row gives 0 at its finite
+         * entries (and NaN at the inf: exp(inf - inf)), the all -inf row
+         * zeros. */
+        tg_tensor *xg = tg_tensor_from(ctx, TG_F32, TG_DIMS(R, C), v);
+        tg_tensor_requires_grad(xg);
+        tg_tensor *l = tg_logsumexp(ctx, xg, (const int[]){1}, 1, 0);
+        TEST_CHECK_MSG(l && tg_backward(ctx, tg_sum_all(ctx, l)) == TG_OK, "%s", tg_ctx_error(ctx));
+        for (int64_t i = 0; l && i < R; i++) {
+            if (i == 3)
+                continue;
+            long double m = -INFINITY, s = 0;
+            for (int64_t j = 0; i < 3 && j < C; j++)
+                m = v[i * C + j] > m ? v[i * C + j] : m;
+            for (int64_t j = 0; i < 3 && j < C; j++)
+                s += expl((long double)v[i * C + j] - m);
+            int bad = 0;
+            for (int64_t j = 0; j < C && !bad; j++) {
+                double got = tg_tensor_grad_get(xg, i * C + j);
+                if (i < 3) {   /* x - lse is rounded to float: |d| ulp */
+                    long double d = (long double)v[i * C + j] - m - logl(s);
+                    double ref = (double)expl(d);
+                    bad = !(fabs(got - ref) <= ((double)fabsl(d) + 4) * FLT_EPSILON * ref + 1e-37);
+                } else if (i == 4)
+                    bad = j == C - 1 ? !isnan(got) : got != 0;
+                else
+                    bad = got != 0;
+                if (bad)
+                    TEST_CHECK_MSG(0, "grad row %lld of %lld, elem %lld: %.9g", (long long)i, (long long)C,
+                                   (long long)j, got);
+            }
+        }
         free(v);
         tg_ctx_reset(ctx);
     }
