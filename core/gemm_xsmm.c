@@ -336,6 +336,31 @@ static void run_part(const gjob *j, int t, int nt)
                     const char *b_blk = j->nopack ? j->B + (size_t)(pc * j->ldb + jc + jr) * es
                                                   : bp + (size_t)(jr * kc) * es;
                     TG_ASSERT(j->ks->have[ik][im][in][ib]);
+#if defined(__x86_64__) || defined(__i386__)
+                    /* A kernel that reads C (beta 1: accumulating, or a
+                     * later K block): the next block's C lines into L1
+                     * first, while this one computes (a gradient of a
+                     * 1024-wide layer is 4 MiB, out of L2; 128x1024x1024
+                     * matmul VJP accumulating, 1 thread, alternated in
+                     * one process: 3.09 -> 2.89 ms, 2 threads 1.65 ->
+                     * 1.58; 256³ the same). Only a prefetch: a block
+                     * another thread owns is merely fetched. */
+                    if (!ib) {
+                        int64_t nr = r, nu = u + 1;
+                        if (nu >= u1) {
+                            nr = r + 1;
+                            nu = u0;
+                        }
+                        if (nr < j->nrows) {
+                            int64_t nic = nr * bl.mb, nmb = j->M - nic < bl.mb ? j->M - nic : bl.mb;
+                            int64_t njr = nu * bl.nb, nw = (nc - njr < bl.nb ? nc - njr : bl.nb) * (int64_t)es;
+                            const char *cb = j->C + (size_t)(nic * j->ldc + jc + njr) * es;
+                            for (int64_t i = 0; i < nmb; i++)
+                                for (int64_t o = 0; o < nw; o += 64)
+                                    _mm_prefetch(cb + (size_t)(i * j->ldc) * es + (size_t)o, _MM_HINT_T0);
+                        }
+                    }
+#endif
                     kfn_call(j->dt, j->ks->k[ik][im][in][ib], b_blk, a_blk,
                              j->C + (size_t)(ic * j->ldc + jc + jr) * es);
                 }
