@@ -560,9 +560,9 @@ static void ce_row_grad_f32(float *restrict dr, const float *restrict xr, int64_
         const __m512 vm = _mm512_set1_ps(m), vi = _mm512_set1_ps(inv), vg = _mm512_set1_ps(g);
         for (; a < cols; a += 16) {   /* tg_vm_expf's bits, 16 at a time */
             __mmask16 k = cols - a >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - a)) - 1);
-            __m512 e = tg_vm16_expf_as_scalar(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, xr + a), vm));
-            __m512 base = mode ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k, dr + a);
-            _mm512_mask_storeu_ps(dr + a, k, _mm512_add_ps(base, _mm512_mul_ps(_mm512_mul_ps(e, vi), vg)));
+            __m512 e = tg_vm16_expf_as_scalar(_mm512_sub_ps(tg_vm16_ld(k, xr + a), vm));
+            __m512 base = mode ? _mm512_setzero_ps() : tg_vm16_ld(k, dr + a);
+            tg_vm16_st(dr + a, k, _mm512_add_ps(base, _mm512_mul_ps(_mm512_mul_ps(e, vi), vg)));
         }
     }
 #else

@@ -17,9 +17,9 @@
 #ifndef TG_NORM_ROW_H
 #define TG_NORM_ROW_H
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
+#include "vmath16.h"
 
+#if defined(TG_VM16)
 #define TG_NORM_ROW_F32 1
 
 /* Mask of the first n lanes (none for n <= 0, all 16 from 16). */
@@ -43,8 +43,8 @@ static inline double nr_sum(const float *x, int64_t D)
 {
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t j = 0; j < D; j += 32) {
-        __m512 u = _mm512_maskz_loadu_ps(nr_mask(D - j), x + j);
-        __m512 w = _mm512_maskz_loadu_ps(nr_mask(D - j - 16), NR_HI(x, j, D));
+        __m512 u = tg_vm16_ld(nr_mask(D - j), x + j);
+        __m512 w = tg_vm16_ld(nr_mask(D - j - 16), NR_HI(x, j, D));
         a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(u)));
         a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1))));
         a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm512_castps512_ps256(w)));
@@ -67,7 +67,7 @@ static inline double nr_ssd(const float *x, int64_t D, double mu)
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t j = 0; j < D; j += 32) {
         __mmask16 mu_ = nr_mask(D - j), mw = nr_mask(D - j - 16);
-        __m512 u = _mm512_maskz_loadu_ps(mu_, x + j), w = _mm512_maskz_loadu_ps(mw, NR_HI(x, j, D));
+        __m512 u = tg_vm16_ld(mu_, x + j), w = tg_vm16_ld(mw, NR_HI(x, j, D));
         NR_SQ(a0, _mm512_castps512_ps256(u), mu_);
         NR_SQ(a1, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1)), mu_ >> 8);
         NR_SQ(a2, _mm512_castps512_ps256(w), mw);
@@ -100,9 +100,9 @@ static inline void nr_norm(const float *x, const float *g, const float *b, float
     const __m512 hi = _mm512_set1_ps(m.hi), lo = _mm512_set1_ps(m.lo), r = _mm512_set1_ps((float)rs);
     for (int64_t j = 0; j < D; j += 16) {
         __mmask16 k = nr_mask(D - j);
-        __m512 xh = nr_xhat(_mm512_maskz_loadu_ps(k, x + j), hi, lo, r);
-        __m512 v = _mm512_add_ps(_mm512_mul_ps(xh, _mm512_maskz_loadu_ps(k, g + j)), _mm512_maskz_loadu_ps(k, b + j));
-        _mm512_mask_storeu_ps(y + j, k, v);
+        __m512 xh = nr_xhat(tg_vm16_ld(k, x + j), hi, lo, r);
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(xh, tg_vm16_ld(k, g + j)), tg_vm16_ld(k, b + j));
+        tg_vm16_st(y + j, k, v);
     }
 }
 
@@ -121,11 +121,11 @@ static inline void nr_vjp_sums(const float *x, const float *g, const float *dy, 
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (int64_t j = 0; j < D; j += 32) {
         __mmask16 k = nr_mask(D - j), kw = nr_mask(D - j - 16);
-        __m512 gu = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, dy + j));
-        __m512 gw = _mm512_mul_ps(_mm512_maskz_loadu_ps(kw, NR_HI(g, j, D)), _mm512_maskz_loadu_ps(kw, NR_HI(dy, j, D)));
+        __m512 gu = _mm512_mul_ps(tg_vm16_ld(k, g + j), tg_vm16_ld(k, dy + j));
+        __m512 gw = _mm512_mul_ps(tg_vm16_ld(kw, NR_HI(g, j, D)), tg_vm16_ld(kw, NR_HI(dy, j, D)));
         /* masked-off lanes: gdy is 0 but xhat of 0 is not */
-        __m512 pu = _mm512_maskz_mul_ps(k, gu, nr_xhat(_mm512_maskz_loadu_ps(k, x + j), hi, lo, r));
-        __m512 pw = _mm512_maskz_mul_ps(kw, gw, nr_xhat(_mm512_maskz_loadu_ps(kw, NR_HI(x, j, D)), hi, lo, r));
+        __m512 pu = _mm512_maskz_mul_ps(k, gu, nr_xhat(tg_vm16_ld(k, x + j), hi, lo, r));
+        __m512 pw = _mm512_maskz_mul_ps(kw, gw, nr_xhat(tg_vm16_ld(kw, NR_HI(x, j, D)), hi, lo, r));
         NR_ADD2(a0, a1, gu);
         NR_ADD2(a2, a3, gw);
         NR_ADD2(b0, b1, pu);
@@ -146,11 +146,11 @@ static inline void nr_vjp_dx(const float *x, const float *g, const float *dy, fl
     const __m512 c1 = _mm512_set1_ps((float)(s1 / (double)D)), c2 = _mm512_set1_ps((float)(rs / (double)D * s2));
     for (int64_t j = 0; j < D; j += 16) {
         __mmask16 k = nr_mask(D - j);
-        __m512 gdy = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, dy + j));
-        __m512 xh = nr_xhat(_mm512_maskz_loadu_ps(k, x + j), hi, lo, r);
+        __m512 gdy = _mm512_mul_ps(tg_vm16_ld(k, g + j), tg_vm16_ld(k, dy + j));
+        __m512 xh = nr_xhat(tg_vm16_ld(k, x + j), hi, lo, r);
         __m512 v = _mm512_sub_ps(_mm512_mul_ps(r, _mm512_sub_ps(gdy, c1)), _mm512_mul_ps(xh, c2));
-        __m512 d = ow ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k, dx + j);
-        _mm512_mask_storeu_ps(dx + j, k, _mm512_add_ps(d, v));
+        __m512 d = ow ? _mm512_setzero_ps() : tg_vm16_ld(k, dx + j);
+        tg_vm16_st(dx + j, k, _mm512_add_ps(d, v));
     }
 }
 
