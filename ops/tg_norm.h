@@ -1,5 +1,5 @@
-/* tg_norm.h — recording functions of the normalisation family (ops/norm.c):
- * batch norm, layer norm, dropout.
+/* tg_norm.h — recording functions of the normalisation family (ops/norm.c,
+ * ops/dropout.c): batch norm, layer norm, dropout.
  *
  * Each is one fused op (one forward kernel, one VJP). Common rules:
  *   - x is f32 or f64; gamma and beta, when given, have x's dtype; the output
